@@ -1,0 +1,43 @@
+"""Expectation-maximisation for Gaussian mixtures, by hand (numpy and scipy only).
+
+Public interface: :func:`fit` returns an :class:`EMResult` holding the best
+fit, its per-iteration trace and an atlas of every distinct optimum the
+restarts reached; :class:`GaussianMixtureEM` offers scikit-learn's names;
+:func:`sample` simulates data; :func:`validate_data` is the one input check
+every package of mixcompare uses.
+"""
+
+from ._align import match_components
+from ._atlas import Optimum, Restart
+from ._driver import fit
+from ._validation import check_rng, validate_data
+from ._warnings import (
+    ConvergenceWarning,
+    DegenerateWarning,
+    IdentifiabilityWarning,
+    MixcompareWarning,
+    MonotonicityError,
+    SymmetricStartWarning,
+)
+from .estimator import GaussianMixtureEM
+from .result import EMResult, Trace
+from .sample import sample
+
+__all__ = [
+    "ConvergenceWarning",
+    "DegenerateWarning",
+    "EMResult",
+    "GaussianMixtureEM",
+    "IdentifiabilityWarning",
+    "MixcompareWarning",
+    "MonotonicityError",
+    "Optimum",
+    "Restart",
+    "SymmetricStartWarning",
+    "Trace",
+    "check_rng",
+    "fit",
+    "match_components",
+    "sample",
+    "validate_data",
+]

@@ -1,0 +1,264 @@
+"""Numerical kernels of EM: sufficient statistics, E-step, C-step and M-step.
+
+A Gaussian mixture is a mixture of exponential-family densities: with the
+feature map ``T(z) = (1, z, vech(z z^T))`` each weighted component
+log-density is linear in ``T``, ``log w_k + log N(z | mu_k, Sigma_k) =
+eta_k . T(z)``. One E-step is then a matrix product ``eta^T T``, an ``exp``
+and a normalisation; the M-step needs only the responsibility-weighted sums
+``S = R T^T``. The loop over the data is chunked, so memory stays O(n) and
+buffers stay in cache.
+
+Every function here is pure: it takes arrays and returns new ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._model import Params
+
+#: points per chunk: (K + p) * CHUNK doubles stay in the L2 cache for small K
+CHUNK = 8192
+_TINY = 1e-280
+_HUGE = 1e280
+#: below this many features, M-step sums use one matrix-vector product per feature
+_GEMV_MAX_P = 8
+_LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+def quad_index(d: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row/column indices of the upper triangle (``i <= j``) used by ``vech``."""
+    return np.triu_indices(d)
+
+
+def n_features_T(d: int) -> int:
+    """Length of the feature vector ``T(z)`` for dimension ``d``."""
+    return 1 + d + d * (d + 1) // 2
+
+
+def features(Z: np.ndarray) -> np.ndarray:
+    """Sufficient-statistic features, feature-major.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, n_features)
+
+    Returns
+    -------
+    T : ndarray of shape (p, n_samples)
+        Rows ``1``, ``z_1 .. z_d``, then ``z_i z_j`` for ``i <= j``.
+    """
+    n, d = Z.shape
+    iu, ju = quad_index(d)
+    T = np.empty((n_features_T(d), n))
+    T[0] = 1.0
+    T[1 : 1 + d] = Z.T
+    np.multiply(Z.T[iu], Z.T[ju], out=T[1 + d :])
+    return T
+
+
+def natural_params(p: Params) -> np.ndarray:
+    """Coefficients ``eta`` with ``log w_k N(z | mu_k, Sigma_k) = eta[:, k] . T(z)``.
+
+    Returns
+    -------
+    eta : ndarray of shape (p, n_components)
+    """
+    w, mu, cov = p
+    K, d = mu.shape
+    chol = np.linalg.cholesky(cov)
+    logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+    prec = np.linalg.inv(cov)
+    prec = 0.5 * (prec + np.swapaxes(prec, 1, 2))
+    lin = np.einsum("kij,kj->ki", prec, mu)
+    with np.errstate(divide="ignore"):
+        logw = np.log(w)
+    const = logw - 0.5 * (d * _LOG_2PI + logdet + np.einsum("ki,ki->k", mu, lin))
+    iu, ju = quad_index(d)
+    quad = -prec[:, iu, ju] * np.where(iu == ju, 0.5, 1.0)
+    return np.concatenate([const[:, None], lin, quad], axis=1).T.copy()
+
+
+def _stable_block(T_bad: np.ndarray, eta: np.ndarray):
+    """Log-sum-exp for the columns whose plain ``exp`` under- or overflowed."""
+    L = eta.T @ T_bad
+    m = L.max(axis=0)
+    m = np.where(np.isfinite(m), m, 0.0)
+    E = np.exp(L - m)
+    s = E.sum(axis=0)
+    return E / s, m + np.log(s)
+
+
+def e_step(T: np.ndarray, eta: np.ndarray, *, hard: bool = False, resp_out=None):
+    """One pass over the data: assignment step plus the statistics for the M-step.
+
+    Parameters
+    ----------
+    T : ndarray of shape (p, n_samples)
+        Features from :func:`features`.
+    eta : ndarray of shape (p, n_components)
+        Natural parameters from :func:`natural_params`.
+    hard : bool, default False
+        False: the E-step (responsibilities ``r_ik = w_k f_k(x_i) / f(x_i)``).
+        True: the C-step of classification EM (``r_ik = 1`` for the most
+        probable component, 0 otherwise).
+    resp_out : ndarray of shape (n_samples, n_components), optional
+        When given, the responsibilities are written into it.
+
+    Returns
+    -------
+    stats : ndarray of shape (n_components, p)
+        ``S = R^T T``: counts, first and second moments per component.
+    objective : float
+        Soft: the observed-data log-likelihood ``sum_i log sum_k w_k f_k(x_i)``.
+        Hard: the classification log-likelihood ``sum_i max_k log w_k f_k(x_i)``.
+    """
+    p, n = T.shape
+    K = eta.shape[1]
+    etaT = np.ascontiguousarray(eta.T)
+    stats = np.zeros((K, p))
+    width = min(CHUNK, n)
+    buf = np.empty((K, width))
+    sbuf = np.empty(width)
+    small_p = p <= _GEMV_MAX_P
+    objective = 0.0
+    for start in range(0, n, CHUNK):
+        stop = min(start + CHUNK, n)
+        m = stop - start
+        Tc = T[:, start:stop]
+        L = buf[:, :m]
+        np.matmul(etaT, Tc, out=L)
+        if hard:
+            lab = L.argmax(axis=0)
+            objective += float(np.take_along_axis(L, lab[None], axis=0).sum())
+            L[...] = 0.0
+            L[lab, np.arange(m)] = 1.0
+        else:
+            np.exp(L, out=L)
+            s = np.add.reduce(L, axis=0, out=sbuf[:m])
+            if s.min() > _TINY and s.max() < _HUGE:
+                objective += float(np.log(s).sum())
+                np.multiply(L, np.reciprocal(s), out=L)
+            else:
+                ok = (s > _TINY) & (s < _HUGE)
+                bad = np.flatnonzero(~ok)
+                good = np.flatnonzero(ok)
+                objective += float(np.log(s[good]).sum())
+                L[:, good] *= 1.0 / s[good]
+                Rb, lb = _stable_block(Tc[:, bad], eta)
+                L[:, bad] = Rb
+                objective += float(lb.sum())
+        if small_p:
+            for j in range(p):
+                stats[:, j] += L @ Tc[j]
+        else:
+            stats += L @ Tc.T
+        if resp_out is not None:
+            resp_out[start:stop] = L.T
+    return stats, objective
+
+
+def log_prob(T: np.ndarray, eta: np.ndarray) -> np.ndarray:
+    """Weighted component log-densities ``log w_k f_k(x_i)``, shape (n_samples, n_components)."""
+    return (eta.T @ T).T
+
+
+def moments(stats: np.ndarray, d: int):
+    """Split statistics into counts (K,), first (K, d) and second (K, d, d) moment sums."""
+    K = stats.shape[0]
+    Nk = stats[:, 0]
+    Sx = stats[:, 1 : 1 + d]
+    iu, ju = quad_index(d)
+    Sxx = np.empty((K, d, d))
+    Sxx[:, iu, ju] = stats[:, 1 + d :]
+    Sxx[:, ju, iu] = stats[:, 1 + d :]
+    return Nk, Sx, Sxx
+
+
+def scatter(Nk, Sx, Sxx, means):
+    """Weighted scatter about given means: ``sum_i r_ik (x_i - m_k)(x_i - m_k)^T``."""
+    outer = np.einsum("ki,kj->kij", Sx, means)
+    return Sxx - outer - np.swapaxes(outer, 1, 2) + Nk[:, None, None] * np.einsum(
+        "ki,kj->kij", means, means)
+
+
+def apply_floor(cov: np.ndarray, floor: float, kind: str) -> np.ndarray:
+    """Project covariances onto ``{Sigma : eigenvalues >= floor}`` respecting the structure.
+
+    For a Gaussian log-likelihood this clipping is the exact maximiser under
+    the constraint, so EM stays monotone (unlike adding a ridge).
+    """
+    if floor <= 0:
+        return cov
+    if kind in ("diag", "spherical"):
+        diag = np.einsum("kii->ki", cov)
+        if np.all(diag >= floor):
+            return cov
+        out = cov.copy()
+        idx = np.arange(cov.shape[1])
+        out[:, idx, idx] = np.maximum(diag, floor)
+        return out
+    vals, vecs = np.linalg.eigh(cov)
+    if np.all(vals >= floor):
+        return cov
+    vals = np.maximum(vals, floor)
+    return np.einsum("kij,kj,klj->kil", vecs, vals, vecs)
+
+
+def m_step(stats: np.ndarray, prev: Params, *, kind: str, fixed: dict, floor: float,
+           prior=None) -> Params:
+    """Maximisation step: weighted estimates given the statistics.
+
+    Parameters
+    ----------
+    stats : ndarray of shape (n_components, p)
+    prev : Params
+        Current parameters: used for fixed blocks and for components that
+        received no data (empty clusters keep their parameters, weight 0).
+    kind : {"full", "diag", "spherical", "tied"}
+    fixed : dict
+        Fixed blocks (internal scale); they are returned unchanged.
+    floor : float
+        Lower bound on variances (eigenvalues), internal scale.
+    prior : object, optional
+        A prior with a ``m_step`` method (MAP-EM); None gives the MLE.
+
+    Notes
+    -----
+    With ``N_k = sum_i r_ik``: ``w_k = N_k / n``, ``mu_k = sum_i r_ik x_i / N_k``,
+    ``Sigma_k = sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T / N_k`` (full); diag keeps
+    the diagonal, spherical its mean, tied pools the scatters over components
+    and divides by ``n``.
+    """
+    d = prev.means.shape[1]
+    Nk, Sx, Sxx = moments(stats, d)
+    if prior is not None:
+        return prior.m_step(Nk, Sx, Sxx, prev, kind=kind, fixed=fixed, floor=floor)
+    n = Nk.sum()
+    empty = Nk <= 1e-12 * max(n, 1.0)
+    safeN = np.where(empty, 1.0, Nk)
+    if "weights" in fixed:
+        weights = fixed["weights"]
+    else:
+        weights = Nk / n
+    if "means" in fixed:
+        means = fixed["means"]
+    else:
+        means = np.where(empty[:, None], prev.means, Sx / safeN[:, None])
+    if "covariances" in fixed:
+        cov = fixed["covariances"]
+    else:
+        S = scatter(Nk, Sx, Sxx, means)
+        S = 0.5 * (S + np.swapaxes(S, 1, 2))
+        if kind == "tied":
+            pooled = S.sum(axis=0) / n
+            cov = np.broadcast_to(pooled, S.shape).copy()
+        else:
+            cov = S / safeN[:, None, None]
+            if kind == "diag":
+                cov = np.einsum("kii->ki", cov)[:, :, None] * np.eye(d)
+            elif kind == "spherical":
+                cov = (np.einsum("kii->k", cov) / d)[:, None, None] * np.eye(d)
+            cov = np.where(empty[:, None, None], prev.covariances, cov)
+        cov = apply_floor(cov, floor, kind)
+    return Params(weights, means, cov)

@@ -1,0 +1,208 @@
+"""The result of an EM fit: parameters, criteria, trace and the atlas of optima."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._kernels import features, log_prob, natural_params
+from ._model import Params, Scaling, Spec
+from ._validation import validate_data
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Per-iteration record of the best restart (index 0 is the starting point).
+
+    Attributes
+    ----------
+    log_likelihood : ndarray of shape (n_iter + 1,)
+        Observed-data log-likelihood at each iterate (EM and MAP-EM; NaN for
+        CEM, whose objective is the classification log-likelihood).
+    objective : ndarray of shape (n_iter + 1,)
+        The objective the algorithm increases: log-likelihood (EM),
+        log posterior (MAP-EM) or classification log-likelihood (CEM).
+    weights : ndarray of shape (n_iter + 1, n_components)
+    means : ndarray of shape (n_iter + 1, n_components) or (n_iter + 1, n_components, n_features)
+    variances : ndarray of shape (n_iter + 1, n_components) or (n_iter + 1, n_components, n_features)
+    resp : ndarray of shape (n_iter + 1, n_samples, n_components) or None
+        Responsibilities at each iterate, with ``keep_resp=True``.
+    """
+
+    log_likelihood: np.ndarray
+    objective: np.ndarray
+    weights: np.ndarray
+    means: np.ndarray
+    variances: np.ndarray
+    resp: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class EMResult:
+    """Best fit of a Gaussian mixture by EM, with every restart kept.
+
+    Attributes
+    ----------
+    weights : ndarray of shape (n_components,)
+    means : ndarray of shape (n_components,) or (n_components, n_features)
+        1-D shapes for 1-D input.
+    variances : ndarray of shape (n_components,) or (n_components, n_features)
+        Variances (1-D) or the diagonals of the covariances.
+    covariances : ndarray of shape (n_components, n_features, n_features)
+    log_likelihood : float
+        Total observed-data log-likelihood at the returned parameters.
+    log_posterior : float or None
+        Log posterior density at the mode (MAP-EM), None for the MLE.
+    n_iter : int
+    converged : bool
+    trace : Trace
+    optima : tuple of Optimum
+        Distinct optima, best first; ``optima[0]`` is the returned fit.
+    restarts : tuple of Restart
+    labels : ndarray of shape (n_samples,)
+        Most probable component of each observation, from a final E-step at
+        the returned parameters.
+    degenerate : ndarray of bool, shape (n_components,)
+    algorithm : {"em", "cem"}
+    structure : str
+    n_samples, n_features : int
+    """
+
+    weights: np.ndarray
+    means: np.ndarray
+    variances: np.ndarray
+    covariances: np.ndarray
+    log_likelihood: float
+    log_posterior: float | None
+    n_iter: int
+    converged: bool
+    trace: Trace
+    optima: tuple
+    restarts: tuple
+    labels: np.ndarray
+    degenerate: np.ndarray
+    algorithm: str
+    structure: str
+    n_samples: int
+    n_features: int
+    entropy: float
+    prior: object = None
+    spec: Spec = field(default=None, repr=False)
+    scaling: Scaling = field(default=None, repr=False)
+    data: np.ndarray = field(default=None, repr=False)
+
+    # ------------------------------------------------------------------ shapes
+    @property
+    def n_components(self) -> int:
+        """Number of components."""
+        return self.weights.shape[0]
+
+    @property
+    def sds(self) -> np.ndarray:
+        """Standard deviations, shaped like ``variances``."""
+        return np.sqrt(self.variances)
+
+    def params(self) -> Params:
+        """Parameters on the user scale as full arrays (means (K, d), covariances (K, d, d))."""
+        return Params(self.weights, self.means.reshape(self.n_components, -1), self.covariances)
+
+    # ------------------------------------------------------------- prediction
+    def _log_prob(self, X) -> np.ndarray:
+        X = validate_data(X)
+        X2 = X.reshape(X.shape[0], -1)
+        if X2.shape[1] != self.n_features:
+            raise ValueError(
+                f"X has {X2.shape[1]} feature(s) but the model was fitted on {self.n_features}."
+            )
+        s = self.scaling
+        Z = (X2 - s.center) / s.scale
+        eta = natural_params(s.to_internal(self.params()))
+        return log_prob(features(Z), eta) - self.n_features * np.log(s.scale)
+
+    def score_samples(self, X) -> np.ndarray:
+        """Log density of each observation under the mixture, shape (n_samples,)."""
+        lp = self._log_prob(X)
+        m = lp.max(axis=1, keepdims=True)
+        return (m + np.log(np.exp(lp - m).sum(axis=1, keepdims=True)))[:, 0]
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Responsibilities ``P(component k | x_i)``, shape (n_samples, n_components)."""
+        lp = self._log_prob(X)
+        lp -= lp.max(axis=1, keepdims=True)
+        np.exp(lp, out=lp)
+        lp /= lp.sum(axis=1, keepdims=True)
+        return lp
+
+    def predict(self, X) -> np.ndarray:
+        """Most probable component of each observation, shape (n_samples,)."""
+        return self._log_prob(X).argmax(axis=1)
+
+    # --------------------------------------------------------------- criteria
+    def n_parameters(self) -> int:
+        """Number of free parameters (fixed blocks are not counted)."""
+        return self.spec.n_parameters()
+
+    def bic(self) -> float:
+        """Bayesian information criterion ``-2 l + p log n``; lower is better (as scikit-learn)."""
+        return -2.0 * self.log_likelihood + self.n_parameters() * np.log(self.n_samples)
+
+    def aic(self) -> float:
+        """Akaike information criterion ``-2 l + 2 p``; lower is better."""
+        return -2.0 * self.log_likelihood + 2.0 * self.n_parameters()
+
+    def icl(self) -> float:
+        """Integrated completed likelihood (Biernacki et al. 2000): BIC plus twice the entropy.
+
+        ``ICL = -2 l + p log n - 2 sum_i sum_k r_ik log r_ik``; lower is better.
+        """
+        return self.bic() + 2.0 * self.entropy
+
+    def mclust_bic(self) -> float:
+        """BIC on mclust's scale, ``2 l - p log n``: higher is better (opposite sign to ``bic``)."""
+        return -self.bic()
+
+    # --------------------------------------------------------------- exports
+    def to_dataset(self):
+        """Parameters as an ``xarray.Dataset`` with dimension ``component`` (and ``feature``)."""
+        import xarray as xr
+
+        K = self.n_components
+        coords = {"component": np.arange(K)}
+        if self.spec.one_d:
+            data = {
+                "weights": ("component", self.weights),
+                "means": ("component", self.means),
+                "variances": ("component", self.variances),
+                "sds": ("component", self.sds),
+            }
+        else:
+            coords["feature"] = np.arange(self.n_features)
+            coords["feature_bis"] = np.arange(self.n_features)
+            data = {
+                "weights": ("component", self.weights),
+                "means": (("component", "feature"), self.means),
+                "variances": (("component", "feature"), self.variances),
+                "sds": (("component", "feature"), self.sds),
+                "covariances": (("component", "feature", "feature_bis"), self.covariances),
+            }
+        attrs = {
+            "log_likelihood": self.log_likelihood,
+            "n_iter": self.n_iter,
+            "converged": int(self.converged),
+            "algorithm": self.algorithm,
+            "structure": self.structure,
+            "n_samples": self.n_samples,
+            "n_optima": len(self.optima),
+            "bic": self.bic(),
+            "aic": self.aic(),
+        }
+        if self.log_posterior is not None:
+            attrs["log_posterior"] = self.log_posterior
+        return xr.Dataset(data, coords=coords, attrs=attrs)
+
+    def standard_errors(self, method: str = "louis", **kwargs):
+        """Standard errors of the estimates; see :func:`em.uncertainty.standard_errors`."""
+        from .uncertainty import standard_errors
+
+        return standard_errors(self, method=method, **kwargs)
