@@ -20,6 +20,7 @@ from ._warnings import (
     SymmetricStartWarning,
 )
 from .estimator import GaussianMixtureEM
+from .prior import Prior
 from .result import EMResult, Trace
 from .sample import sample
 
@@ -32,6 +33,7 @@ __all__ = [
     "MixcompareWarning",
     "MonotonicityError",
     "Optimum",
+    "Prior",
     "Restart",
     "SymmetricStartWarning",
     "Trace",

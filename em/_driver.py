@@ -15,6 +15,7 @@ import numpy as np
 from ._atlas import Optimum, Restart, group_optima
 from ._init import INITIALISERS, symmetric
 from ._kernels import e_step, features, log_prob, m_step, natural_params
+from ._map import map_m_step
 from ._model import (
     Params,
     Scaling,
@@ -66,8 +67,12 @@ def _evaluate(data: _Data, params: Params, resp_out=None):
 
 def step(data: _Data, state: EMState, resp_out=None) -> tuple[EMState, StepInfo]:
     """One iteration: M-step from the current statistics, then E-step (or C-step) at the new parameters."""
-    new = m_step(state.stats, state.params, kind=data.spec.kind, fixed=data.spec.fixed,
-                 floor=data.floor, prior=data.prior)
+    if data.prior is None:
+        new = m_step(state.stats, state.params, kind=data.spec.kind, fixed=data.spec.fixed,
+                     floor=data.floor)
+    else:
+        new = map_m_step(state.stats, state.params, kind=data.spec.kind, fixed=data.spec.fixed,
+                         floor=data.floor, prior=data.prior)
     stats, obj, loglik = _evaluate(data, new, resp_out)
     return EMState(new, stats, obj, loglik), StepInfo(obj, obj - state.objective)
 
@@ -275,7 +280,10 @@ def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="km
     hard = algorithm == "cem"
     prior_int = None
     if prior is not None:
-        prior_int = prior.internal(scaling, spec)
+        if not hasattr(prior, "rescaled"):
+            raise TypeError(f"prior must be an em.Prior, got {type(prior).__name__}.")
+        prior.check_for(spec, mode="map")
+        prior_int = prior.rescaled(scaling.center, scaling.scale)
     data = _Data(T, spec, float(var_floor), hard, prior_int)
 
     runs = []
@@ -305,6 +313,11 @@ def _assemble(runs, data, scaling, X, algorithm, atlas_tol, prior, keep_resp, to
         ll = s.loglik if not data.hard else e_step(T, natural_params(s.params))[1]
         logliks.append(ll + logn_shift)
     objectives = [s.objective for s in finals]
+    # the objective on the user's scale differs from the internal one by a constant
+    shift = logn_shift
+    if prior is not None:
+        p = finals[0].params
+        shift += prior.log_density(scaling.to_user(p), spec) - data.prior.log_density(p, spec)
     groups = group_optima(final_params, objectives, atlas_tol)
     restart_opt = np.empty(len(runs), dtype=int)
     optima = []
@@ -317,15 +330,14 @@ def _assemble(runs, data, scaling, X, algorithm, atlas_tol, prior, keep_resp, to
         optima.append(Optimum(
             weights=user.weights, means=means, variances=var, covariances=user.covariances,
             log_likelihood=float(logliks[g[0]]),
-            objective=float(rep.objective + (logn_shift if prior is None else 0.0)),
+            objective=float(rep.objective + shift),
             count=len(g), basin_share=len(g) / len(runs),
             n_iter=tuple(len(runs[i][0]) - 1 for i in g),
             converged=all(runs[i][1] for i in g),
             degenerate=bool(_degenerate(rep.params, Nk, floor).any()), restarts=tuple(g)))
     restarts = tuple(
         Restart(log_likelihood=float(logliks[i]),
-                objective_trace=np.array([s.objective for s in h]) + (
-                    logn_shift if prior is None else 0.0),
+                objective_trace=np.array([s.objective for s in h]) + shift,
                 n_iter=len(h) - 1, converged=conv, optimum=int(restart_opt[i]))
         for i, (h, conv, _) in enumerate(runs))
 
@@ -342,7 +354,6 @@ def _assemble(runs, data, scaling, X, algorithm, atlas_tol, prior, keep_resp, to
     tr_means, tr_var = _user_shapes(Params(
         np.stack([p.weights for p in hist_user]), np.stack([p.means for p in hist_user]),
         np.stack([p.covariances for p in hist_user])), spec.one_d)
-    shift = logn_shift if prior is None else 0.0
     trace = Trace(
         log_likelihood=np.array([s.loglik for s in history]) + logn_shift,
         objective=np.array([s.objective for s in history]) + shift,
@@ -352,7 +363,7 @@ def _assemble(runs, data, scaling, X, algorithm, atlas_tol, prior, keep_resp, to
     )
     log_posterior = None
     if prior is not None:
-        log_posterior = float(logliks[best] + prior.log_density_user(user, spec))
+        log_posterior = float(final.objective + shift)
     if not converged and tol > 0 and len(history) > 1:
         warnings.warn(
             f"EM did not converge in {len(history) - 1} iterations (best of {len(runs)} "

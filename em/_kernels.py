@@ -134,7 +134,8 @@ def e_step(T: np.ndarray, eta: np.ndarray, *, hard: bool = False, resp_out=None)
             L[...] = 0.0
             L[lab, np.arange(m)] = 1.0
         else:
-            np.exp(L, out=L)
+            with np.errstate(over="ignore"):  # overflow is handled by _stable_block below
+                np.exp(L, out=L)
             s = np.add.reduce(L, axis=0, out=sbuf[:m])
             if s.min() > _TINY and s.max() < _HUGE:
                 objective += float(np.log(s).sum())
@@ -205,8 +206,7 @@ def apply_floor(cov: np.ndarray, floor: float, kind: str) -> np.ndarray:
     return np.einsum("kij,kj,klj->kil", vecs, vals, vecs)
 
 
-def m_step(stats: np.ndarray, prev: Params, *, kind: str, fixed: dict, floor: float,
-           prior=None) -> Params:
+def m_step(stats: np.ndarray, prev: Params, *, kind: str, fixed: dict, floor: float) -> Params:
     """Maximisation step: weighted estimates given the statistics.
 
     Parameters
@@ -220,8 +220,6 @@ def m_step(stats: np.ndarray, prev: Params, *, kind: str, fixed: dict, floor: fl
         Fixed blocks (internal scale); they are returned unchanged.
     floor : float
         Lower bound on variances (eigenvalues), internal scale.
-    prior : object, optional
-        A prior with a ``m_step`` method (MAP-EM); None gives the MLE.
 
     Notes
     -----
@@ -232,8 +230,6 @@ def m_step(stats: np.ndarray, prev: Params, *, kind: str, fixed: dict, floor: fl
     """
     d = prev.means.shape[1]
     Nk, Sx, Sxx = moments(stats, d)
-    if prior is not None:
-        return prior.m_step(Nk, Sx, Sxx, prev, kind=kind, fixed=fixed, floor=floor)
     n = Nk.sum()
     empty = Nk <= 1e-12 * max(n, 1.0)
     safeN = np.where(empty, 1.0, Nk)
