@@ -1,0 +1,56 @@
+"""Plain-Python summaries of EM fits (the ``em`` block of ``summary.json``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import em
+
+
+def _list(a) -> list:
+    return np.asarray(a).tolist()
+
+
+def em_summary(res: em.EMResult) -> dict:
+    """JSON-ready description of an :class:`em.EMResult`.
+
+    Returns
+    -------
+    dict
+        ``log_likelihood``, ``log_posterior``, ``weights``, ``means``, ``sds``
+        (1-D) or ``covariances``, ``converged``, ``n_iter``, ``bic``, ``aic``,
+        ``icl`` and ``optima`` (a list with ``log_likelihood``, ``count``,
+        ``basin_share``, ``degenerate``, ``converged`` and parameters).
+    """
+    out = {
+        "algorithm": res.algorithm,
+        "structure": res.structure,
+        "log_likelihood": res.log_likelihood,
+        "log_posterior": res.log_posterior,
+        "weights": _list(res.weights),
+        "means": _list(res.means),
+        "converged": bool(res.converged),
+        "n_iter": int(res.n_iter),
+        "bic": res.bic(),
+        "aic": res.aic(),
+        "icl": res.icl(),
+        "degenerate": _list(res.degenerate),
+    }
+    if res.spec.one_d:
+        out["sds"] = _list(res.sds)
+    else:
+        out["covariances"] = _list(res.covariances)
+    out["optima"] = [
+        {
+            "log_likelihood": o.log_likelihood,
+            "count": o.count,
+            "basin_share": o.basin_share,
+            "converged": o.converged,
+            "degenerate": o.degenerate,
+            "weights": _list(o.weights),
+            "means": _list(o.means),
+            "sds": _list(np.sqrt(o.variances)),
+        }
+        for o in res.optima
+    ]
+    return out
