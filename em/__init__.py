@@ -10,6 +10,7 @@ every package of mixcompare uses.
 from ._align import match_components
 from ._atlas import Optimum, Restart
 from ._driver import fit
+from ._model import Params, Spec, model_spec
 from ._validation import check_rng, validate_data
 from ._warnings import (
     ConvergenceWarning,
@@ -33,6 +34,8 @@ __all__ = [
     "MixcompareWarning",
     "MonotonicityError",
     "Optimum",
+    "Params",
+    "Spec",
     "Prior",
     "Restart",
     "SymmetricStartWarning",
@@ -40,6 +43,7 @@ __all__ = [
     "check_rng",
     "fit",
     "match_components",
+    "model_spec",
     "sample",
     "validate_data",
 ]

@@ -8,6 +8,7 @@ stopping, the choice of the best restart, the atlas and a final E-step.
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
@@ -16,15 +17,8 @@ from ._atlas import Optimum, Restart, group_optima
 from ._init import INITIALISERS, symmetric
 from ._kernels import e_step, features, log_prob, m_step, natural_params
 from ._map import map_m_step
-from ._model import (
-    Params,
-    Scaling,
-    Spec,
-    check_fixed_structure,
-    resolve_structure,
-    user_params_to_full,
-)
-from ._validation import check_n_components, check_positive_int, check_rng, validate_data
+from ._model import Params, Scaling, Spec, model_spec, user_params_to_full
+from ._validation import check_positive_int, check_rng
 from ._warnings import ConvergenceWarning, DegenerateWarning, MonotonicityError, SymmetricStartWarning
 from .result import EMResult, Trace
 
@@ -51,6 +45,7 @@ class StepInfo(NamedTuple):
 
 class _Data(NamedTuple):
     T: np.ndarray
+    T_absmax: np.ndarray  # (p,) largest |feature| per row, for the round-off bound
     spec: Spec
     floor: float
     hard: bool
@@ -166,7 +161,8 @@ def _run(data: _Data, p0: Params, max_iter: int, tol: float, keep_resp: bool):
                 "the objective became non-finite during EM; increase var_floor or reduce "
                 "n_components."
             )
-        if info.delta < -MONOTONE_RTOL * max(1.0, abs(state.objective)):
+        if info.delta < -(MONOTONE_RTOL * max(1.0, abs(state.objective))
+                          + _roundoff(data, state.params) + _roundoff(data, new.params)):
             raise MonotonicityError(
                 f"EM decreased its objective from {state.objective!r} to {info.objective!r}; "
                 "this is a bug in mixcompare, please report it with the data."
@@ -179,6 +175,19 @@ def _run(data: _Data, p0: Params, max_iter: int, tol: float, keep_resp: bool):
             converged = True
             break
     return history, converged, resp
+
+
+def _roundoff(data: _Data, params: Params) -> float:
+    """Bound on the round-off of one objective evaluation.
+
+    Each log-density is a sum ``eta . T(z)`` whose terms may cancel (narrow
+    components far from the centre); its error is at most a few ulps of
+    ``sum_j |eta_j| max_i |T_ji|`` per point.
+    """
+    eta = natural_params(params)
+    eta = np.where(np.isfinite(eta), eta, 0.0)  # empty components contribute nothing
+    worst = float(np.max(np.abs(eta).T @ data.T_absmax))
+    return 8.0 * np.finfo(float).eps * data.T.shape[1] * worst
 
 
 def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="kmeans++",
@@ -242,16 +251,12 @@ def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="km
     Celeux & Govaert (1992), Comput. Stat. Data Anal. 14, 315-332.
     McLachlan & Peel (2000), Finite Mixture Models, Wiley.
     """
-    K = check_n_components(n_components)
-    X = validate_data(X, n_components=K)
+    X, spec_user = model_spec(X, n_components, structure=structure, fixed=fixed)
     max_iter, n_init = _check_options(algorithm, tol, max_iter, n_init, var_floor, atlas_tol)
     rng = check_rng(rng)
-    one_d = X.ndim == 1
+    K, one_d, fixed_user = spec_user.n_components, spec_user.one_d, spec_user.fixed
     X2 = X.reshape(X.shape[0], -1)
     n, d = X2.shape
-    user_structure, kind = resolve_structure(structure, one_d)
-    fixed_user = user_params_to_full(fixed or {}, K, d, one_d, "fixed")
-    check_fixed_structure(fixed_user, kind)
 
     scaling = Scaling.from_data(X2)
     if scaling.scale == 0:
@@ -274,7 +279,7 @@ def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="km
             fixed_user.get("means", np.zeros((K, d))),
             fixed_user.get("covariances", np.broadcast_to(np.eye(d), (K, d, d)))))
         fixed_int = {k: getattr(tmp, k) for k in fixed_user}
-    spec = Spec(K, d, one_d, user_structure, kind, fixed_int)
+    spec = replace(spec_user, fixed=fixed_int)
     Z = (X2 - scaling.center) / scaling.scale
     T = features(Z)
     hard = algorithm == "cem"
@@ -284,7 +289,7 @@ def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="km
             raise TypeError(f"prior must be an em.Prior, got {type(prior).__name__}.")
         prior.check_for(spec, mode="map")
         prior_int = prior.rescaled(scaling.center, scaling.scale)
-    data = _Data(T, spec, float(var_floor), hard, prior_int)
+    data = _Data(T, np.abs(T).max(axis=1), spec, float(var_floor), hard, prior_int)
 
     runs = []
     warned_symmetric = False

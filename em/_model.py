@@ -251,3 +251,34 @@ def check_fixed_structure(fixed: dict, kind: str, what: str = "fixed") -> None:
         diag = np.einsum("kii->ki", c)
         if not np.allclose(diag, diag[:, :1]):
             raise ValueError(f"{what} covariances must be multiples of the identity for 'spherical'.")
+
+
+def model_spec(X, n_components, *, structure=None, fixed=None) -> tuple[np.ndarray, Spec]:
+    """Validate data, structure and fixed parameters once for every package.
+
+    Parameters
+    ----------
+    X : array_like of shape (n_samples,) or (n_samples, n_features)
+    n_components : int
+    structure : str, optional
+        See :func:`em.fit`.
+    fixed : dict, optional
+        See :func:`em.fit`.
+
+    Returns
+    -------
+    X : ndarray
+        Validated float64 data (1-D stays 1-D).
+    spec : Spec
+        With ``fixed`` as full arrays on the user's scale.
+    """
+    from ._validation import check_n_components, validate_data
+
+    K = check_n_components(n_components)
+    X = validate_data(X, n_components=K)
+    one_d = X.ndim == 1
+    d = 1 if one_d else X.shape[1]
+    user_structure, kind = resolve_structure(structure, one_d)
+    fixed_user = user_params_to_full(fixed or {}, K, d, one_d, "fixed")
+    check_fixed_structure(fixed_user, kind)
+    return X, Spec(K, d, one_d, user_structure, kind, fixed_user)
