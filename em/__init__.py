@@ -24,6 +24,7 @@ from .estimator import GaussianMixtureEM
 from .prior import Prior
 from .result import EMResult, Trace
 from .sample import sample
+from .uncertainty import Intervals, StandardErrors, standard_errors
 
 __all__ = [
     "ConvergenceWarning",
@@ -31,6 +32,7 @@ __all__ = [
     "EMResult",
     "GaussianMixtureEM",
     "IdentifiabilityWarning",
+    "Intervals",
     "MixcompareWarning",
     "MonotonicityError",
     "Optimum",
@@ -38,6 +40,7 @@ __all__ = [
     "Spec",
     "Prior",
     "Restart",
+    "StandardErrors",
     "SymmetricStartWarning",
     "Trace",
     "check_rng",
@@ -45,5 +48,6 @@ __all__ = [
     "match_components",
     "model_spec",
     "sample",
+    "standard_errors",
     "validate_data",
 ]

@@ -1,0 +1,146 @@
+"""Bootstrap replicates of an EM fit: resample (or simulate), refit from the MLE, align.
+
+Every replicate has its own generator, spawned from the user's ``rng``, so
+the replicates do not depend on how they are spread over worker processes.
+"""
+
+from __future__ import annotations
+
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from typing import NamedTuple
+
+import numpy as np
+
+from ._align import match_components
+from ._driver import fit
+from ._model import Params, Scaling
+from ._theta import Layout, natural, pack
+from .sample import sample
+
+SCHEMES = frozenset({"nonparametric", "parametric"})
+
+
+class Replicates(NamedTuple):
+    """Aligned bootstrap estimates of the successful refits.
+
+    Attributes
+    ----------
+    weights : ndarray of shape (n_ok, n_components)
+    means, sds, variances : ndarray
+        Shape (n_ok, n_components), or (n_ok, n_components, n_features) for d > 1.
+    parameters : ndarray of shape (n_ok, n_parameters)
+        The free-parameter vector (user scale) of each replicate.
+    failures : tuple of (int, str)
+        Index and reason of each failed refit.
+    """
+
+    weights: np.ndarray
+    means: np.ndarray
+    sds: np.ndarray
+    variances: np.ndarray
+    parameters: np.ndarray
+    failures: tuple
+
+
+class _Context(NamedTuple):
+    X: np.ndarray
+    n_components: int
+    scheme: str
+    fit_kwargs: dict
+    mle: Params  # user scale
+    reference: Params  # internal scale, for matching
+    scaling: Scaling
+    lay: Layout
+    one_d: bool
+
+
+_WORKER_CTX: _Context | None = None
+
+
+def _init_worker(ctx: _Context) -> None:
+    global _WORKER_CTX
+    _WORKER_CTX = ctx
+
+
+def _draw(ctx: _Context, rng: np.random.Generator) -> np.ndarray:
+    n = ctx.X.shape[0]
+    if ctx.scheme == "nonparametric":
+        return ctx.X[rng.integers(0, n, size=n)]
+    w, m, c = ctx.mle
+    if ctx.one_d:
+        return sample(n, w, m[:, 0], c[:, 0, 0], rng=rng)[0]
+    return sample(n, w, m, covariances=c, rng=rng)[0]
+
+
+def replicate(ctx: _Context, rng: np.random.Generator):
+    """One replicate: ``(natural quantities dict, theta_user)`` or ``(None, reason)``."""
+    Xb = _draw(ctx, rng)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            fb = fit(Xb, ctx.n_components, **ctx.fit_kwargs)
+        except Exception as err:  # a failed refit is counted, not raised
+            return None, f"{type(err).__name__}: {err}"
+    del caught
+    if not fb.converged:
+        return None, f"did not converge in {fb.n_iter} iterations"
+    if np.any(fb.degenerate):
+        return None, "degenerate component(s) " + str(np.flatnonzero(fb.degenerate).tolist())
+    user = fb.params()
+    perm, _ = match_components(ctx.reference, ctx.scaling.to_internal(user))
+    aligned = Params(user.weights[perm], user.means[perm], user.covariances[perm])
+    theta = pack(aligned, ctx.lay)
+    nat = natural(aligned)
+    if not (np.all(np.isfinite(theta)) and all(np.all(np.isfinite(v)) for v in nat.values())):
+        return None, "non-finite estimates"
+    return nat, theta
+
+
+def _replicate_in_worker(rng):
+    return replicate(_WORKER_CTX, rng)
+
+
+def run_bootstrap(ctx: _Context, children: list, n_jobs: int) -> Replicates:
+    """Run the replicates in order, sequentially or in ``n_jobs`` worker processes."""
+    if n_jobs == 1 or len(children) <= 1:
+        outs = [replicate(ctx, c) for c in children]
+    else:
+        chunk = max(1, len(children) // (4 * n_jobs))
+        with ProcessPoolExecutor(max_workers=n_jobs, initializer=_init_worker,
+                                 initargs=(ctx,)) as ex:
+            outs = list(ex.map(_replicate_in_worker, children, chunksize=chunk))
+    ok = [o for o in outs if o[0] is not None]
+    failures = tuple((i, o[1]) for i, o in enumerate(outs) if o[0] is None)
+    K, d = ctx.n_components, ctx.X.reshape(ctx.X.shape[0], -1).shape[1]
+    shape = (len(ok), K) if ctx.one_d else (len(ok), K, d)
+
+    def stack(key):
+        if not ok:
+            return np.empty(shape)
+        return np.stack([o[0][key] for o in ok]).reshape(shape)
+
+    return Replicates(
+        weights=np.stack([o[0]["weights"] for o in ok]) if ok else np.empty((0, K)),
+        means=stack("means"), sds=stack("sds"), variances=stack("variances"),
+        parameters=np.stack([o[1] for o in ok]) if ok else np.empty((0, ctx.lay.size)),
+        failures=failures)
+
+
+def make_context(result, lay: Layout, scheme: str, tol: float, max_iter: int) -> _Context:
+    """Everything a replicate needs, picklable for worker processes."""
+    spec, s = result.spec, result.scaling
+    K, d = spec.n_components, spec.n_features
+    fixed = {}
+    if spec.fixed:
+        f = spec.fixed
+        full = s.to_user(Params(f.get("weights", np.ones(K) / K), f.get("means", np.zeros((K, d))),
+                                f.get("covariances", np.broadcast_to(np.eye(d), (K, d, d)))))
+        fixed = {k: np.asarray(getattr(full, k)) for k in spec.fixed}
+    mle = result.params()
+    init = {"weights": mle.weights, "means": mle.means, "covariances": mle.covariances}
+    fit_kwargs = {"algorithm": result.algorithm, "structure": spec.structure,
+                  "fixed": fixed or None, "init": init, "n_init": 1, "tol": tol,
+                  "max_iter": max_iter}
+    return _Context(np.asarray(result.data), K, scheme, fit_kwargs, mle, s.to_internal(mle), s,
+                    lay, spec.one_d)
