@@ -45,7 +45,7 @@ def _load(dataset: str | None, csv: Path | None, columns: str | None):
 
 
 def _parse_fixed(text: str | None) -> dict | None:
-    """``--fixed 'variances=1;weights=0.5,0.5'`` -> dict."""
+    """Parse ``--fixed 'variances=1;weights=0.5,0.5'`` into a dict."""
     if not text:
         return None
     out = {}
@@ -58,7 +58,8 @@ def _parse_fixed(text: str | None) -> dict | None:
         try:
             nums = [float(v) for v in vals.split(",")]
         except ValueError:
-            raise UsageError(f"--fixed {name.strip()}: values must be numbers, got {vals!r}") from None
+            raise UsageError(
+                f"--fixed {name.strip()}: values must be numbers, got {vals!r}") from None
         out[name.strip()] = nums[0] if len(nums) == 1 and name.strip() == "variances" else nums
     return out
 
@@ -99,8 +100,10 @@ def run(
     csv: Path = typer.Option(None, "--csv", help="A CSV file of your own."),
     columns: str = typer.Option(None, "--columns", help="Comma-separated CSV columns."),
     k: int = typer.Option(None, "--k", help="Number of components (default: the data set's)."),
-    structure: str = typer.Option(None, "--structure", help="unequal|equal (1-D), full|diag|spherical|tied."),
-    fixed: str = typer.Option(None, "--fixed", help="Fixed parameters, e.g. 'variances=1;weights=0.5,0.5'."),
+    structure: str = typer.Option(
+        None, "--structure", help="unequal|equal (1-D), full|diag|spherical|tied."),
+    fixed: str = typer.Option(
+        None, "--fixed", help="Fixed parameters, e.g. 'variances=1;weights=0.5,0.5'."),
     n_init: int = typer.Option(20, "--n-init", help="EM restarts."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     out: Path = typer.Option(Path("mixcompare-report"), "--out", help="Output folder."),

@@ -19,7 +19,12 @@ from ._kernels import e_step, features, log_prob, m_step, natural_params
 from ._map import map_m_step
 from ._model import Params, Scaling, Spec, model_spec, user_params_to_full
 from ._validation import check_positive_int, check_rng
-from ._warnings import ConvergenceWarning, DegenerateWarning, MonotonicityError, SymmetricStartWarning
+from ._warnings import (
+    ConvergenceWarning,
+    DegenerateWarning,
+    MonotonicityError,
+    SymmetricStartWarning,
+)
 from .result import EMResult, Trace
 
 ALGORITHMS = frozenset({"em", "cem"})
@@ -61,7 +66,7 @@ def _evaluate(data: _Data, params: Params, resp_out=None):
 
 
 def step(data: _Data, state: EMState, resp_out=None) -> tuple[EMState, StepInfo]:
-    """One iteration: M-step from the current statistics, then E-step (or C-step) at the new parameters."""
+    """Run one iteration: M-step from the statistics, then E-step (or C-step) at the result."""
     if data.prior is None:
         new = m_step(state.stats, state.params, kind=data.spec.kind, fixed=data.spec.fixed,
                      floor=data.floor)
@@ -254,7 +259,7 @@ def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="km
     X, spec_user = model_spec(X, n_components, structure=structure, fixed=fixed)
     max_iter, n_init = _check_options(algorithm, tol, max_iter, n_init, var_floor, atlas_tol)
     rng = check_rng(rng)
-    K, one_d, fixed_user = spec_user.n_components, spec_user.one_d, spec_user.fixed
+    K, fixed_user = spec_user.n_components, spec_user.fixed
     X2 = X.reshape(X.shape[0], -1)
     n, d = X2.shape
 

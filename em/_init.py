@@ -118,7 +118,7 @@ INITIALISERS = {
 
 
 def symmetric(p: Params, tol: float = 1e-12) -> bool:
-    """True when two components have identical means and covariances (a fixed point of EM)."""
+    """Return True when two components coincide (a symmetric start is a fixed point of EM)."""
     K = p.means.shape[0]
     for i in range(K):
         for j in range(i + 1, K):

@@ -17,12 +17,21 @@ import numpy as np
 
 from ._model import Params
 
-#: points per chunk: (K + p) * CHUNK doubles stay in the L2 cache for small K
-CHUNK = 8192
+#: most points per chunk of the E-step (not a power of two: rows of the chunk
+#: buffers a power-of-two apart collide in the cache sets)
+CHUNK = 12000
+#: doubles in a chunk's buffers, ``(p + K) * chunk``; bounds the chunk for long features
+_CHUNK_DOUBLES = 1 << 18
+_MIN_CHUNK = 1024
 _TINY = 1e-280
 _HUGE = 1e280
-#: below this many features, M-step sums use one matrix-vector product per feature
-_GEMV_MAX_P = 8
+#: up to this many features a chunk of T is first copied to a contiguous buffer:
+#: the products with it are then much faster than on rows n apart
+_COPY_MAX_P = 8
+#: the log-likelihood takes one log per group of this many point densities (their product)
+_PROD_GROUP = 8
+#: point densities above this keep a group's product in the normal range (>= 2**-960)
+_PROD_LO = 2.0**-120
 _LOG_2PI = float(np.log(2.0 * np.pi))
 
 
@@ -49,11 +58,15 @@ def features(Z: np.ndarray) -> np.ndarray:
         Rows ``1``, ``z_1 .. z_d``, then ``z_i z_j`` for ``i <= j``.
     """
     n, d = Z.shape
-    iu, ju = quad_index(d)
     T = np.empty((n_features_T(d), n))
     T[0] = 1.0
-    T[1 : 1 + d] = Z.T
-    np.multiply(Z.T[iu], Z.T[ju], out=T[1 + d :])
+    lin = T[1 : 1 + d]
+    lin[...] = Z.T
+    # rows z_i z_j, j = i..d-1, in the order of quad_index, written in place (no temporaries)
+    row = 1 + d
+    for i in range(d):
+        np.multiply(lin[i], lin[i:], out=T[row : row + d - i])
+        row += d - i
     return T
 
 
@@ -116,47 +129,86 @@ def e_step(T: np.ndarray, eta: np.ndarray, *, hard: bool = False, resp_out=None)
     p, n = T.shape
     K = eta.shape[1]
     etaT = np.ascontiguousarray(eta.T)
-    stats = np.zeros((K, p))
-    width = min(CHUNK, n)
-    buf = np.empty((K, width))
-    sbuf = np.empty(width)
-    small_p = p <= _GEMV_MAX_P
+    G = _PROD_GROUP
+    chunk = min(CHUNK, max(_MIN_CHUNK, _CHUNK_DOUBLES // (p + K) // G * G))
+    width = min(chunk, n)
+    # Soft E-step without resp_out: instead of dividing the K densities of a point by
+    # their sum s, divide its p features (S = L (T/s)^T): p - 1 products, as T[0] = 1.
+    scale_T = not hard and resp_out is None and p - 1 < K
+    copy = scale_T or p <= _COPY_MAX_P
+    Lbuf = np.empty((K, width))
+    Cbuf = np.empty((p, width)) if copy else None
+    sbuf = None if scale_T else np.empty(width)
+    starts = range(0, n, chunk)
+    parts = np.empty((len(starts), K, p))  # per-chunk statistics, summed at the end
+    prods = np.ones(n // G)  # products of G point densities (1 where not used)
     objective = 0.0
-    for start in range(0, n, CHUNK):
-        stop = min(start + CHUNK, n)
-        m = stop - start
-        Tc = T[:, start:stop]
-        L = buf[:, :m]
-        np.matmul(etaT, Tc, out=L)
-        if hard:
-            lab = L.argmax(axis=0)
-            objective += float(np.take_along_axis(L, lab[None], axis=0).sum())
-            L[...] = 0.0
-            L[lab, np.arange(m)] = 1.0
-        else:
-            with np.errstate(over="ignore"):  # overflow is handled by _stable_block below
-                np.exp(L, out=L)
-            s = np.add.reduce(L, axis=0, out=sbuf[:m])
-            if s.min() > _TINY and s.max() < _HUGE:
-                objective += float(np.log(s).sum())
-                np.multiply(L, np.reciprocal(s), out=L)
+    with np.errstate(over="ignore"):  # overflow is detected and handled below
+        for i, start in enumerate(starts):
+            stop = min(start + chunk, n)
+            m = stop - start
+            Tc = T[:, start:stop]
+            if copy:
+                C = Cbuf[:, :m]
+                np.copyto(C, Tc)
             else:
-                ok = (s > _TINY) & (s < _HUGE)
-                bad = np.flatnonzero(~ok)
-                good = np.flatnonzero(ok)
-                objective += float(np.log(s[good]).sum())
-                L[:, good] *= 1.0 / s[good]
-                Rb, lb = _stable_block(Tc[:, bad], eta)
-                L[:, bad] = Rb
-                objective += float(lb.sum())
-        if small_p:
-            for j in range(p):
-                stats[:, j] += L @ Tc[j]
-        else:
-            stats += L @ Tc.T
-        if resp_out is not None:
-            resp_out[start:stop] = L.T
-    return stats, objective
+                C = Tc
+            L = Lbuf[:, :m]
+            np.matmul(etaT, C, out=L)
+            if hard:
+                lab = L.argmax(axis=0)
+                objective += float(np.take_along_axis(L, lab[None], axis=0).sum())
+                L[...] = 0.0
+                L[lab, np.arange(m)] = 1.0
+                np.matmul(L, C.T, out=parts[i])
+                if resp_out is not None:
+                    resp_out[start:stop] = L.T
+                continue
+            np.exp(L, out=L)
+            s = C[0] if scale_T else sbuf[:m]  # C[0] (ones) is free once L is computed
+            if K == 1:
+                np.copyto(s, L[0])
+            else:
+                np.add(L[0], L[1], out=s)
+                for k in range(2, K):
+                    np.add(s, L[k], out=s)
+            lo = np.minimum.reduce(s)
+            # log-likelihood: sum log s = sum over groups of log(product of G densities),
+            # exact to rounding while every product stays in the normal range
+            fast = lo > _PROD_LO and m % G == 0
+            if fast:
+                g0 = start // G
+                pc = prods[g0 : g0 + m // G]
+                np.multiply.reduce(s.reshape(G, m // G), axis=0, out=pc)
+                if not np.maximum.reduce(pc) < np.inf:  # large densities: overflow
+                    pc.fill(1.0)
+                    fast = False
+            if not fast:
+                if lo > _TINY and np.maximum.reduce(s) < _HUGE:
+                    objective += float(np.log(s).sum())
+                else:
+                    ok = (s > _TINY) & (s < _HUGE)
+                    bad = np.flatnonzero(~ok)
+                    good = np.flatnonzero(ok)
+                    objective += float(np.log(s[good]).sum())
+                    L[:, good] *= 1.0 / s[good]
+                    Rb, lb = _stable_block(Tc[:, bad], eta)
+                    L[:, bad] = Rb
+                    objective += float(lb.sum())
+                    np.matmul(L, Tc.T, out=parts[i])
+                    if resp_out is not None:
+                        resp_out[start:stop] = L.T
+                    continue
+            np.divide(1.0, s, out=s)
+            if scale_T:
+                np.multiply(C[1:], s, out=C[1:])  # C = T_chunk / s
+            else:
+                np.multiply(L, s, out=L)
+                if resp_out is not None:
+                    resp_out[start:stop] = L.T
+            np.matmul(L, C.T, out=parts[i])
+    objective += float(np.log(prods).sum())
+    return parts.sum(axis=0), objective
 
 
 def log_prob(T: np.ndarray, eta: np.ndarray) -> np.ndarray:

@@ -90,7 +90,7 @@ class Spec:
         return frozenset({"weights", "means", "covariances"}) - set(self.fixed)
 
     def n_parameters(self) -> int:
-        """Number of free parameters (for BIC/AIC)."""
+        """Count the free parameters (for BIC/AIC)."""
         K, d = self.n_components, self.n_features
         p = 0
         if "weights" not in self.fixed:
@@ -250,7 +250,8 @@ def check_fixed_structure(fixed: dict, kind: str, what: str = "fixed") -> None:
     if kind == "spherical":
         diag = np.einsum("kii->ki", c)
         if not np.allclose(diag, diag[:, :1]):
-            raise ValueError(f"{what} covariances must be multiples of the identity for 'spherical'.")
+            raise ValueError(
+                f"{what} covariances must be multiples of the identity for 'spherical'.")
 
 
 def model_spec(X, n_components, *, structure=None, fixed=None) -> tuple[np.ndarray, Spec]:

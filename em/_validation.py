@@ -113,7 +113,7 @@ def validate_data(X, *, n_components: int | None = None, name: str = "X") -> np.
 
 
 def check_positive_int(value, name: str, *, minimum: int = 1) -> int:
-    """Return ``value`` as an int, refusing booleans, floats with a fraction and values below ``minimum``."""
+    """Return ``value`` as an int; refuse booleans, fractions and values below ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         if isinstance(value, numbers.Real) and float(value).is_integer():
             value = int(value)

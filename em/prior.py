@@ -149,7 +149,7 @@ class Prior:
         return out
 
     def rescaled(self, center: np.ndarray, scale: float) -> Prior:
-        """The same prior expressed for data ``Z = (X - center) / scale``."""
+        """Express the same prior for data ``Z = (X - center) / scale``."""
         m0 = (np.asarray(self.m0, dtype=float) - center) / scale
         m0 = float(m0.ravel()[0]) if np.ndim(self.m0) == 0 and m0.size == 1 else m0
         return replace(

@@ -24,8 +24,8 @@ class Trace:
         The objective the algorithm increases: log-likelihood (EM),
         log posterior (MAP-EM) or classification log-likelihood (CEM).
     weights : ndarray of shape (n_iter + 1, n_components)
-    means : ndarray of shape (n_iter + 1, n_components) or (n_iter + 1, n_components, n_features)
-    variances : ndarray of shape (n_iter + 1, n_components) or (n_iter + 1, n_components, n_features)
+    means : ndarray of shape (n_iter + 1, n_components[, n_features])
+    variances : ndarray of shape (n_iter + 1, n_components[, n_features])
     resp : ndarray of shape (n_iter + 1, n_samples, n_components) or None
         Responsibilities at each iterate, with ``keep_resp=True``.
     """
@@ -140,7 +140,7 @@ class EMResult:
 
     # --------------------------------------------------------------- criteria
     def n_parameters(self) -> int:
-        """Number of free parameters (fixed blocks are not counted)."""
+        """Count the free parameters (fixed blocks are not counted)."""
         return self.spec.n_parameters()
 
     def bic(self) -> float:
@@ -202,7 +202,7 @@ class EMResult:
         return xr.Dataset(data, coords=coords, attrs=attrs)
 
     def standard_errors(self, method: str = "louis", **kwargs):
-        """Standard errors of the estimates; see :func:`em.uncertainty.standard_errors`."""
+        """Compute standard errors; see :func:`em.uncertainty.standard_errors`."""
         from .uncertainty import standard_errors
 
         return standard_errors(self, method=method, **kwargs)

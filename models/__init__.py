@@ -1,0 +1,20 @@
+"""PyMC models equivalent to ``em``'s mixtures, fitted by MAP and NUTS."""
+
+from .build import build_model
+from .map import MAPError, fit_map
+from .nuts import SAMPLERS, fit_nuts
+from .points import log_density, params_to_values, to_point
+from .posterior import membership_probabilities, predictive_density
+
+__all__ = [
+    "SAMPLERS",
+    "MAPError",
+    "build_model",
+    "fit_map",
+    "fit_nuts",
+    "log_density",
+    "membership_probabilities",
+    "params_to_values",
+    "predictive_density",
+    "to_point",
+]

@@ -1,0 +1,168 @@
+"""The PyMC mixture model equivalent to ``em``: same likelihood, parameters and prior.
+
+The component labels are summed out of the likelihood. Parameter names and
+the ``component`` dimension are those of ``em``'s results; the prior is the
+shared :class:`em.Prior`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+import em
+
+__all__ = ["LKJ_ETA", "build_model"]
+
+#: LKJ shape of the correlation prior for ``full`` covariances (mildly favours weak correlation)
+LKJ_ETA = 2.0
+
+
+def _diag_mixture_logp(value, weights, means, variances):
+    """Log density of each observation under a mixture with diagonal covariances.
+
+    value (n, d); weights (K,); means, variances (K, d). Labels summed out.
+    """
+    diff = value[:, None, :] - means[None, :, :]
+    comp = -0.5 * pt.sum(np.log(2 * np.pi) + pt.log(variances)[None] + diff**2 / variances[None],
+                         axis=-1)
+    return pm.math.logsumexp(pt.log(weights)[None, :] + comp, axis=1)[:, 0]
+
+
+def _full_mixture_logp(value, weights, means, chols):
+    """Log density under a mixture of MvNormal with Cholesky factors ``chols`` (K, d, d)."""
+    d = value.shape[1]
+    comps = []
+    for k in range(int(weights.type.shape[0])):
+        z = pt.linalg.solve_triangular(chols[k], (value - means[k]).T, lower=True)
+        logdet = pt.sum(pt.log(pt.diagonal(chols[k])))
+        comps.append(-0.5 * pt.sum(z**2, axis=0) - logdet - 0.5 * d * np.log(2 * np.pi))
+    lp = pt.log(weights)[None, :] + pt.stack(comps, axis=1)
+    return pm.math.logsumexp(lp, axis=1)[:, 0]
+
+
+def build_model(X, n_components, *, prior=None, structure=None, fixed=None, ordered=False,
+                n_components_static=None) -> pm.Model:
+    """Build the PyMC model of a Gaussian mixture with the labels summed out.
+
+    Parameters
+    ----------
+    X : array_like of shape (n_samples,) or (n_samples, n_features)
+        Validated by :func:`em.validate_data` (NaN refused, never imputed).
+    n_components : int
+    prior : em.Prior, optional
+        Defaults to ``em.Prior.default(X)`` — the prior MAP-EM uses.
+    structure : {"unequal", "equal"} for 1-D data, {"diag", "spherical", "full"} otherwise
+        As in :func:`em.fit`. ``full`` keeps the Inverse-Gamma prior on each
+        variance and puts an LKJ(2) prior on each correlation matrix, instead of
+        MAP-EM's Normal-Inverse-Wishart: MAP-EM and ``find_MAP`` are then not
+        expected to agree (only the likelihood is shared). ``spherical`` uses
+        one Inverse-Gamma(a, mean b) variance per component.
+    fixed : dict, optional
+        Parameters held fixed, as in :func:`em.fit` (recorded as
+        deterministics with the same names).
+    ordered : bool, default False
+        Put an ordering transform on the means (1-D; the first coordinate for
+        d > 1) so the labels are identified. False leaves the model symmetric
+        under relabelling, so that label switching can be shown.
+
+    Returns
+    -------
+    pymc.Model
+        Free variables ``weights``, ``means``, ``variances`` (or
+        ``variance`` for 1-D ``equal``, with a deterministic ``variances``),
+        deterministic ``sds``; data ``x`` (a ``pm.Data`` of dims ``obs`` or
+        ``(obs, feature)``, swappable with ``pm.set_data`` for another data set
+        of the same shape); coordinates ``component``, ``obs`` (and ``feature``).
+
+    Notes
+    -----
+    The model's log density without Jacobian terms equals
+    ``em``'s log-likelihood plus ``prior.log_density`` (tested to 1e-10).
+    """
+    X, spec = em.model_spec(X, n_components, structure=structure, fixed=fixed)
+    if prior is None:
+        prior = em.Prior.default(X)
+    if not isinstance(prior, em.Prior):
+        raise TypeError(f"prior must be an em.Prior, got {type(prior).__name__}.")
+    if spec.kind == "tied" and not spec.one_d:
+        raise ValueError(
+            "structure='tied' is not available in the PyMC models; use 'diag', 'spherical' or "
+            "'full'."
+        )
+    if spec.kind == "full" and "covariances" in spec.fixed:
+        raise ValueError("fixed covariances with structure='full': use structure='diag' if they "
+                         "are diagonal.")
+    if spec.kind != "spherical":
+        prior.check_for(replace(spec, kind="diag") if spec.kind == "full" else spec,
+                        mode="sample")
+    K, d = spec.n_components, spec.n_features
+    coords = {"component": np.arange(K), "obs": np.arange(X.shape[0])}
+    if not spec.one_d:
+        coords["feature"] = np.arange(d)
+        coords["feature_bis"] = np.arange(d)
+    fx = spec.fixed
+    vdims = "component" if spec.one_d else ("component", "feature")
+    with pm.Model(coords=coords) as model:
+        x = pm.Data("x", X, dims="obs" if spec.one_d else ("obs", "feature"))
+        alpha = np.broadcast_to(np.asarray(prior.alpha, dtype=float), (K,))
+        if "weights" in fx:
+            weights = pm.Deterministic("weights", pt.as_tensor(fx["weights"]), dims="component")
+        else:
+            weights = pm.Dirichlet("weights", a=alpha, dims="component")
+        b = np.asarray(prior.b, dtype=float)
+        m0 = np.asarray(prior.m0, dtype=float)
+        var_fixed = "covariances" in fx
+        if var_fixed:
+            diag = np.einsum("kii->ki", fx["covariances"])
+            variances = pm.Deterministic(
+                "variances", pt.as_tensor(diag[:, 0] if spec.one_d else diag), dims=vdims)
+        elif spec.one_d and spec.kind == "tied":
+            variance = pm.InverseGamma("variance", alpha=prior.a, beta=float(b))
+            variances = pm.Deterministic("variances", pt.repeat(variance, K), dims="component")
+        elif spec.kind == "spherical":
+            variance = pm.InverseGamma("variance", alpha=prior.a, beta=float(np.mean(b)),
+                                       dims="component")
+            variances = pm.Deterministic("variances", pt.repeat(variance[:, None], d, axis=1),
+                                         dims=vdims)
+        else:
+            variances = pm.InverseGamma(
+                "variances", alpha=prior.a,
+                beta=b if spec.one_d else np.broadcast_to(b, (K, d)), dims=vdims)
+        if "means" in fx:
+            mvals = fx["means"][:, 0] if spec.one_d else fx["means"]
+            means = pm.Deterministic("means", pt.as_tensor(mvals), dims=vdims)
+        else:
+            kw = {}
+            if ordered:
+                # distinct initial values are supplied at fit time (models.points.default_start):
+                # PyMC cannot derive log-likelihoods of models carrying an ``initval``
+                if spec.one_d:
+                    kw = {"transform": pm.distributions.transforms.ordered}
+                else:
+                    raise NotImplementedError(
+                        "ordered=True for d > 1 is not available yet; use ordered=False."
+                    )
+            means = pm.Normal("means", mu=m0 if spec.one_d else np.broadcast_to(m0, (K, d)),
+                              sigma=pt.sqrt(variances / prior.kappa), dims=vdims, **kw)
+        pm.Deterministic("sds", pt.sqrt(variances), dims=vdims)
+        if spec.one_d:
+            pm.NormalMixture("x_obs", w=weights, mu=means, sigma=pt.sqrt(variances), observed=x,
+                             dims="obs")
+        elif spec.kind == "full":
+            corr = pm.LKJCorr("corr_chol", n=d, eta=LKJ_ETA, shape=(K, d, d))
+            chols = pt.sqrt(variances)[:, :, None] * corr
+            pm.Deterministic("covariances", chols @ pt.swapaxes(chols, 1, 2),
+                             dims=("component", "feature", "feature_bis"))
+            pm.CustomDist("x_obs", weights, means, chols, logp=_full_mixture_logp, observed=x,
+                          signature="(k),(k,d),(k,d,d)->(d)", dims=("obs", "feature"))
+        else:
+            pm.CustomDist("x_obs", weights, means, variances, logp=_diag_mixture_logp,
+                          observed=x, signature="(k),(k,d),(k,d)->(d)", dims=("obs", "feature"))
+    model.mixcompare_spec = spec  # the validated specification, for fitting helpers
+    model.mixcompare_prior = prior
+    model.mixcompare_ordered = bool(ordered)
+    return model
