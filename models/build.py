@@ -22,26 +22,13 @@ LKJ_ETA = 2.0
 
 
 def _diag_mixture_logp(value, weights, means, variances):
-    """Log density of each observation under a mixture with diagonal covariances.
+    """Log density of observations under a mixture with diagonal covariances.
 
-    value (n, d); weights (K,); means, variances (K, d). Labels summed out.
+    value (..., d); weights (K,); means, variances (K, d). Labels summed out.
     """
-    diff = value[:, None, :] - means[None, :, :]
-    comp = -0.5 * pt.sum(np.log(2 * np.pi) + pt.log(variances)[None] + diff**2 / variances[None],
-                         axis=-1)
-    return pm.math.logsumexp(pt.log(weights)[None, :] + comp, axis=1)[:, 0]
-
-
-def _full_mixture_logp(value, weights, means, chols):
-    """Log density under a mixture of MvNormal with Cholesky factors ``chols`` (K, d, d)."""
-    d = value.shape[1]
-    comps = []
-    for k in range(int(weights.type.shape[0])):
-        z = pt.linalg.solve_triangular(chols[k], (value - means[k]).T, lower=True)
-        logdet = pt.sum(pt.log(pt.diagonal(chols[k])))
-        comps.append(-0.5 * pt.sum(z**2, axis=0) - logdet - 0.5 * d * np.log(2 * np.pi))
-    lp = pt.log(weights)[None, :] + pt.stack(comps, axis=1)
-    return pm.math.logsumexp(lp, axis=1)[:, 0]
+    diff = value[..., None, :] - means
+    comp = -0.5 * pt.sum(np.log(2 * np.pi) + pt.log(variances) + diff**2 / variances, axis=-1)
+    return pm.math.logsumexp(pt.log(weights) + comp, axis=-1, keepdims=False)
 
 
 def build_model(X, n_components, *, prior=None, structure=None, fixed=None, ordered=False,
@@ -157,8 +144,8 @@ def build_model(X, n_components, *, prior=None, structure=None, fixed=None, orde
             chols = pt.sqrt(variances)[:, :, None] * corr
             pm.Deterministic("covariances", chols @ pt.swapaxes(chols, 1, 2),
                              dims=("component", "feature", "feature_bis"))
-            pm.CustomDist("x_obs", weights, means, chols, logp=_full_mixture_logp, observed=x,
-                          signature="(k),(k,d),(k,d,d)->(d)", dims=("obs", "feature"))
+            comps = [pm.MvNormal.dist(mu=means[k], chol=chols[k]) for k in range(K)]
+            pm.Mixture("x_obs", w=weights, comp_dists=comps, observed=x, dims=("obs", "feature"))
         else:
             pm.CustomDist("x_obs", weights, means, variances, logp=_diag_mixture_logp,
                           observed=x, signature="(k),(k,d),(k,d)->(d)", dims=("obs", "feature"))

@@ -82,6 +82,8 @@ def fit_map(model: pm.Model, *, rng=None, n_starts: int = 4, method: str = "BFGS
         try:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", category=RuntimeWarning)
+                # convergence is judged below from the gradient and recorded per start
+                warnings.filterwarnings("ignore", message="The optimizer did not converge")
                 tree = pm.find_MAP(model=model, method=method, initvals=start, jitter=jitter,
                                    random_seed=seed, return_inferencedata=True,
                                    progressbar=progressbar,
