@@ -6,12 +6,13 @@ import logging
 import warnings
 from importlib.metadata import version
 
+import numpy as np
 import pymc as pm
 import xarray as xr
 
 import em
 
-from .points import start_from_em
+from .init import chain_starts
 
 __all__ = ["SAMPLERS", "fit_nuts"]
 
@@ -24,8 +25,9 @@ def _seeds(rng, chains: int) -> list[int]:
 
 
 def fit_nuts(model: pm.Model, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
-             target_accept: float = 0.9, sampler: str = "pymc", rng=None, initvals=None,
-             progressbar: bool = True, cores: int | None = None) -> xr.DataTree:
+             target_accept: float = 0.9, sampler: str = "pymc", rng=None, init="prior",
+             em_result=None, jitter_scale: float = 1.0, progressbar: bool = True,
+             cores: int | None = None) -> xr.DataTree:
     """Sample the posterior with NUTS.
 
     Parameters
@@ -40,10 +42,17 @@ def fit_nuts(model: pm.Model, *, draws: int = 1000, tune: int = 1000, chains: in
         PyMC's own NUTS or nutpie (see ``benchmarks/bench_nuts.py`` for the choice of default).
     rng : int, numpy.random.Generator or None
         Per-chain seeds are spawned from it.
-    initvals : dict or list of dict, optional
-        Natural-scale starting values (one dict for all chains, or one per
-        chain; per-chain starts need ``sampler="pymc"``). None: PyMC's default
-        jittered start.
+    init : {"prior", "em", "atlas"} or dict or list of dict, default "prior"
+        Where the chains start (see :mod:`models.init`): PyMC's jittered
+        default, EM's best optimum jittered by its standard errors, chains
+        spread over EM's atlas of optima, or explicit natural-scale values.
+        Per-chain starts (``"em"``, ``"atlas"``, a list) need
+        ``sampler="pymc"``; with nutpie ``"em"`` starts every chain at the
+        optimum and nutpie adds its own jitter.
+    em_result : em.EMResult, optional
+        The EM or MAP-EM fit for ``init="em"`` / ``"atlas"``.
+    jitter_scale : float, default 1.0
+        Jitter of ``"em"``/``"atlas"`` starts, in standard errors.
     progressbar : bool, default True
         PyMC's (or nutpie's) progress bar; False silences it.
     cores : int, optional
@@ -53,8 +62,11 @@ def fit_nuts(model: pm.Model, *, draws: int = 1000, tune: int = 1000, chains: in
     -------
     xarray.DataTree
         Groups ``posterior``, ``sample_stats``, ``log_likelihood`` and
-        ``observed_data``; attributes ``sampler``, ``sampler_version``,
-        ``seeds``, ``target_accept``, ``draws``, ``tune``, ``chains``.
+        ``observed_data``, and ``init`` (each chain's starting values, with
+        attributes ``policy`` and ``optimum``: the EM optimum each chain
+        started from, -1 otherwise); attributes ``sampler``,
+        ``sampler_version``, ``seeds``, ``target_accept``, ``draws``,
+        ``tune``, ``chains``, ``init``.
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}.")
@@ -65,19 +77,24 @@ def fit_nuts(model: pm.Model, *, draws: int = 1000, tune: int = 1000, chains: in
         raise ValueError(f"target_accept must lie in (0, 1), got {target_accept!r}.")
     rng = em.check_rng(rng)
     seeds = _seeds(rng, chains)
-    if initvals is None and model.mixcompare_ordered:
-        initvals = start_from_em(model, rng.spawn(1)[0])  # ordered means need distinct starts
-    if isinstance(initvals, (list, tuple)):
-        if sampler != "pymc":
-            raise ValueError("per-chain initvals need sampler='pymc' (nutpie takes one start).")
-        if len(initvals) != chains:
-            raise ValueError(f"initvals has {len(initvals)} entries for chains={chains}.")
+    initvals, record = chain_starts(model, init, chains, rng.spawn(1)[0], em_result=em_result,
+                                    jitter_scale=jitter_scale)
+    if isinstance(initvals, list) and sampler != "pymc":
+        if record["policy"] == "em":
+            initvals, record = initvals[0], {**record, "jitter": True,
+                                             "note": "nutpie: one start, nutpie's own jitter"}
+        else:
+            raise ValueError(
+                f"init={record['policy']!r} starts each chain elsewhere, which needs "
+                "sampler='pymc' (nutpie takes one start for all chains)."
+            )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         tree = pm.sample(
             draws=draws, tune=tune, chains=chains, cores=cores, target_accept=target_accept,
             nuts_sampler=sampler, random_seed=seeds if sampler == "pymc" else seeds[0],
             initvals=initvals, progressbar=progressbar, model=model,
+            init="jitter+adapt_diag" if record["jitter"] else "adapt_diag",
             compute_convergence_checks=False,
             idata_kwargs={"log_likelihood": True} if sampler == "pymc" else None,
         )
@@ -85,6 +102,7 @@ def fit_nuts(model: pm.Model, *, draws: int = 1000, tune: int = 1000, chains: in
             tree = pm.compute_log_likelihood(tree, model=model, progressbar=False)
     for w in caught:
         _log.info("sampler: %s", w.message)
+    tree["init"] = _init_group(model, initvals, chains, record)
     tree.attrs.update({
         "sampler": sampler,
         "sampler_version": version("pymc" if sampler == "pymc" else "nutpie"),
@@ -94,5 +112,28 @@ def fit_nuts(model: pm.Model, *, draws: int = 1000, tune: int = 1000, chains: in
         "draws": draws,
         "tune": tune,
         "chains": chains,
+        "init": record["policy"],
     })
     return tree
+
+
+def _init_group(model, initvals, chains: int, record: dict) -> xr.Dataset:
+    """Starting values per chain (NaN where PyMC chose them) and the policy."""
+    per_chain = initvals if isinstance(initvals, list) else [initvals] * chains
+    post_dims = {"weights": ("component",), "means": ("component",),
+                 "variances": ("component",), "variance": ()}
+    if not model.mixcompare_spec.one_d:
+        post_dims.update(means=("component", "feature"), variances=("component", "feature"),
+                         variance=("component",))
+    data = {}
+    for name, dims in post_dims.items():
+        if name not in {rv.name for rv in model.free_RVs}:
+            continue
+        vals = [np.asarray(p[name], float) if p and name in p else None for p in per_chain]
+        shape = next((v.shape for v in vals if v is not None), None)
+        if shape is None:
+            continue
+        arr = np.stack([v if v is not None else np.full(shape, np.nan) for v in vals])
+        data[name] = (("chain",) + dims, arr)
+    attrs = {k: (v if not isinstance(v, list) else np.asarray(v)) for k, v in record.items()}
+    return xr.Dataset(data, coords={"chain": np.arange(chains)}, attrs=attrs)

@@ -221,7 +221,7 @@ def test_unordered_chains_sit_in_the_labelling_they_start_in_and_ordered_do_not(
     starts = [{"weights": [0.5, 0.5], "means": [-5.0, 5.0], "variances": [1.0, 1.0]},
               {"weights": [0.5, 0.5], "means": [5.0, -5.0], "variances": [1.0, 1.0]}]
     tree = models.fit_nuts(unordered, draws=300, tune=300, chains=2, sampler="pymc", rng=4,
-                           initvals=starts, progressbar=False)
+                           init=starts, progressbar=False)
     m0 = tree["posterior"]["means"].values[:, :, 0]
     assert np.all(m0[0] < 0) and np.all(m0[1] > 0)  # two label modes
     ordered = models.build_model(x, 2, ordered=True)

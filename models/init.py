@@ -1,0 +1,157 @@
+"""Where the NUTS chains start: a deliberate, recorded choice.
+
+Policies
+--------
+``"prior"``
+    PyMC's own jittered default start (a distinct, data-based start for
+    ordered models, whose means must be increasing).
+``"em"``
+    Every chain starts at the best EM (or MAP-EM) optimum, jittered by one
+    standard error of that optimum on the unconstrained scale (means,
+    log-variances, weight log-ratios).
+``"atlas"``
+    Chains are spread over the distinct non-degenerate optima of EM's atlas in
+    proportion to their basin shares (largest remainder), the first chain at
+    the best optimum; each start is jittered as for ``"em"``.
+dict or list of dict
+    Explicit natural-scale starting values (one for all chains, or one per chain).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import em
+
+from .points import params_to_values, start_from_em
+
+__all__ = ["INIT_POLICIES", "allocate_chains", "chain_starts"]
+
+INIT_POLICIES = frozenset({"prior", "em", "atlas"})
+
+
+def _complete_data_se(weights, sds, n):
+    """Standard errors with labels known: sd/sqrt(n w) (means), 1/sqrt(2 n w) (log-sd)."""
+    nk = np.maximum(n * np.asarray(weights), 1.0)
+    shape = (-1,) + (1,) * (np.ndim(sds) - 1)
+    return sds / np.sqrt(nk).reshape(shape), 1.0 / np.sqrt(2 * nk).reshape(shape), 1 / np.sqrt(nk)
+
+
+def _optimum_se(res: em.EMResult, weights, means, variances):
+    """SEs of (means, log-sd, weight log-ratio) at an optimum.
+
+    Louis' observed information for the best MLE optimum where available,
+    otherwise the complete-data values (labels known), which are slightly
+    smaller and always defined.
+    """
+    sds = np.sqrt(variances)
+    se_mu, se_logsd, se_eta = _complete_data_se(weights, sds, res.n_samples)
+    if res.prior is None and np.allclose(means, res.means):
+        try:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", em.MixcompareWarning)
+                se = res.standard_errors("louis")
+            ok_mu = np.isfinite(se.means) & (se.means > 0)
+            se_mu = np.where(ok_mu, se.means, se_mu)
+            rel = se.sds / sds
+            se_logsd = np.where(np.isfinite(rel) & (rel > 0), rel, se_logsd)
+        except (ValueError, NotImplementedError, np.linalg.LinAlgError):
+            pass
+    return se_mu, se_logsd, se_eta
+
+
+def _jittered(res, weights, means, variances, rng, scale: float):
+    """One start around an optimum, jittered on the unconstrained scale."""
+    se_mu, se_logsd, se_eta = _optimum_se(res, weights, means, variances)
+    fixed = res.spec.fixed
+    w, m, v = np.array(weights, float), np.array(means, float), np.array(variances, float)
+    if "means" not in fixed:
+        m = m + scale * se_mu * rng.standard_normal(m.shape)
+    if "covariances" not in fixed:
+        if res.structure == "equal":
+            v = v * np.exp(2 * scale * se_logsd.mean() * rng.standard_normal())
+        else:
+            v = v * np.exp(2 * scale * se_logsd * rng.standard_normal(v.shape))
+    if "weights" not in fixed:
+        logw = np.log(w) + scale * se_eta * rng.standard_normal(w.shape)
+        w = np.exp(logw - logw.max())
+        w /= w.sum()
+    return w, m, v
+
+
+def allocate_chains(shares, chains: int) -> np.ndarray:
+    """Optimum index of each chain, by largest remainder of ``shares * chains``.
+
+    At least one chain (the first) goes to optimum 0, the best.
+    """
+    shares = np.asarray(shares, float)
+    shares = shares / shares.sum()
+    quota = shares * chains
+    counts = np.floor(quota).astype(int)
+    order = np.argsort(-(quota - counts), kind="stable")
+    counts[order[: chains - counts.sum()]] += 1
+    if counts[0] == 0:
+        counts[int(np.argmax(counts))] -= 1
+        counts[0] = 1
+    return np.repeat(np.arange(shares.size), counts)
+
+
+def chain_starts(model, policy, chains: int, rng, *, em_result=None,
+                 jitter_scale: float = 1.0) -> tuple[list | dict | None, dict]:
+    """Starting values of every chain under an initialisation policy.
+
+    Parameters
+    ----------
+    model : pymc.Model
+        From :func:`models.build_model`.
+    policy : {"prior", "em", "atlas"} or dict or list of dict
+    chains : int
+    rng : numpy.random.Generator
+    em_result : em.EMResult, optional
+        Needed by ``"em"`` and ``"atlas"``: the EM (or MAP-EM) fit whose
+        optimum (or atlas) the chains start from.
+    jitter_scale : float, default 1.0
+        Jitter in units of the optimum's standard errors.
+
+    Returns
+    -------
+    initvals : list of dict, dict or None
+        What to pass to ``pymc.sample`` (None: PyMC's default).
+    record : dict
+        ``policy``, ``optimum`` (the atlas optimum of each chain, -1 when not
+        from EM) and ``jitter`` (whether PyMC should add its own jitter).
+    """
+    if isinstance(policy, dict):
+        return policy, {"policy": "explicit", "optimum": [-1] * chains, "jitter": False}
+    if isinstance(policy, (list, tuple)):
+        if len(policy) != chains:
+            raise ValueError(f"init has {len(policy)} starts for chains={chains}.")
+        return list(policy), {"policy": "explicit", "optimum": [-1] * chains, "jitter": False}
+    if policy not in INIT_POLICIES:
+        raise ValueError(
+            f"init must be one of {sorted(INIT_POLICIES)}, a dict or a list of dicts; "
+            f"got {policy!r}."
+        )
+    if policy == "prior":
+        start = start_from_em(model, rng) if model.mixcompare_ordered else None
+        return start, {"policy": "prior", "optimum": [-1] * chains, "jitter": True}
+    if em_result is None:
+        raise ValueError(f"init={policy!r} needs em_result= (an em.EMResult to start from).")
+    optima = [o for o in em_result.optima if not o.degenerate] or list(em_result.optima)
+    if policy == "em":
+        which = np.zeros(chains, dtype=int)
+    else:
+        which = allocate_chains([o.basin_share for o in optima], chains)
+    starts = []
+    for c in range(chains):
+        o = optima[which[c]]
+        w, m, v = _jittered(em_result, o.weights, o.means, o.variances, rng, jitter_scale)
+        if model.mixcompare_ordered:
+            key = m if m.ndim == 1 else m[:, 0]
+            order = np.argsort(key, kind="stable")
+            w, m, v = w[order], m[order], v[order]
+        starts.append(params_to_values(model, w, m, v))
+    index = [em_result.optima.index(optima[j]) for j in which]
+    return starts, {"policy": policy, "optimum": index, "jitter": False}
