@@ -31,7 +31,7 @@ INIT_POLICIES = frozenset({"prior", "em", "atlas"})
 
 
 def _complete_data_se(weights, sds, n):
-    """Standard errors with labels known: sd/sqrt(n w) (means), 1/sqrt(2 n w) (log-sd)."""
+    """Return SEs with labels known: sd/sqrt(n w) (means), 1/sqrt(2 n w) (log-sd)."""
     nk = np.maximum(n * np.asarray(weights), 1.0)
     shape = (-1,) + (1,) * (np.ndim(sds) - 1)
     return sds / np.sqrt(nk).reshape(shape), 1.0 / np.sqrt(2 * nk).reshape(shape), 1 / np.sqrt(nk)
@@ -100,7 +100,7 @@ def allocate_chains(shares, chains: int) -> np.ndarray:
 
 def chain_starts(model, policy, chains: int, rng, *, em_result=None,
                  jitter_scale: float = 1.0) -> tuple[list | dict | None, dict]:
-    """Starting values of every chain under an initialisation policy.
+    """Choose the starting values of every chain under an initialisation policy.
 
     Parameters
     ----------

@@ -118,7 +118,7 @@ def fit_nuts(model: pm.Model, *, draws: int = 1000, tune: int = 1000, chains: in
 
 
 def _init_group(model, initvals, chains: int, record: dict) -> xr.Dataset:
-    """Starting values per chain (NaN where PyMC chose them) and the policy."""
+    """Record the starting values per chain (NaN where PyMC chose them) and the policy."""
     per_chain = initvals if isinstance(initvals, list) else [initvals] * chains
     post_dims = {"weights": ("component",), "means": ("component",),
                  "variances": ("component",), "variance": ()}
