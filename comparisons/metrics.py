@@ -1,0 +1,238 @@
+"""Agreement, posterior spread and diagnostics tables (numpy kernels, xarray out).
+
+The rule for calling EM and the posterior "in agreement" on a parameter
+-----------------------------------------------------------------------
+``|z| <= 2`` with ``z = (MLE - posterior mean) / posterior sd``. For a regular
+model with a weak prior the two differ by O(1/n) while the posterior sd is
+O(1/sqrt(n)), so ``|z|`` is small; ``|z| > 2`` says the prior, skewness or
+multimodality of the posterior moves it away from EM's point by more than
+the posterior's own uncertainty. The MLE lying inside the 94 % HDI is
+reported next to it. MAP-EM and ``find_MAP`` maximise the same density, so
+their difference should be round-off: more than 1e-3 posterior sd (or 1e-4
+relative without a posterior) is flagged as an inference problem.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+import em
+
+from .tables import posterior_rows, table
+
+__all__ = ["AGREE_Z", "HDI_PROB", "agreement", "diagnostics", "hidden", "posterior_summary"]
+
+HDI_PROB = 0.94
+AGREE_Z = 2.0
+MAP_TOL_SD = 1e-3
+RHAT_MAX = 1.01
+ESS_MIN = 400
+UNCERTAIN = 0.2
+
+
+def posterior_summary(post: xr.Dataset, K: int, d) -> xr.Dataset:
+    """Posterior mean, median, sd and the 94 % HDI of every row."""
+    import arviz_stats as azs
+
+    draws = posterior_rows(post)
+    hdi = azs.hdi(draws, prob=HDI_PROB)
+    flat = draws.values.reshape(-1, draws.shape[-1])
+    return table(K, d, {
+        "post_mean": flat.mean(axis=0),
+        "post_median": np.median(flat, axis=0),
+        "post_sd": flat.std(axis=0, ddof=1),
+        "hdi_low": hdi.sel(ci_bound="lower").values,
+        "hdi_high": hdi.sel(ci_bound="upper").values,
+    })
+
+
+def diagnostics(raw: xr.Dataset, relabeled: xr.Dataset, K: int, d,
+                sample_stats: xr.Dataset) -> xr.Dataset:
+    """R-hat and ESS before and after relabelling (arviz-stats), divergences.
+
+    Raw R-hat is meaningless under label switching: chains in different
+    labellings estimate different quantities. It is shown only to make that visible.
+    """
+    import arviz_stats as azs
+
+    a, b = posterior_rows(raw), posterior_rows(relabeled)
+    out = table(K, d, {
+        "rhat_raw": azs.rhat(a).values,
+        "rhat_relabeled": azs.rhat(b).values,
+        "ess_bulk_raw": azs.ess(a, method="bulk").values,
+        "ess_bulk_relabeled": azs.ess(b, method="bulk").values,
+        "ess_tail_relabeled": azs.ess(b, method="tail").values,
+    })
+    div = sample_stats["diverging"].values if "diverging" in sample_stats else np.zeros(1)
+    out.attrs.update({"divergences": int(np.sum(div)), "n_draws": int(div.size),
+                      "divergences_per_chain": np.sum(div, axis=-1).astype(int)})
+    return out
+
+
+def agreement(K: int, d, est: dict, se: xr.Dataset | None, summ: xr.Dataset | None, *,
+              map_comparable: bool = True):
+    """Per-parameter agreement table across methods (see the module's rule).
+
+    ``map_comparable=False`` (``full`` covariances: MAP-EM's Normal-Inverse-
+    Wishart prior differs from the PyMC model's LKJ prior) reports the
+    MAP-EM minus ``find_MAP`` difference without flagging it.
+    """
+    cols = {name: vals for name, vals in est.items()}
+    if summ is not None:
+        for c in ("post_mean", "post_median", "post_sd", "hdi_low", "hdi_high"):
+            cols[c] = summ[c].values
+        mle = est["em"]
+        sd = summ["post_sd"].values
+        z = (mle - cols["post_mean"]) / np.where(sd > 0, sd, np.nan)
+        cols["z"] = z
+        cols["mle_in_hdi"] = (mle >= cols["hdi_low"]) & (mle <= cols["hdi_high"])
+        cols["agree"] = np.abs(z) <= AGREE_Z
+    if "map_em" in est and "map" in est:
+        diff = est["map_em"] - est["map"]
+        cols["map_em_minus_map"] = diff
+        if summ is not None:
+            scale = MAP_TOL_SD * summ["post_sd"].values
+        else:
+            scale = 1e-4 * np.maximum(np.abs(est["map"]), 1e-12)
+        cols["map_disagree"] = (np.abs(diff) > scale) & map_comparable
+    out = table(K, d, cols)
+    out.attrs.update({"rule": f"|MLE - posterior mean| / posterior sd <= {AGREE_Z:g}",
+                      "hdi_prob": HDI_PROB, "interval": "HDI"})
+    return out
+
+
+def hidden(K: int, d, se: xr.Dataset | None, summ: xr.Dataset | None) -> xr.Dataset:
+    """Posterior sd over EM's standard errors (Louis, bootstrap), per row."""
+    cols = {}
+    if summ is not None and se is not None:
+        sd = summ["post_sd"].values
+        for name in ("se_louis", "se_boot"):
+            if name in se:
+                s = se[name].values
+                cols[f"sd_over_{name}"] = sd / np.where(s > 0, s, np.nan)
+    return table(K, d, cols)
+
+
+def optima_dataset(res: em.EMResult) -> xr.Dataset:
+    """EM's atlas of optima as a Dataset over ``optimum`` (best first)."""
+    opt = res.optima
+    K = res.n_components
+    extra = () if res.spec.one_d else ("feature",)
+    return xr.Dataset({
+        "log_likelihood": ("optimum", [o.log_likelihood for o in opt]),
+        "count": ("optimum", [o.count for o in opt]),
+        "basin_share": ("optimum", [o.basin_share for o in opt]),
+        "converged": ("optimum", [o.converged for o in opt]),
+        "degenerate": ("optimum", [o.degenerate for o in opt]),
+        "weights": (("optimum", "component"), np.stack([o.weights for o in opt])),
+        "means": (("optimum", "component") + extra, np.stack([o.means for o in opt])),
+        "sds": (("optimum", "component") + extra, np.stack([np.sqrt(o.variances) for o in opt])),
+    }, coords={"optimum": np.arange(len(opt)), "component": np.arange(K)})
+
+
+def traces_dataset(res: em.EMResult) -> xr.Dataset:
+    """Objective trace of every restart (NaN-padded), for the traces figure."""
+    tr = [r.objective_trace for r in res.restarts]
+    n = max(len(t) for t in tr)
+    arr = np.full((len(tr), n), np.nan)
+    for i, t in enumerate(tr):
+        arr[i, : len(t)] = t
+    return xr.Dataset({"objective": (("restart", "iteration"), arr),
+                       "optimum": ("restart", [r.optimum for r in res.restarts])})
+
+
+def membership(post: xr.Dataset, X, mle: em.EMResult, order) -> xr.Dataset:
+    """EM's plug-in responsibilities against posterior-averaged membership probabilities."""
+    import models
+
+    post_m = models.membership_probabilities(xr.DataTree.from_dict({"posterior": post}), X).values
+    em_r = mle.predict_proba(X)[:, order]
+    changed = em_r.argmax(axis=1) != post_m.argmax(axis=1)
+    unc = 1 - post_m.max(axis=1)
+    oc = ("obs", "component")
+    ds = xr.Dataset({"em": (oc, em_r), "posterior": (oc, post_m),
+                     "changed": ("obs", changed), "uncertainty": ("obs", unc)})
+    ds.attrs.update({"n_changed_label": int(changed.sum()),
+                     "n_uncertain": int((unc > UNCERTAIN).sum()),
+                     "n_uncertain_em": int((1 - em_r.max(axis=1) > UNCERTAIN).sum()),
+                     "uncertainty_threshold": UNCERTAIN})
+    return ds
+
+
+def density(post: xr.Dataset, X, mle: em.EMResult, n_grid: int = 400) -> xr.Dataset:
+    """Posterior predictive density with its 94 % band against EM's plug-in density (1-D)."""
+    import models
+
+    lo, hi = float(np.min(X)), float(np.max(X))
+    pad = 0.1 * (hi - lo)
+    grid = np.linspace(lo - pad, hi + pad, n_grid)
+    band = models.predictive_density(xr.DataTree.from_dict({"posterior": post}), grid,
+                                     prob=HDI_PROB)
+    em_d = np.exp(mle.score_samples(grid))
+    outside = (em_d < band["lower"].values) | (em_d > band["upper"].values)
+    band["em"] = ("x", em_d)
+    band.attrs["fraction_em_outside_band"] = float(outside.mean())
+    return band
+
+
+def posterior_mass_near_optima(post: xr.Dataset, mle: em.EMResult) -> xr.Dataset:
+    """Share of posterior draws nearest (up to relabelling) to each EM optimum.
+
+    Each draw is matched to every optimum of EM's atlas with
+    :func:`em.match_components`; it counts for the optimum at the smallest
+    matched distance. EM's best optimum is a *minor mode* of the posterior
+    when another optimum collects more draws.
+    """
+    w = post["weights"].transpose("chain", "draw", "component").values
+    m = post["means"].transpose("chain", "draw", "component", ...).values
+    v = post["variances"].transpose("chain", "draw", "component", ...).values
+    C, D, K = w.shape
+    d = 1 if m.ndim == 3 else m.shape[-1]
+    opts = [em.Params(o.weights, np.reshape(o.means, (K, d)),
+                      np.reshape(o.variances, (K, d))[:, :, None] * np.eye(d))
+            for o in mle.optima]
+    scale = np.sqrt(np.mean(np.var(mle.data.reshape(mle.n_samples, -1), axis=0)))
+    step = max(1, (C * D) // 2000)  # a thinned set of draws is enough for shares
+    nearest = np.full((C, D), -1)
+    for c in range(C):
+        for t in range(0, D, step):
+            p = em.Params(w[c, t], m[c, t].reshape(K, d) / scale,
+                          v[c, t].reshape(K, d)[:, :, None] * np.eye(d) / scale**2)
+            dist = [em.match_components(
+                em.Params(o.weights, o.means / scale, o.covariances / scale**2), p)[1]
+                for o in opts]
+            nearest[c, t] = int(np.argmin(dist))
+    used = nearest[nearest >= 0]
+    share = np.array([(used == j).mean() for j in range(len(opts))])
+    per_chain = np.array([[(nearest[c][nearest[c] >= 0] == j).mean() for j in range(len(opts))]
+                          for c in range(C)])
+    ds = xr.Dataset({"share": ("optimum", share),
+                     "share_per_chain": (("chain", "optimum"), per_chain),
+                     "log_likelihood": ("optimum", [o.log_likelihood for o in mle.optima])},
+                    coords={"optimum": np.arange(len(opts)), "chain": np.arange(C)})
+    ds.attrs["em_best_is_minor_mode"] = int(share.size > 1 and share[0] < share.max())
+    return ds
+
+
+def problems(groups: dict) -> list[str]:
+    """Problems worth a reader's attention, each in one sentence."""
+    out = []
+    diag = groups.get("comparison/diagnostics")
+    if diag is not None:
+        if diag.attrs.get("divergences", 0):
+            out.append(f"{diag.attrs['divergences']} divergent transitions "
+                       f"({diag.attrs['divergences'] / diag.attrs['n_draws']:.1%} of draws)")
+        r = np.nanmax(diag["rhat_relabeled"].values)
+        if r > RHAT_MAX:
+            out.append(f"R-hat after relabelling reaches {r:.3f} (> {RHAT_MAX}): the chains "
+                       "disagree beyond label switching")
+        e = np.nanmin(diag["ess_bulk_relabeled"].values)
+        if e < ESS_MIN:
+            out.append(f"lowest bulk ESS after relabelling is {e:.0f} (< {ESS_MIN})")
+    agr = groups.get("comparison/agreement")
+    if agr is not None and "map_disagree" in agr and bool(agr["map_disagree"].values.any()):
+        names = agr["name"].values[agr["map_disagree"].values].tolist()
+        out.append("MAP-EM and find_MAP differ (they maximise the same density): "
+                   + ", ".join(names))
+    return out
