@@ -297,7 +297,7 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
         start_fit = mapem if (mapem is not None and init in ("em", "atlas")) else mle
         ntree = models.fit_nuts(model, draws=draws, tune=tune, chains=chains, sampler=sampler,
                                 target_accept=target_accept, rng=seeds[3], init=init,
-                                em_result=start_fit, progressbar=progressbar)
+                                em_result=start_fit, reference=ref, progressbar=progressbar)
         timings["nuts"] = time.perf_counter() - t
         post = ntree["posterior"].to_dataset()
         groups["posterior"] = post

@@ -46,19 +46,27 @@ def _optimum_se(res: em.EMResult, weights, means, variances):
     """
     sds = np.sqrt(variances)
     se_mu, se_logsd, se_eta = _complete_data_se(weights, sds, res.n_samples)
-    if res.prior is None and np.allclose(means, res.means):
-        try:
-            import warnings
+    if res.prior is not None:
+        return se_mu, se_logsd, se_eta
+    K = len(weights)
+    d = res.n_features
+    here = em.Params(np.asarray(weights), np.reshape(means, (K, d)),
+                     np.reshape(variances, (K, d))[:, :, None] * np.eye(d))
+    perm, dist = em.match_components(here, res.params())
+    if dist > 1e-8:  # not the fitted optimum (another atlas entry): complete-data SEs
+        return se_mu, se_logsd, se_eta
+    try:
+        import warnings
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", em.MixcompareWarning)
-                se = res.standard_errors("louis")
-            ok_mu = np.isfinite(se.means) & (se.means > 0)
-            se_mu = np.where(ok_mu, se.means, se_mu)
-            rel = se.sds / sds
-            se_logsd = np.where(np.isfinite(rel) & (rel > 0), rel, se_logsd)
-        except (ValueError, NotImplementedError, np.linalg.LinAlgError):
-            pass
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", em.MixcompareWarning)
+            se = res.standard_errors("louis")
+    except (ValueError, NotImplementedError, np.linalg.LinAlgError):
+        return se_mu, se_logsd, se_eta
+    louis_mu, louis_sd = se.means[perm], se.sds[perm]
+    se_mu = np.where(np.isfinite(louis_mu) & (louis_mu > 0), louis_mu, se_mu)
+    rel = louis_sd / sds
+    se_logsd = np.where(np.isfinite(rel) & (rel > 0), rel, se_logsd)
     return se_mu, se_logsd, se_eta
 
 
@@ -99,7 +107,7 @@ def allocate_chains(shares, chains: int) -> np.ndarray:
 
 
 def chain_starts(model, policy, chains: int, rng, *, em_result=None,
-                 jitter_scale: float = 1.0) -> tuple[list | dict | None, dict]:
+                 jitter_scale: float = 1.0, reference=None) -> tuple[list | dict | None, dict]:
     """Choose the starting values of every chain under an initialisation policy.
 
     Parameters
@@ -114,6 +122,10 @@ def chain_starts(model, policy, chains: int, rng, *, em_result=None,
         optimum (or atlas) the chains start from.
     jitter_scale : float, default 1.0
         Jitter in units of the optimum's standard errors.
+    reference : em.Params, optional
+        Label order to start in: each optimum's components are matched to it
+        (Hungarian matching, never sorting), so that a chain that stays put
+        is already in the reference labelling.
 
     Returns
     -------
@@ -139,7 +151,9 @@ def chain_starts(model, policy, chains: int, rng, *, em_result=None,
         return start, {"policy": "prior", "optimum": [-1] * chains, "jitter": True}
     if em_result is None:
         raise ValueError(f"init={policy!r} needs em_result= (an em.EMResult to start from).")
-    optima = [o for o in em_result.optima if not o.degenerate] or list(em_result.optima)
+    usable = [i for i, o in enumerate(em_result.optima) if not o.degenerate]
+    usable = usable or list(range(len(em_result.optima)))
+    optima = [em_result.optima[i] for i in usable]
     if policy == "em":
         which = np.zeros(chains, dtype=int)
     else:
@@ -147,11 +161,18 @@ def chain_starts(model, policy, chains: int, rng, *, em_result=None,
     starts = []
     for c in range(chains):
         o = optima[which[c]]
-        w, m, v = _jittered(em_result, o.weights, o.means, o.variances, rng, jitter_scale)
+        w, m, v = o.weights, o.means, o.variances
+        if reference is not None:
+            d = reference.means.shape[1]
+            K = w.shape[0]
+            perm, _ = em.match_components(reference, em.Params(
+                w, np.reshape(m, (K, d)), np.reshape(v, (K, d))[:, :, None] * np.eye(d)))
+            w, m, v = w[perm], m[perm], v[perm]
+        w, m, v = _jittered(em_result, w, m, v, rng, jitter_scale)
         if model.mixcompare_ordered:
             key = m if m.ndim == 1 else m[:, 0]
             order = np.argsort(key, kind="stable")
             w, m, v = w[order], m[order], v[order]
         starts.append(params_to_values(model, w, m, v))
-    index = [em_result.optima.index(optima[j]) for j in which]
+    index = [usable[j] for j in which]
     return starts, {"policy": policy, "optimum": index, "jitter": False}

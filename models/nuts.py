@@ -26,7 +26,8 @@ def _seeds(rng, chains: int) -> list[int]:
 
 def fit_nuts(model: pm.Model, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
              target_accept: float = 0.9, sampler: str = "pymc", rng=None, init="prior",
-             em_result=None, jitter_scale: float = 1.0, progressbar: bool = True,
+             em_result=None, jitter_scale: float = 1.0, reference=None,
+             progressbar: bool = True,
              cores: int | None = None) -> xr.DataTree:
     """Sample the posterior with NUTS.
 
@@ -53,6 +54,8 @@ def fit_nuts(model: pm.Model, *, draws: int = 1000, tune: int = 1000, chains: in
         The EM or MAP-EM fit for ``init="em"`` / ``"atlas"``.
     jitter_scale : float, default 1.0
         Jitter of ``"em"``/``"atlas"`` starts, in standard errors.
+    reference : em.Params, optional
+        Component order the ``"em"``/``"atlas"`` starts are matched to.
     progressbar : bool, default True
         PyMC's (or nutpie's) progress bar; False silences it.
     cores : int, optional
@@ -78,7 +81,7 @@ def fit_nuts(model: pm.Model, *, draws: int = 1000, tune: int = 1000, chains: in
     rng = em.check_rng(rng)
     seeds = _seeds(rng, chains)
     initvals, record = chain_starts(model, init, chains, rng.spawn(1)[0], em_result=em_result,
-                                    jitter_scale=jitter_scale)
+                                    jitter_scale=jitter_scale, reference=reference)
     if isinstance(initvals, list) and sampler != "pymc":
         if record["policy"] == "em":
             initvals, record = initvals[0], {**record, "jitter": True,
