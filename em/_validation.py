@@ -62,8 +62,11 @@ def validate_data(X, *, n_components: int | None = None, name: str = "X") -> np.
     """
     arr = _to_array(X)
     if arr.dtype.kind in "USO":
-        # object arrays may still be numbers (e.g. pandas with None)
+        # object arrays may still be numbers (e.g. pandas with None); text never is,
+        # even when it parses as a number ("1.5")
         try:
+            if arr.dtype.kind in "US" or any(isinstance(v, (str, bytes)) for v in arr.flat):
+                raise TypeError
             arr = arr.astype(np.float64)
         except (TypeError, ValueError):
             raise TypeError(
@@ -115,7 +118,8 @@ def validate_data(X, *, n_components: int | None = None, name: str = "X") -> np.
 def check_positive_int(value, name: str, *, minimum: int = 1) -> int:
     """Return ``value`` as an int; refuse booleans, fractions and values below ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if isinstance(value, numbers.Real) and float(value).is_integer():
+        if (not isinstance(value, bool) and isinstance(value, numbers.Real)
+                and float(value).is_integer()):
             value = int(value)
         else:
             raise TypeError(f"{name} must be an integer, got {value!r}.")
