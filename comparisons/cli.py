@@ -11,12 +11,11 @@ import sys
 import warnings
 from pathlib import Path
 
-import numpy as np
 import typer
 
 import em
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Fit one Gaussian mixture by EM and by PyMC, and compare them.")
 
 DEFAULT_DATASET = "faithful"
@@ -101,74 +100,101 @@ def run(
     columns: str = typer.Option(None, "--columns", help="Comma-separated CSV columns."),
     k: int = typer.Option(None, "--k", help="Number of components (default: the data set's)."),
     structure: str = typer.Option(
-        None, "--structure", help="unequal|equal (1-D), full|diag|spherical|tied."),
+        None, "--structure", help="unequal|equal (1-D), full|diag|spherical (d > 1)."),
     fixed: str = typer.Option(
         None, "--fixed", help="Fixed parameters, e.g. 'variances=1;weights=0.5,0.5'."),
+    ordered: bool = typer.Option(False, "--ordered/--unordered",
+                                 help="Ordered means in the PyMC model (default: unordered)."),
+    methods: str = typer.Option("em,map_em,map,nuts", "--methods",
+                                help="Comma-separated subset of em,map_em,map,nuts."),
+    draws: int = typer.Option(1000, "--draws", help="NUTS draws per chain."),
+    tune: int = typer.Option(1000, "--tune", help="NUTS warm-up per chain."),
+    chains: int = typer.Option(4, "--chains", help="NUTS chains."),
+    sampler: str = typer.Option("pymc", "--sampler", help="pymc or nutpie."),
+    init: str = typer.Option("em", "--init", help="Chain starts: em, atlas or prior."),
     n_init: int = typer.Option(20, "--n-init", help="EM restarts."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    n_boot: int = typer.Option(200, "--n-boot", help="Bootstrap refits for EM's SEs (0: none)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (one seed for everything)."),
     out: Path = typer.Option(Path("mixcompare-report"), "--out", help="Output folder."),
     quiet: bool = typer.Option(False, "--quiet", help="Print nothing but errors."),
 ):
-    """Fit EM and MAP-EM on a data set, print a comparison table and write summary.json."""
+    """Run every method on one data set and write the comparison report."""
+    from .harness import compare
+    from .report import write_report
+
     ds = _load(dataset, csv, columns)
-    k = k or ds.default_k
+    k = ds.default_k if k is None else k
     fixed_d = _parse_fixed(fixed) if fixed else ds.fixed
-    mle, notes = _fit_em(ds, k, structure, fixed_d, "em", n_init, seed, False)
-    cem, notes_c = _fit_em(ds, k, structure, fixed_d, "cem", n_init, seed, False)
-    try:
-        mapem, notes_m = _fit_em(ds, k, structure, fixed_d, "em", n_init, seed, True)
-    except ValueError as err:  # e.g. a structure the conjugate prior does not cover
-        mapem, notes_m = None, [f"MAP-EM skipped: {err}"]
-    from .em_summary import em_summary
-
-    summary = {
-        "dataset": {"name": ds.name, "n": int(ds.X.shape[0]),
-                    "d": int(1 if ds.X.ndim == 1 else ds.X.shape[1]), "sha256": ds.sha256,
-                    "source": ds.source},
-        "n_components": k,
-        "structure": mle.structure,
-        "seed": seed,
-        "em": em_summary(mle),
-        "cem": em_summary(cem),
-        "map_em": em_summary(mapem) if mapem is not None else None,
-        "prior": em.Prior.default(ds.X).to_dict() if mapem is not None else None,
-        "warnings": notes + notes_c + notes_m,
-        "command": " ".join(["mixcompare"] + sys.argv[1:]),
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2))
-    tmp.replace(out / "summary.json")
+    meths = tuple(m.strip() for m in methods.split(",") if m.strip())
+    for name, val in (("draws", draws), ("chains", chains), ("n-init", n_init)):
+        if val < 1:
+            raise UsageError(f"--{name} must be at least 1, got {val}")
+    for name, val in (("tune", tune), ("n-boot", n_boot)):
+        if val < 0:
+            raise UsageError(f"--{name} must be at least 0, got {val}")
+    if sampler not in ("pymc", "nutpie"):
+        raise UsageError(f"--sampler must be pymc or nutpie, got {sampler!r}")
+    if init not in ("em", "atlas", "prior"):
+        raise UsageError(f"--init must be em, atlas or prior, got {init!r}")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a folder; choose another path")
+    console = _console(quiet)
+    with console.status("starting", spinner="dots") as status:
+        result = compare(
+            ds.X, k, methods=meths, structure=structure, fixed=fixed_d, ordered=ordered,
+            draws=draws, tune=tune, chains=chains, sampler=sampler, init=init, n_init=n_init,
+            n_boot=n_boot, rng=seed, name=ds.name,
+            progress=lambda msg: (status.update(msg), console.log(msg)))
+        status.update("writing the report")
+        out.mkdir(parents=True, exist_ok=True)
+        summary = result.summary()
+        summary["dataset"]["source"] = ds.source
+        summary["seed"] = seed
+        summary["command"] = " ".join(["mixcompare"] + sys.argv[1:])
+        files = write_report(result, out, command=summary["command"], seed=seed,
+                             data_name=ds.name)
+        _atomic_json(out / "summary.json", summary)
     if not quiet:
-        _print_table(ds, k, [("EM (MLE)", mle), ("classification EM", cem), ("MAP-EM", mapem)],
-                     summary["warnings"], out)
+        _print_summary(console, ds, k, summary, out, files)
 
 
-def _print_table(ds, k, fits, notes, out):
+def _console(quiet: bool):
     from rich.console import Console
+
+    return Console(stderr=True, quiet=quiet)
+
+
+def _atomic_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, allow_nan=False))
+    tmp.replace(path)
+
+
+def _print_summary(console, ds, k, summary, out, files):
     from rich.table import Table
 
-    console = Console()
-    console.print(f"[bold]{ds.name}[/bold]: n = {ds.X.shape[0]}, K = {k} — {ds.source}")
+    console.print(f"[bold]{ds.name}[/bold]: n = {summary['dataset']['n']}, K = {k}")
     table = Table(show_header=True)
-    for col in ("method", "component", "weight", "mean", "sd", "log-lik", "optima"):
+    for col in ("parameter", "EM", "MAP-EM", "find_MAP", "post. mean", "post. sd", "agree"):
         table.add_column(col, justify="right")
-    for name, res in fits:
-        if res is None:
-            continue
-        order = np.argsort(np.asarray(res.means).reshape(res.n_components, -1)[:, 0])
-        for j, kk in enumerate(order):
-            mean = np.asarray(res.means)[kk]
-            sd = np.asarray(res.sds)[kk]
-            fmt = (lambda v: f"{v:.4g}") if np.ndim(mean) == 0 else (
-                lambda v: "[" + ", ".join(f"{x:.3g}" for x in v) + "]")
-            table.add_row(name if j == 0 else "", str(j), f"{res.weights[kk]:.4f}", fmt(mean),
-                          fmt(sd), f"{res.log_likelihood:.2f}" if j == 0 else "",
-                          str(len(res.optima)) if j == 0 else "")
+    for row in summary["agreement"]["rows"]:
+        def f(key, row=row):
+            v = row.get(key)
+            return "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
+        table.add_row(row["name"], f("em"), f("map_em"), f("map"), f("post_mean"),
+                      f("post_sd"), f("agree"))
     console.print(table)
-    for n in notes:
-        console.print(f"[yellow]warning:[/yellow] {n}")
-    console.print(f"summary written to {out / 'summary.json'}")
+    nuts = summary.get("nuts")
+    if nuts:
+        ls = nuts["label_switching"]
+        console.print(f"label switching: {ls['reason']}")
+        console.print(f"R-hat max {nuts['rhat_max']:.3f} raw, "
+                      f"{nuts['rhat_max_relabeled']:.3f} relabelled; "
+                      f"divergences {nuts['divergences']}")
+    for p in summary["problems"]:
+        console.print(f"[yellow]problem:[/yellow] {p}")
+    console.print(f"report written to {out}/ ({', '.join(sorted(p.name for p in files.values()))}"
+                  ", summary.json)")
 
 
 @app.command("em")
@@ -190,7 +216,8 @@ def em_cmd(
 
     ds = _load(dataset, csv, columns)
     fixed_d = _parse_fixed(fixed) if fixed else ds.fixed
-    res, notes = _fit_em(ds, k or ds.default_k, structure, fixed_d, algorithm, n_init, seed, map_)
+    k = ds.default_k if k is None else k
+    res, notes = _fit_em(ds, k, structure, fixed_d, algorithm, n_init, seed, map_)
     out = em_summary(res)
     out["warnings"] = notes
     typer.echo(json.dumps(out, indent=2))

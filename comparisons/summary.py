@@ -1,0 +1,189 @@
+"""The machine-readable contract: ``summary.json``, built from a comparison's DataTree.
+
+Keys (parameters always in the aligned component order of the ``em`` group):
+
+``dataset`` {name, n, d, sha256}; ``n_components``; ``structure``; ``ordered``;
+``prior`` (hyper-parameters); ``em`` {log_likelihood, weights, means, sds (1-D) or
+covariances, converged, n_iter, optima [{log_likelihood, count, basin_share,
+converged, degenerate}], se {louis, bootstrap} (each {weights, means, sds})};
+``map_em`` {log_posterior, log_likelihood, weights, means, sds}; ``map``
+{log_density, weights, means, sds}; ``nuts`` {mean, sd, hdi (each {weights,
+means, sds}; hdi as [low, high] pairs), hdi_prob, rhat_max, rhat_max_relabeled,
+ess_bulk_min, divergences, sampler, sampler_version, init, label_switching
+{detected, reason, within_chain_rate, chain_labelings}, modes {share,
+em_best_is_minor_mode}}; ``agreement`` {rule, rows [{name, em, map_em, map,
+post_mean, post_sd, hdi_low, hdi_high, z, mle_in_hdi, agree,
+map_em_minus_map, map_disagree}]}; ``hidden_spread`` {rows [{name,
+sd_over_se_louis, sd_over_se_boot}], n_changed_label, n_uncertain,
+n_uncertain_em, fraction_em_outside_band}; ``problems``; ``warnings``;
+``timings``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["REQUIRED_KEYS", "summarise"]
+
+REQUIRED_KEYS = ("dataset", "n_components", "structure", "prior", "em", "map_em", "map",
+                 "nuts", "agreement", "hidden_spread", "warnings")
+
+
+def _py(v):
+    """Plain Python numbers and lists (NaN -> None, valid JSON)."""
+    if isinstance(v, xr.DataArray):
+        v = v.values
+    if isinstance(v, np.ndarray):
+        return [_py(x) for x in v.tolist()] if v.ndim else _py(v.item())
+    if isinstance(v, (list, tuple)):
+        return [_py(x) for x in v]
+    if isinstance(v, (np.floating, float)):
+        return None if not np.isfinite(v) else float(v)
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    return v
+
+
+def _json_attr(tree, key, default):
+    raw = tree.attrs.get(key)
+    if raw is None or raw == "":
+        return default
+    return json.loads(raw) if isinstance(raw, str) else raw
+
+
+def _group(tree, path):
+    try:
+        return tree[path].to_dataset()
+    except KeyError:
+        return None
+
+
+def _params(ds: xr.Dataset, one_d: bool) -> dict:
+    out = {"weights": _py(ds["weights"]), "means": _py(ds["means"])}
+    if "sds" in ds:
+        out["sds"] = _py(ds["sds"])
+    if not one_d and "covariances" in ds:
+        out["covariances"] = _py(ds["covariances"])
+    return out
+
+
+def _by_param(table: xr.Dataset, column: str) -> dict:
+    """Regroup a row table column into {weights: [...], means: [...], sds: [...]}."""
+    out = {}
+    for p in ("weights", "means", "sds"):
+        sel = table["parameter"].values == p
+        vals = table[column].values[sel]
+        feats = table["feature"].values[sel]
+        if feats.max() >= 0:
+            K = int(table["component"].values[sel].max()) + 1
+            vals = vals.reshape(K, -1)
+        out[p] = _py(vals)
+    return out
+
+
+def _rows(table: xr.Dataset, columns) -> list[dict]:
+    rows = []
+    for i, name in enumerate(table["name"].values):
+        row = {"name": str(name)}
+        for c in columns:
+            if c in table:
+                row[c] = _py(table[c].values[i])
+        rows.append(row)
+    return rows
+
+
+def summarise(tree: xr.DataTree) -> dict:
+    """Build the ``summary.json`` dictionary of a comparison (see the module docstring)."""
+    data = tree["data"].to_dataset()["x"].values
+    one_d = data.ndim == 1
+    emg = _group(tree, "em")
+    out = {
+        "dataset": {"name": tree.attrs.get("name"), "n": int(data.shape[0]),
+                    "d": 1 if one_d else int(data.shape[1]),
+                    "sha256": hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest()},
+        "n_components": int(tree.attrs["n_components"]),
+        "structure": str(tree.attrs["structure"]),
+        "ordered": bool(tree.attrs.get("ordered", 0)),
+        "prior": _json_attr(tree, "prior", {}),
+    }
+    em_out = {"log_likelihood": float(emg.attrs["log_likelihood"]),
+              "converged": bool(emg.attrs["converged"]), "n_iter": int(emg.attrs["n_iter"]),
+              **_params(emg, one_d)}
+    opt = _group(tree, "em/optima")
+    em_out["optima"] = [
+        {"log_likelihood": _py(opt["log_likelihood"].values[j]),
+         "count": int(opt["count"].values[j]), "basin_share": _py(opt["basin_share"].values[j]),
+         "converged": bool(opt["converged"].values[j]),
+         "degenerate": bool(opt["degenerate"].values[j])}
+        for j in range(opt.sizes["optimum"])]
+    se = _group(tree, "em/se")
+    em_out["se"] = {}
+    if se is not None and "se_louis" in se:
+        em_out["se"]["louis"] = _by_param(se, "se_louis")
+    if se is not None and "se_boot" in se:
+        em_out["se"]["bootstrap"] = _by_param(se, "se_boot")
+    out["em"] = em_out
+    me = _group(tree, "map_em")
+    out["map_em"] = None if me is None else {
+        "log_posterior": _py(me.attrs.get("log_posterior")),
+        "log_likelihood": _py(me.attrs.get("log_likelihood")), **_params(me, one_d)}
+    mp = _group(tree, "map")
+    out["map"] = None if mp is None else {"log_density": _py(mp.attrs.get("log_density")),
+                                          **_params(mp, one_d)}
+    agr = _group(tree, "comparison/agreement")
+    diag = _group(tree, "comparison/diagnostics")
+    if diag is not None:
+        ls = _group(tree, "comparison/label_switching")
+        modes = _group(tree, "comparison/modes")
+        post_attrs = tree["posterior"].attrs
+        out["nuts"] = {
+            "mean": _by_param(agr, "post_mean"), "sd": _by_param(agr, "post_sd"),
+            "hdi": {p: _py(np.stack([np.asarray(a), np.asarray(b)], axis=-1))
+                    for p, a, b in zip(("weights", "means", "sds"),
+                                       _by_param(agr, "hdi_low").values(),
+                                       _by_param(agr, "hdi_high").values(), strict=True)},
+            "hdi_prob": _py(agr.attrs.get("hdi_prob")),
+            "rhat_max": _py(np.nanmax(diag["rhat_raw"].values)),
+            "rhat_max_relabeled": _py(np.nanmax(diag["rhat_relabeled"].values)),
+            "ess_bulk_min": _py(np.nanmin(diag["ess_bulk_relabeled"].values)),
+            "divergences": int(diag.attrs.get("divergences", 0)),
+            "sampler": str(tree.attrs.get("sampler")),
+            "sampler_version": str(post_attrs.get("inference_library_version", "")),
+            "init": str(tree.attrs.get("init")),
+            "label_switching": {
+                "detected": bool(ls.attrs["detected"]), "reason": str(ls.attrs["reason"]),
+                "within_chain_rate": _py(ls["switching_rate"]),
+                "chain_labelings": _py(ls.attrs["chain_labelings"]),
+            },
+            "modes": None if modes is None else {
+                "share": _py(modes["share"]),
+                "em_best_is_minor_mode": bool(modes.attrs["em_best_is_minor_mode"])},
+        }
+    else:
+        out["nuts"] = None
+    out["agreement"] = {
+        "rule": agr.attrs.get("rule"),
+        "rows": _rows(agr, ("em", "map_em", "map", "post_mean", "post_sd", "hdi_low",
+                            "hdi_high", "z", "mle_in_hdi", "agree", "map_em_minus_map",
+                            "map_disagree")),
+    }
+    hid = _group(tree, "comparison/hidden")
+    memb = _group(tree, "comparison/membership")
+    dens = _group(tree, "comparison/density")
+    out["hidden_spread"] = {
+        "rows": _rows(hid, ("sd_over_se_louis", "sd_over_se_boot")),
+        **({k: _py(memb.attrs[k]) for k in ("n_changed_label", "n_uncertain", "n_uncertain_em")}
+           if memb is not None else {}),
+        "fraction_em_outside_band": None if dens is None else _py(
+            dens.attrs["fraction_em_outside_band"]),
+    }
+    out["problems"] = _json_attr(tree, "problems", [])
+    out["warnings"] = _json_attr(tree, "warnings", [])
+    out["timings"] = _json_attr(tree, "timings", {})
+    return out

@@ -1,0 +1,116 @@
+"""The mixcompare command line: end-to-end run, and one readable line for every bad input."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+CLI = [sys.executable, "-m", "comparisons.cli"]
+
+
+def _run(*args, cwd=None, timeout=900):
+    return subprocess.run(CLI + list(args), capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout)
+
+
+def _one_error_line(proc, *words):
+    assert proc.returncode != 0, proc.stdout
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    err = [ln for ln in lines if ln.startswith("mixcompare: error:")]
+    assert len(err) == 1, proc.stderr
+    for w in words:
+        assert w in err[0], err[0]
+
+
+@pytest.fixture
+def csvs(tmp_path):
+    files = {
+        "good.csv": "a,b,label\n1.0,2.0,x\n1.5,2.5,y\n3.0,0.5,x\n4.0,1.0,y\n",
+        "text.csv": "a,b\n1.0,2.0\nhello,3\n2.0,1.0\n",
+        "nan.csv": "a,b\n1.0,2.0\n,3\n2.0,NaN\n4,4\n",
+        "empty.csv": "",
+        "short.csv": "a\n1.0\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["em", "--csv", "NOFILE.csv"], ["file not found", "NOFILE.csv"]),
+        (["em", "--csv", "{d}/good.csv", "--columns", "zzz"], ["no column", "zzz"]),
+        (["em", "--csv", "{d}/text.csv", "--columns", "a"], ["a", "row"]),
+        (["em", "--csv", "{d}/nan.csv", "--columns", "a,b"], ["missing values", "row"]),
+        (["em", "--csv", "{d}/empty.csv"], ["empty"]),
+        (["em", "--csv", "{d}/short.csv"], ["at least two"]),
+        (["em", "--csv", "{d}", "--columns", "a"], ["not a file"]),
+        (["em", "nosuchdata"], ["unknown data set", "faithful"]),
+        (["em", "faithful", "--k", "0"], ["n_components must be at least 1"]),
+        (["em", "faithful", "--k", "300"], ["272 observations", "n_components=300"]),
+        (["em", "faithful", "--structure", "full"], ["for multivariate data"]),
+        (["em", "faithful", "--fixed", "weights=0.2,0.2"], ["sum to 1"]),
+        (["em", "faithful", "--fixed", "variances=-1"], ["strictly positive"]),
+        (["em", "faithful", "--fixed", "variances"], ["--fixed expects"]),
+        (["em", "faithful", "--algorithm", "sem"], ["algorithm must be one of"]),
+        (["run", "faithful", "--sampler", "stan"], ["--sampler must be"]),
+        (["run", "faithful", "--draws", "0"], ["--draws must be at least 1"]),
+        (["run", "faithful", "--methods", "em,gibbs"], ["unknown methods", "gibbs"]),
+        (["run", "faithful", "--init", "random"], ["--init must be"]),
+        (["run", "faithful", "--csv", "{d}/good.csv"], ["not both"]),
+    ],
+)
+def test_bad_inputs_give_one_line_and_nonzero_exit(csvs, args, words):
+    args = [a.format(d=csvs) for a in args]
+    _one_error_line(_run(*args), *words)
+
+
+def test_em_command_prints_json(csvs):
+    proc = _run("em", "faithful", "--k", "2", "--n-init", "5", "--seed", "1")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["log_likelihood"] == pytest.approx(-1034.002, abs=0.01)
+    proc = _run("em", "--csv", f"{csvs}/good.csv", "--columns", "a,b", "--k", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert np.allclose(json.loads(proc.stdout)["means"], [[2.375, 1.5]])
+
+
+def test_datasets_command_lists_sources():
+    proc = _run("datasets")
+    assert proc.returncode == 0
+    for name in ("lecture-bumps", "cpg", "faithful", "galaxies", "iris", "penguins"):
+        assert name in proc.stdout
+
+
+@pytest.mark.slow
+def test_run_end_to_end_writes_every_file(tmp_path):
+    from comparisons.harness import ComparisonResult
+    from comparisons.summary import REQUIRED_KEYS
+
+    out = tmp_path / "rep"
+    proc = _run("run", "faithful", "--draws", "150", "--tune", "150", "--chains", "2",
+                "--n-boot", "10", "--n-init", "5", "--seed", "3", "--out", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    names = {p.name for p in out.iterdir()}
+    assert {"report.md", "report.html", "summary.json", "results.nc"} <= names
+    assert any(n.endswith(".png") for n in names)
+    assert not any(n.endswith(".tmp") for n in names)
+    summary = json.loads((out / "summary.json").read_text())
+    for key in REQUIRED_KEYS:
+        assert key in summary, key
+    assert summary["dataset"]["n"] == 272 and summary["n_components"] == 2
+    assert summary["em"]["log_likelihood"] == pytest.approx(-1034.002, abs=0.01)
+    assert set(summary["nuts"]) >= {"mean", "sd", "hdi", "rhat_max", "rhat_max_relabeled",
+                                    "ess_bulk_min", "divergences", "sampler", "label_switching"}
+    assert set(summary["nuts"]["label_switching"]) >= {"detected", "within_chain_rate",
+                                                       "chain_labelings"}
+    # parameters in the aligned order: EM's means increase, and every method agrees on order
+    em_means = summary["em"]["means"]
+    assert em_means == sorted(em_means)
+    assert np.allclose(summary["nuts"]["mean"]["means"], em_means, atol=2.0)
+    back = ComparisonResult.from_netcdf(out / "results.nc")
+    assert back.summary()["em"] == summary["em"]
