@@ -19,7 +19,7 @@ import xarray as xr
 
 import em
 
-from . import metrics, switching
+from . import census, metrics, switching
 from .tables import flatten, table
 
 __all__ = ["METHODS", "ComparisonResult", "compare"]
@@ -134,6 +134,31 @@ def _point_from_tree(tree: xr.DataTree, one_d: bool) -> em.Params:
     cov = (p["covariances"].values[0, 0] if "covariances" in p
            else v.reshape(K, -1)[:, :, None] * np.eye(m2.shape[1]))
     return em.Params(w, m2, cov)
+
+
+def _census(post: xr.Dataset, atlas: em.EMResult, model, switching: xr.Dataset) -> xr.Dataset:
+    """Modes of the posterior matched to the atlas, with per-mode diagnostics and log density."""
+    import models
+
+    cen = census.census(post, atlas, switching_rate=switching["switching_rate"].values)
+    ds = xr.merge([cen.dataset, census.per_mode_diagnostics(post, cen)],
+                  combine_attrs="override")
+    logd = []
+    for k in range(len(cen.optimum_of_mode)):
+        c = int(np.flatnonzero(cen.mode_of_chain == k)[0])
+        chain = post.isel(chain=c)
+        med = {v: chain[v].median("draw").values for v in ("weights", "means", "variances")}
+        med["weights"] = med["weights"] / med["weights"].sum()
+        values = models.params_to_values(model, med["weights"], med["means"], med["variances"])
+        try:
+            logd.append(models.log_density(model, values))
+        except (ValueError, KeyError):
+            logd.append(np.nan)
+    ll = [atlas.optima[j].log_likelihood if j >= 0 else np.nan for j in cen.optimum_of_mode]
+    ds["log_density_at_median"] = ("mode", np.asarray(logd, float))
+    ds["optimum_log_likelihood"] = ("mode", np.asarray(ll, float))
+    ds.attrs["atlas"] = "map_em" if atlas.prior is not None else "em"
+    return ds
 
 
 def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fixed=None,
@@ -318,6 +343,8 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
         if spec.one_d:
             groups["comparison/density"] = metrics.density(relabeled, X, mle)
         groups["comparison/modes"] = metrics.posterior_mass_near_optima(post, mle)
+        atlas = mapem if mapem is not None else mle
+        groups["comparison/census"] = _census(post, atlas, model, ls.dataset)
     else:
         summ = None
 

@@ -219,16 +219,21 @@ def problems(groups: dict) -> list[str]:
     """Problems worth a reader's attention, each in one sentence."""
     out = []
     diag = groups.get("comparison/diagnostics")
+    cen = groups.get("comparison/census")
+    several = cen is not None and cen.attrs.get("kind") == "several modes"
+    if several:
+        out.append(f"the chains settled in {cen.sizes['mode']} different modes "
+                   f"({cen.attrs['reason']}); R-hat and ESS are given per mode")
     if diag is not None:
         if diag.attrs.get("divergences", 0):
             out.append(f"{diag.attrs['divergences']} divergent transitions "
                        f"({diag.attrs['divergences'] / diag.attrs['n_draws']:.1%} of draws)")
         r = np.nanmax(diag["rhat_relabeled"].values)
-        if r > RHAT_MAX:
+        if r > RHAT_MAX and not several:
             out.append(f"R-hat after relabelling reaches {r:.3f} (> {RHAT_MAX}): the chains "
                        "disagree beyond label switching")
         e = np.nanmin(diag["ess_bulk_relabeled"].values)
-        if e < ESS_MIN:
+        if e < ESS_MIN and not several:
             out.append(f"lowest bulk ESS after relabelling is {e:.0f} (< {ESS_MIN})")
     agr = groups.get("comparison/agreement")
     if agr is not None and "map_disagree" in agr and bool(agr["map_disagree"].values.any()):

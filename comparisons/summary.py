@@ -10,10 +10,11 @@ converged, degenerate}], se {louis, bootstrap} (each {weights, means, sds})};
 {log_density, weights, means, sds}; ``nuts`` {mean, sd, hdi (each {weights,
 means, sds}; hdi as [low, high] pairs), hdi_prob, rhat_max, rhat_max_relabeled,
 ess_bulk_min, divergences, sampler, sampler_version, init, label_switching
-{detected, reason, within_chain_rate, chain_labelings}, modes {share,
-em_best_is_minor_mode}}; ``agreement`` {rule, rows [{name, em, map_em, map,
-post_mean, post_sd, hdi_low, hdi_high, z, mle_in_hdi, agree,
-map_em_minus_map, map_disagree}]}; ``hidden_spread`` {rows [{name,
+{detected, reason, within_chain_rate, chain_labelings}, mass_near_em_optima
+{share, em_best_is_minor_mode}, census {kind, reason, atlas}, modes [{chains,
+em_optimum, em_optimum_log_likelihood, log_density, rhat_max, ess_bulk_min}]};
+``agreement`` {rule, rows [{name, em, map_em, map, post_mean, post_sd, hdi_low,
+hdi_high, z, mle_in_hdi, agree, map_em_minus_map, map_disagree}]}; ``hidden_spread`` {rows [{name,
 sd_over_se_louis, sd_over_se_boot}], n_changed_label, n_uncertain,
 n_uncertain_em, fraction_em_outside_band}; ``problems``; ``warnings``;
 ``timings``.
@@ -98,6 +99,26 @@ def _rows(table: xr.Dataset, columns) -> list[dict]:
     return rows
 
 
+def _modes(cen: xr.Dataset | None) -> dict:
+    """``census`` (kind, reason) and ``modes``: one entry per posterior mode."""
+    if cen is None:
+        return {}
+    modes = []
+    for k in range(cen.sizes["mode"]):
+        chains = np.flatnonzero(cen["mode_of_chain"].values == k).tolist()
+        modes.append({
+            "chains": chains,
+            "em_optimum": int(cen["optimum_of_mode"].values[k]),
+            "em_optimum_log_likelihood": _py(cen["optimum_log_likelihood"].values[k]),
+            "log_density": _py(cen["log_density_at_median"].values[k]),
+            "rhat_max": _py(cen["rhat_max"].values[k]),
+            "ess_bulk_min": _py(cen["ess_bulk_min"].values[k]),
+        })
+    return {"census": {"kind": cen.attrs["kind"], "reason": cen.attrs["reason"],
+                       "atlas": cen.attrs.get("atlas")},
+            "modes": modes}
+
+
 def summarise(tree: xr.DataTree) -> dict:
     """Build the ``summary.json`` dictionary of a comparison (see the module docstring)."""
     data = tree["data"].to_dataset()["x"].values
@@ -161,9 +182,10 @@ def summarise(tree: xr.DataTree) -> dict:
                 "within_chain_rate": _py(ls["switching_rate"]),
                 "chain_labelings": _py(ls.attrs["chain_labelings"]),
             },
-            "modes": None if modes is None else {
+            "mass_near_em_optima": None if modes is None else {
                 "share": _py(modes["share"]),
                 "em_best_is_minor_mode": bool(modes.attrs["em_best_is_minor_mode"])},
+            **_modes(_group(tree, "comparison/census")),
         }
     else:
         out["nuts"] = None

@@ -1,0 +1,483 @@
+"""Label switching in mixture posteriors: detection, relabelling and diagnostics.
+
+Two layers, as in ArviZ: numpy kernels on arrays whose leading axes are
+``(chain, draw)`` (or any sample axes) -- :func:`pivot_permutations`,
+:func:`switching_summary`, :func:`membership_per_draw`,
+:func:`stephens_kl` -- and thin xarray adapters over the ``posterior`` group
+of a DataTree (or a Dataset) -- :func:`relabel_pivot`,
+:func:`relabel_stephens`, :func:`permute_components`, :func:`rhat_ess`.
+
+Permutation convention
+----------------------
+Every permutation array ``perms`` has shape ``(chain, draw, K)`` (or
+``(*sample, K)``) and relabels a draw by
+
+``relabeled[c, s, j] = draw[c, s, perms[c, s, j]]``
+
+i.e. ``perms[c, s, j]`` is the component of draw ``(c, s)`` that receives
+label ``j``. If a draw came from aligned parameters ``theta`` as
+``draw = theta[sigma]``, the permutation that undoes the switch is the
+inverse of ``sigma`` (``perms[sigma[j]] = j``). The identity means "already
+in the reference labelling". Components are always matched, never sorted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from math import prod
+
+import numpy as np
+import xarray as xr
+
+from ._stephens import (
+    MAX_ELEMENTS,
+    StephensTrace,
+    as_draws,
+    assign,
+    check_perms,
+    membership_per_draw,
+    permute,
+    stephens_kl,
+)
+
+__all__ = [
+    "StephensTrace",
+    "SwitchingSummary",
+    "membership_per_draw",
+    "permute_components",
+    "pivot_permutations",
+    "relabel_pivot",
+    "relabel_stephens",
+    "rhat_ess",
+    "stephens_kl",
+    "switching_summary",
+]
+
+_TINY = np.finfo(float).tiny
+_SAMPLE_DIMS = ("chain", "draw")
+
+
+# --------------------------------------------------------------------------- pivot
+def _pivot_arrays(pivot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(weights (K,), means (K, d), variances (K, d))`` from a tuple or an object/Dataset."""
+    if all(hasattr(pivot, a) for a in ("weights", "means", "variances")):
+        parts = (pivot.weights, pivot.means, pivot.variances)
+    elif isinstance(pivot, tuple | list) and len(pivot) == 3:
+        parts = pivot
+    else:
+        raise TypeError("pivot must be a tuple (weights, means, variances) or have attributes "
+                        f"weights, means and variances; got {type(pivot).__name__}.")
+    w, mu, var = (np.asarray(a, dtype=float) for a in parts)
+    K = w.shape[0]
+    if w.ndim != 1 or mu.shape[0] != K or var.shape != mu.shape or mu.ndim > 2:
+        raise ValueError("pivot must hold weights (K,), means (K,) or (K, d) and variances of the "
+                         f"means' shape; got {w.shape}, {mu.shape}, {var.shape}.")
+    if not (var > 0).all():
+        raise ValueError("pivot variances must be positive.")
+    return w, mu.reshape(K, -1), var.reshape(K, -1)
+
+
+def _pivot_cost(w, mu, var, pw, pmu, pvar) -> np.ndarray:
+    """``cost[s, j, k]`` of giving component k of draw s the pivot's label j: (S, K, K)."""
+    dm = ((mu[:, None, :, :] - pmu[None, :, None, :]) ** 2 / pvar[None, :, None, :]).sum(-1)
+    dv = ((np.log(np.maximum(var, _TINY))[:, None, :, :] - np.log(pvar)[None, :, None, :]) ** 2
+          ).sum(-1)
+    lw = np.log(np.maximum(w, _TINY))
+    dw = (lw[:, None, :] - np.log(np.maximum(pw, _TINY))[None, :, None]) ** 2
+    return dm + dv + dw
+
+
+def pivot_permutations(weights, means, variances, pivot, *, method: str = "auto") -> np.ndarray:
+    r"""Permutation of each draw's components that best matches a pivot parameter set.
+
+    Parameters
+    ----------
+    weights : array_like of shape (chain, draw, K)
+        Any leading sample axes are accepted, e.g. ``(S, K)``.
+    means : array_like of shape (chain, draw, K) or (chain, draw, K, d)
+    variances : array_like, same shape as ``means``
+        Variances (1-D) or the diagonals of the covariances.
+    pivot : tuple or object
+        ``(weights (K,), means (K,) or (K, d), variances like means)``, e.g.
+        the MAP or EM solution; an :class:`em.EMResult` or its
+        ``to_dataset()`` is accepted too.
+    method : {"auto", "enumerate", "hungarian"}, default "auto"
+        "enumerate" scores all ``K!`` permutations vectorised over draws
+        (the default for ``K <= 6``); "hungarian" solves the assignment
+        problem per draw with :func:`scipy.optimize.linear_sum_assignment`.
+
+    Returns
+    -------
+    ndarray of int, shape (chain, draw, K)
+        ``relabeled[..., j] = draw[..., perms[..., j]]`` matches pivot
+        component ``j``.
+
+    Notes
+    -----
+    Each draw ``s`` takes the permutation ``nu`` minimising
+    ``sum_j C[s, j, nu(j)]``, with the standardised (dimensionless) distance
+    between draw component ``k`` and pivot component ``j``
+
+    .. math:: C_{jk} = \sum_f \frac{(\mu_{kf} - \hat\mu_{jf})^2}{\hat\sigma^2_{jf}}
+              + \sum_f (\log \sigma^2_{kf} - \log \hat\sigma^2_{jf})^2
+              + (\log w_k - \log \hat w_j)^2
+
+    (hatted quantities are the pivot's; logs are floored at the smallest
+    positive double). This is the pivotal relabelling of Marin, Mengersen
+    and Robert [1]_ with a parameter-space distance; ties go to the first
+    permutation in lexicographic order (identity first).
+
+    References
+    ----------
+    .. [1] Marin, J.-M., Mengersen, K. and Robert, C. P. (2005). Bayesian
+       modelling and inference on mixtures of distributions. *Handbook of
+       Statistics* 25, 459-507. https://doi.org/10.1016/S0169-7161(05)25016-2
+    .. [2] Jasra, A., Holmes, C. C. and Stephens, D. A. (2005). Markov chain
+       Monte Carlo methods and the label switching problem in Bayesian
+       mixture modeling. *Statistical Science* 20(1), 50-67.
+    """
+    w, mu, var, shape = as_draws(weights, means, variances)
+    pw, pmu, pvar = _pivot_arrays(pivot)
+    S, K, d = mu.shape
+    if pmu.shape != (K, d):
+        raise ValueError(f"the pivot has means of shape {pmu.shape}; the draws have {(K, d)}.")
+    perms = np.empty((S, K), dtype=np.intp)
+    step = max(1, 4_000_000 // (K * K * d))
+    for a in range(0, S, step):
+        cost = _pivot_cost(w[a:a + step], mu[a:a + step], var[a:a + step], pw, pmu, pvar)
+        perms[a:a + step] = assign(cost, method=method)
+    return perms.reshape(shape + (K,))
+
+
+# --------------------------------------------------------------------------- summary
+@dataclass(frozen=True)
+class SwitchingSummary:
+    """Label switching seen in the permutations of a posterior (see :func:`switching_summary`).
+
+    Attributes
+    ----------
+    switching_rate : ndarray of shape (chain,)
+        Fraction of consecutive draw pairs whose permutation differs.
+    dominant : tuple of tuple of int
+        Each chain's most frequent permutation.
+    dominant_share : ndarray of shape (chain,)
+        Fraction of the chain's draws in its dominant permutation.
+    chains_by_labelling : dict
+        Dominant permutation -> tuple of the chains sitting in it.
+    matches_reference : bool
+        Every draw's permutation is the identity.
+    detected : bool
+        See :func:`switching_summary` for the rule.
+    reason : str
+        One line explaining ``detected``.
+    max_rate : float
+        Threshold on ``switching_rate`` used.
+    """
+
+    switching_rate: np.ndarray
+    dominant: tuple
+    dominant_share: np.ndarray
+    chains_by_labelling: dict
+    matches_reference: bool
+    detected: bool
+    reason: str
+    max_rate: float
+
+    def to_dict(self) -> dict:
+        """JSON-ready copy (labellings as lists, keys of ``chains_by_labelling`` as strings)."""
+        return {
+            "switching_rate": self.switching_rate.tolist(),
+            "dominant": [list(p) for p in self.dominant],
+            "dominant_share": self.dominant_share.tolist(),
+            "chains_by_labelling": {str(k): list(v) for k, v in self.chains_by_labelling.items()},
+            "matches_reference": self.matches_reference,
+            "detected": self.detected,
+            "reason": self.reason,
+            "max_rate": self.max_rate,
+        }
+
+
+def _chains(cs) -> str:
+    cs = [str(c) for c in cs]
+    if len(cs) == 1:
+        return f"chain {cs[0]}"
+    return "chains " + ", ".join(cs[:-1]) + " and " + cs[-1]
+
+
+def _pct(r: float) -> str:
+    return f"{100 * r:.0f} %" if 100 * r >= 10 else f"{100 * r:.2g} %"
+
+
+def switching_summary(perms, *, max_rate: float = 0.01) -> SwitchingSummary:
+    """Summarise label switching from per-draw permutations.
+
+    Parameters
+    ----------
+    perms : array_like of int, shape (chain, draw, K)
+        From :func:`pivot_permutations` (or :func:`stephens_kl`); a
+        DataArray is accepted (dimensions taken in that order); shape
+        ``(draw, K)`` is read as one chain.
+    max_rate : float, default 0.01
+        Largest within-chain switching rate not reported as switching.
+
+    Returns
+    -------
+    SwitchingSummary
+
+    Notes
+    -----
+    The switching rate of a chain is the fraction of its ``draw - 1``
+    consecutive pairs whose permutations differ; its dominant labelling is
+    its most frequent permutation (ties: lexicographically first).
+    ``detected`` is True when the chains' dominant labellings are not all
+    the same (chains sit in different modes) or a chain's switching rate
+    exceeds ``max_rate``. All chains sharing one non-identity labelling is
+    *not* switching -- the posterior is consistently labelled, only in
+    another order than the reference -- and is reported as a global
+    relabelling (``matches_reference`` is then False). "Pivot" in
+    ``reason`` means the reference labelling of ``perms`` (the identity).
+    The reason quotes ``switching_rate`` as "switches labels in x % of its
+    draws".
+    """
+    if isinstance(perms, xr.DataArray) and set(_SAMPLE_DIMS) <= set(perms.dims):
+        perms = perms.transpose(*_SAMPLE_DIMS, ...)
+    arr = np.asarray(perms)
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3:
+        raise ValueError(f"perms must have shape (chain, draw, K), got {arr.shape}.")
+    if not 0 <= max_rate < 1:
+        raise ValueError(f"max_rate must lie in [0, 1), got {max_rate!r}.")
+    C, D, K = arr.shape
+    check_perms(arr, (C, D), K)
+    moves = np.any(arr[:, 1:] != arr[:, :-1], axis=2)
+    rate = moves.mean(axis=1) if D > 1 else np.zeros(C)
+    dominant, share = [], np.empty(C)
+    for c in range(C):
+        counts = Counter(map(tuple, arr[c].tolist()))
+        top = max(counts.values())
+        dominant.append(min(p for p, n in counts.items() if n == top))
+        share[c] = top / D
+    groups: dict = {}
+    for c, p in enumerate(dominant):
+        groups.setdefault(p, []).append(c)
+    groups = {p: tuple(cs) for p, cs in groups.items()}
+    identity = tuple(range(K))
+    matches = bool((arr == np.arange(K)).all())
+    fast = [c for c in range(C) if rate[c] > max_rate]
+    detected = len(groups) > 1 or bool(fast)
+    if detected:
+        parts = []
+        if len(groups) > 1:
+            order = sorted(groups, key=lambda p: (p == identity, groups[p][0]))
+            said = [f"{_chains(groups[p])} {'sits' if len(groups[p]) == 1 else 'sit'} in "
+                    f"labelling {p}" for p in order]
+            parts.append(", ".join(said[:-1]) + " while " + said[-1])
+        parts += [f"chain {c} switches labels in {_pct(rate[c])} of its draws" for c in fast]
+        reason = "; ".join(parts)
+    elif matches:
+        reason = "no switching: every draw matches the pivot's labelling"
+    else:
+        (p,) = groups
+        where = ("the pivot's labelling" if p == identity
+                 else f"labelling {p}, a global relabelling of the pivot's")
+        reason = (f"no switching: every chain sits in {where} (largest switching rate "
+                  f"{_pct(rate.max())}, threshold {_pct(max_rate)})")
+    return SwitchingSummary(rate, tuple(dominant), share, groups, matches, detected, reason,
+                            float(max_rate))
+
+
+# --------------------------------------------------------------------------- xarray adapters
+def _posterior(data) -> xr.Dataset:
+    """Return the ``posterior`` group of a DataTree (or the node itself), or a Dataset."""
+    if isinstance(data, xr.DataTree):
+        node = data["posterior"] if "posterior" in data.children else data
+        return node.to_dataset()
+    if isinstance(data, xr.Dataset):
+        return data
+    raise TypeError(f"expected an xarray DataTree or Dataset, got {type(data).__name__}.")
+
+
+def _draw_arrays(post: xr.Dataset):
+    """Return weights (chain, draw, K), means and variances (chain, draw, K[, d])."""
+    missing = [v for v in ("weights", "means", "variances") if v not in post]
+    if missing:
+        raise KeyError(f"the posterior lacks {missing}; it needs weights, means and variances "
+                       "with dimensions chain, draw and component.")
+    return tuple(post[v].transpose(*_SAMPLE_DIMS, "component", ...).values
+                 for v in ("weights", "means", "variances"))
+
+
+def _perms_array(post: xr.Dataset, perms: np.ndarray, method: str) -> xr.DataArray:
+    return xr.DataArray(
+        perms, dims=(*_SAMPLE_DIMS, "component"),
+        coords={d: post[d] for d in (*_SAMPLE_DIMS, "component") if d in post.coords},
+        name="permutation",
+        attrs={"method": method,
+               "convention": "relabeled[chain, draw, j] = draw[chain, draw, perm[j]]"})
+
+
+def permute_components(posterior, perms) -> xr.Dataset:
+    """Apply per-draw permutations to every variable with a ``component`` dimension.
+
+    Parameters
+    ----------
+    posterior : xarray.DataTree or xarray.Dataset
+        The ``posterior`` group is used if present.
+    perms : array_like of int, shape (chain, draw, K)
+        ``relabeled[..., j] = draw[..., perms[..., j]]``.
+
+    Returns
+    -------
+    xarray.Dataset
+        Same variables, dimensions (in the same order), coordinates and
+        attributes; variables without a ``component`` dimension (or without
+        ``chain``/``draw``) are left untouched. Coordinates along
+        ``component`` stay with the positions (they name labels, not
+        original components).
+    """
+    post = _posterior(posterior)
+    if isinstance(perms, xr.DataArray):
+        perms = perms.transpose(*_SAMPLE_DIMS, "component").values
+    shape = (post.sizes["chain"], post.sizes["draw"])
+    K = post.sizes["component"]
+    flat = check_perms(perms, shape, K)
+    out = {}
+    for name, var in post.data_vars.items():
+        if "component" not in var.dims or not set(_SAMPLE_DIMS) <= set(var.dims):
+            continue
+        t = var.transpose(*_SAMPLE_DIMS, "component", ...)
+        vals = permute(t.values.reshape((prod(shape), K) + t.shape[3:]), flat)
+        out[name] = t.copy(data=vals.reshape(t.shape)).transpose(*var.dims)
+    return post.assign(out)
+
+
+def relabel_pivot(posterior, pivot, *, method: str = "auto") -> tuple[xr.Dataset, xr.DataArray]:
+    """Relabel posterior draws to match a pivot (MAP or EM solution).
+
+    Parameters
+    ----------
+    posterior : xarray.DataTree or xarray.Dataset
+        ``weights``, ``means`` and ``variances`` over ``(chain, draw,
+        component[, feature])``, as in :func:`models.build_model`.
+    pivot : tuple or object
+        See :func:`pivot_permutations`.
+    method : {"auto", "enumerate", "hungarian"}, default "auto"
+
+    Returns
+    -------
+    relabeled : xarray.Dataset
+        Every variable with a ``component`` dimension permuted (weights,
+        means, variances, sds, covariances, ...); attribute
+        ``relabelled = "pivot"``.
+    perms : xarray.DataArray of int, dims (chain, draw, component)
+        ``relabeled[..., j] = draw[..., perms[..., j]]``.
+    """
+    post = _posterior(posterior)
+    perms = pivot_permutations(*_draw_arrays(post), pivot, method=method)
+    out = permute_components(post, perms)
+    out.attrs = {**post.attrs, "relabelled": "pivot"}
+    return out, _perms_array(post, perms, "pivot")
+
+
+def relabel_stephens(posterior, X, *, init="identity", method: str = "auto",
+                     max_iter: int = 100, max_elements: int = MAX_ELEMENTS
+                     ) -> tuple[xr.Dataset, xr.DataArray]:
+    """Relabel posterior draws by Stephens' (2000) Kullback-Leibler algorithm.
+
+    Parameters
+    ----------
+    posterior : xarray.DataTree or xarray.Dataset
+        As in :func:`relabel_pivot`.
+    X : array_like of shape (n,) or (n, d)
+        The data the posterior was fitted to.
+    init : "identity" or array_like of int, shape (chain, draw, K)
+        Starting permutations, e.g. the ``perms`` of :func:`relabel_pivot`
+        (then the result is expressed in the pivot's labelling).
+    method : {"auto", "enumerate", "hungarian"}, default "auto"
+    max_iter : int, default 100
+    max_elements : int, default 2e8
+        Largest ``chain * draw * n * K`` accepted (see
+        :func:`membership_per_draw`); thin the draws beyond it.
+
+    Returns
+    -------
+    relabeled : xarray.Dataset
+        As in :func:`relabel_pivot`, attribute ``relabelled = "stephens"``.
+    perms : xarray.DataArray of int, dims (chain, draw, component)
+        Attributes ``n_iter``, ``converged`` (0/1) and ``objective`` (the
+        :class:`StephensTrace`).
+
+    Notes
+    -----
+    Memberships come from :func:`membership_per_draw` (diagonal Gaussian
+    densities from ``variances``; a ``full`` model's correlations are
+    ignored for the relabelling only). Without a pivot the labelling is
+    defined up to one permutation common to all draws.
+    """
+    post = _posterior(posterior)
+    w, mu, var = _draw_arrays(post)
+    p = membership_per_draw(w, mu, var, X, max_elements=max_elements)
+    if isinstance(init, str):
+        if init != "identity":
+            raise ValueError(f"init must be 'identity' or permutations, got {init!r}.")
+        init = None
+    elif isinstance(init, xr.DataArray):
+        init = init.transpose(*_SAMPLE_DIMS, "component").values
+    perms, trace = stephens_kl(p, init=init, method=method, max_iter=max_iter,
+                               return_trace=True)
+    out = permute_components(post, perms)
+    out.attrs = {**post.attrs, "relabelled": "stephens"}
+    da = _perms_array(post, perms, "stephens")
+    da.attrs.update(n_iter=trace.n_iter, converged=int(trace.converged),
+                    objective=trace.objective)
+    return out, da
+
+
+def rhat_ess(posterior, *, var_names=None) -> xr.Dataset:
+    """Rank-normalised R-hat and bulk/tail ESS per variable and component (arviz_stats).
+
+    Parameters
+    ----------
+    posterior : xarray.DataTree or xarray.Dataset
+    var_names : list of str, optional
+        Defaults to every variable with ``chain``, ``draw`` and
+        ``component`` dimensions.
+
+    Returns
+    -------
+    xarray.Dataset
+        The chosen variables without their ``chain``/``draw`` dimensions
+        and with a new leading dimension ``diagnostic`` =
+        ``["r_hat", "ess_bulk", "ess_tail"]``.
+
+    Notes
+    -----
+    Computed by :func:`arviz_stats.rhat` (``method="rank"``: the maximum of
+    the rank-normalised split R-hat of the values and of their folded
+    values) and :func:`arviz_stats.ess` (``method="bulk"`` and ``"tail"``),
+    reducing ``chain`` and ``draw``. Under label switching, R-hat of the
+    component parameters is far above 1; after relabelling it should be
+    close to 1.
+
+    References
+    ----------
+    .. [1] Vehtari, A., Gelman, A., Simpson, D., Carpenter, B. and Bürkner,
+       P.-C. (2021). Rank-normalization, folding, and localization: an
+       improved R-hat for assessing convergence of MCMC. *Bayesian
+       Analysis* 16(2), 667-718. https://doi.org/10.1214/20-BA1221
+    """
+    import arviz_stats as azs
+
+    post = _posterior(posterior)
+    if var_names is None:
+        var_names = [n for n, v in post.data_vars.items()
+                     if {"component", *_SAMPLE_DIMS} <= set(v.dims)]
+    ds = post[list(var_names)]
+    dims = list(_SAMPLE_DIMS)
+    parts = [azs.rhat(ds, sample_dims=dims, method="rank"),
+             azs.ess(ds, sample_dims=dims, method="bulk"),
+             azs.ess(ds, sample_dims=dims, method="tail")]
+    out = xr.concat(parts, dim="diagnostic", coords="minimal", compat="override")
+    return out.assign_coords(diagnostic=["r_hat", "ess_bulk", "ess_tail"])
