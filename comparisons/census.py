@@ -17,6 +17,7 @@ given per mode, never pooled across modes.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,10 +25,12 @@ import xarray as xr
 
 import em
 
-__all__ = ["Z_MAX", "Census", "census"]
+__all__ = ["Z_MAX", "Census", "census", "per_mode_diagnostics", "take_census"]
 
 #: a chain sits at an optimum when every matched parameter is within this many posterior sds
 Z_MAX = 4.0
+#: split R-hat of a single chain above which it has not settled in a mode
+UNSETTLED_RHAT = 1.1
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ def _z_distance(a, b, scale):
     return float(worst[rows, cols].max()), perm
 
 
-def census(post: xr.Dataset, mle: em.EMResult | None = None, *, z_max: float = Z_MAX,
+def census(post: xr.Dataset, optima=None, *, z_max: float = Z_MAX,
            switching_rate=None) -> Census:
     """Classify where the chains of a posterior settled.
 
@@ -92,8 +95,9 @@ def census(post: xr.Dataset, mle: em.EMResult | None = None, *, z_max: float = Z
     ----------
     post : xarray.Dataset
         Raw (not relabelled) posterior over ``(chain, draw, component[, feature])``.
-    mle : em.EMResult, optional
-        Its atlas (``optima``) gives EM counterparts to the modes.
+    optima : em.EMResult or sequence of (weights, means, variances), optional
+        EM's atlas (an ``EMResult``'s ``optima``, or parameter triples), the
+        candidate EM counterparts of the modes.
     z_max : float, default 4.0
         Matching tolerance in posterior standard deviations.
     switching_rate : array_like of shape (chain,), optional
@@ -111,11 +115,10 @@ def census(post: xr.Dataset, mle: em.EMResult | None = None, *, z_max: float = Z
     sd = np.stack([np.concatenate([w[c].std(axis=0)[:, None], m[c].std(axis=0),
                                    0.5 * np.log(v[c]).std(axis=0)], axis=1) for c in range(C)])
     sd = np.maximum(sd, 1e-12)
-    optima = []
-    if mle is not None:
-        for o in mle.optima:
-            optima.append(_vec(o.weights, np.reshape(o.means, (K, -1)),
-                               np.reshape(o.variances, (K, -1))))
+    if isinstance(optima, em.EMResult):
+        optima = [(o.weights, o.means, o.variances) for o in optima.optima]
+    optima = [_vec(np.asarray(w), np.reshape(m, (K, -1)), np.reshape(v, (K, -1)))
+              for w, m, v in (optima or [])]
     # chain -> optimum
     match = np.full(C, -1)
     dist = np.full((C, max(len(optima), 1)), np.inf)
@@ -168,7 +171,13 @@ def census(post: xr.Dataset, mle: em.EMResult | None = None, *, z_max: float = Z
         kind = "one mode"
         j = optimum_of_mode[0] if optimum_of_mode else -1
         reason = "every chain sits in one mode" + (f" (EM optimum {j})" if j >= 0 else "")
+    unsettled = _unsettled(post)
+    if unsettled.any():
+        reason += (f"; chain{'s' if unsettled.sum() > 1 else ''} "
+                   f"{', '.join(map(str, np.flatnonzero(unsettled)))} had not settled "
+                   f"(split R-hat within the chain above {UNSETTLED_RHAT})")
     ds = xr.Dataset({
+        "unsettled": ("chain", unsettled),
         "median": (("chain", "component", "param"), med),
         "mode_of_chain": ("chain", mode_of_chain),
         "matched_optimum": ("chain", match),
@@ -178,6 +187,32 @@ def census(post: xr.Dataset, mle: em.EMResult | None = None, *, z_max: float = Z
     }, coords={"chain": np.arange(C), "mode": np.arange(n_modes)})
     ds.attrs.update({"kind": kind, "reason": reason, "z_max": z_max})
     return Census(kind, reason, mode_of_chain, optimum_of_mode, perms, ds)
+
+
+def _unsettled(post: xr.Dataset) -> np.ndarray:
+    """Chains whose own split R-hat (first vs second half) exceeds ``UNSETTLED_RHAT``."""
+    import arviz_stats as azs
+
+    from .tables import posterior_rows
+
+    rows = posterior_rows(post).values
+    C, D, R = rows.shape
+    half = D // 2
+    out = np.zeros(C, dtype=bool)
+    for c in range(C):
+        split = xr.DataArray(rows[c, : 2 * half].reshape(2, half, R),
+                             dims=("chain", "draw", "row"))
+        out[c] = float(np.nanmax(azs.rhat(split).values)) > UNSETTLED_RHAT
+    return out
+
+
+def chain_medians(post: xr.Dataset, chain: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Post-warm-up medians (weights renormalised, means, variances) of one chain."""
+    c = post.isel(chain=chain)
+    w = c["weights"].median("draw").values
+    m = c["means"].median("draw").values
+    v = c["variances"].median("draw").values
+    return w / w.sum(), m, v
 
 
 def per_mode_diagnostics(post: xr.Dataset, cen: Census) -> xr.Dataset:
@@ -202,8 +237,88 @@ def per_mode_diagnostics(post: xr.Dataset, cen: Census) -> xr.Dataset:
     for k in range(n_modes):
         cs = np.flatnonzero(cen.mode_of_chain == k)
         rows = posterior_rows(aligned.isel(chain=cs))
+        if cs.size == 1:  # one chain: split it in halves (split R-hat)
+            half = rows.sizes["draw"] // 2
+            rows = xr.DataArray(rows.values[0, : 2 * half].reshape(2, half, -1),
+                                dims=("chain", "draw", "row"))
         rhat[k] = float(np.nanmax(azs.rhat(rows).values))
         ess[k] = float(np.nanmin(azs.ess(rows, method="bulk").values))
         nch[k] = cs.size
     return xr.Dataset({"rhat_max": ("mode", rhat), "ess_bulk_min": ("mode", ess),
                        "n_chains": ("mode", nch)}, coords={"mode": np.arange(n_modes)})
+
+
+def take_census(post: xr.Dataset, atlas: em.EMResult, model, X, *, switching_rate=None,
+                structure=None, fixed=None) -> xr.Dataset:
+    """Take the census of a posterior against (MAP-)EM's atlas, polishing unmatched modes.
+
+    Parameters
+    ----------
+    post : xarray.Dataset
+        Raw posterior.
+    atlas : em.EMResult
+        The (MAP-)EM fit whose optima are the candidate counterparts.
+    model : pymc.Model
+        For the log posterior density at each mode's chain medians.
+    X : ndarray
+        The data (to polish modes with EM).
+    switching_rate : array_like of shape (chain,), optional
+    structure, fixed : optional
+        As the fit's.
+
+    Returns
+    -------
+    xarray.Dataset
+        :func:`census`'s dataset merged with :func:`per_mode_diagnostics`, plus
+        ``log_density_at_median``, ``optimum_log_likelihood`` and
+        ``optimum_source`` (``"atlas"`` or ``"chain c"``) over ``mode``.
+
+    Notes
+    -----
+    A mode that matches no optimum of the atlas is *polished*: (MAP-)EM is run
+    from its chain's medians. When EM stays there, the mode is an optimum the
+    atlas's restarts missed and joins the atlas (source ``"chain"``); when EM
+    climbs away, the mode has no EM counterpart.
+    """
+    import models
+
+    rates = switching_rate
+    optima = [(o.weights, o.means, o.variances) for o in atlas.optima]
+    lls = [o.log_likelihood for o in atlas.optima]
+    source = ["atlas"] * len(optima)
+    cen = census(post, optima, switching_rate=rates)
+    for k, j in enumerate(cen.optimum_of_mode):
+        if j >= 0:
+            continue
+        c = int(np.flatnonzero(cen.mode_of_chain == k)[0])
+        w, m, v = chain_medians(post, c)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", em.MixcompareWarning)
+                res = em.fit(X, len(w), structure=structure, fixed=fixed,
+                             prior=atlas.prior, init={"weights": w, "means": m, "variances": v})
+        except (ValueError, FloatingPointError):
+            continue
+        optima.append((res.weights, res.means, res.variances))
+        lls.append(res.log_likelihood)
+        source.append(f"chain {c}")
+    if len(optima) > len(atlas.optima):
+        cen = census(post, optima, switching_rate=rates)
+    ds = xr.merge([cen.dataset, per_mode_diagnostics(post, cen)],
+                  combine_attrs="override")
+    logd = []
+    for k in range(len(cen.optimum_of_mode)):
+        c = int(np.flatnonzero(cen.mode_of_chain == k)[0])
+        w, m, v = chain_medians(post, c)
+        try:
+            logd.append(models.log_density(model, models.params_to_values(model, w, m, v)))
+        except (ValueError, KeyError):
+            logd.append(np.nan)
+    ll = [lls[j] if j >= 0 else np.nan for j in cen.optimum_of_mode]
+    src = [source[j] if j >= 0 else "" for j in cen.optimum_of_mode]
+    ds["log_density_at_median"] = ("mode", np.asarray(logd, float))
+    ds["optimum_log_likelihood"] = ("mode", np.asarray(ll, float))
+    ds["optimum_source"] = ("mode", np.asarray(src, dtype=str))
+    ds.attrs["atlas"] = "map_em" if atlas.prior is not None else "em"
+    ds.attrs["n_atlas_optima"] = len(atlas.optima)
+    return ds

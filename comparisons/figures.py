@@ -20,9 +20,11 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .metrics import AGREE_Z
+
 __all__ = ["CAPTIONS", "DPI", "FIGURES", "fig_data_density", "fig_em_traces", "fig_intervals",
            "fig_membership", "fig_modes", "fig_pair_means", "fig_trace_raw",
-           "fig_trace_relabeled", "save_all"]
+           "fig_trace_relabeled", "group_or_none", "save_all"]
 
 DPI = 110
 _CHAIN = colormaps["tab10"].colors
@@ -31,22 +33,22 @@ _OPT = colormaps["Dark2"].colors
 _EM, _POST, _BOOT, _HIGHLIGHT = "black", "tab:blue", "tab:orange", "tab:red"
 
 
-def _group(tree: xr.DataTree, path: str) -> xr.Dataset | None:
+def group_or_none(tree: xr.DataTree, path: str) -> xr.Dataset | None:
     """Return the group at ``path`` as a Dataset, or None when absent or empty."""
     try:
         node = tree[path]
     except KeyError:
         return None
-    if not isinstance(node, xr.DataTree):
-        return None
-    ds = node.to_dataset()
-    return ds if ds.data_vars else None
+    ds = node.to_dataset() if isinstance(node, xr.DataTree) else None
+    return ds if ds is not None and ds.data_vars else None
 
 
-def _new(nrows=1, ncols=1, *, size, **kwargs) -> tuple[Figure, np.ndarray]:
+def _new(nrows=1, ncols=1, *, size, **kwargs):
+    """Return a Figure on its own Agg canvas and its axes (one Axes, or a 2-D array)."""
     fig = Figure(figsize=size, layout="constrained")
     FigureCanvasAgg(fig)
-    return fig, fig.subplots(nrows, ncols, squeeze=False, **kwargs)
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kwargs)
+    return fig, axes[0, 0] if nrows == ncols == 1 else axes
 
 
 def _color(palette, i: int):
@@ -60,8 +62,12 @@ def _first_feature(da: xr.DataArray) -> np.ndarray:
     return v[..., 0] if v.ndim > len(dims) else v
 
 
+def _squeeze(x: np.ndarray) -> np.ndarray:
+    return x[:, 0] if x.ndim == 2 and x.shape[1] == 1 else x  # one feature given as 2-D
+
+
 def _mean_label(k: int, one_d: bool) -> str:
-    return f"means[{k}]" if one_d else f"means[{k},0]"
+    return f"means[{k}]" if one_d else f"means[{k},0]"  # multivariate: first feature
 
 
 def fig_data_density(tree: xr.DataTree) -> Figure | None:
@@ -70,17 +76,16 @@ def fig_data_density(tree: xr.DataTree) -> Figure | None:
     For multivariate data, draw the first two features coloured by EM's hard
     label with EM's means marked.
     """
-    data = _group(tree, "data")
+    data = group_or_none(tree, "data")
     if data is None:
         return None
-    x = data["x"].values
-    em = _group(tree, "em")
+    x = _squeeze(data["x"].values)
+    em = group_or_none(tree, "em")
     if x.ndim == 1:
         fig, ax = _new(size=(7, 4))
-        ax = ax[0, 0]
         ax.hist(x, bins="auto", density=True, color="0.82", edgecolor="white",
                 label=f"data (n = {x.size})")
-        dens = _group(tree, "comparison/density")
+        dens = group_or_none(tree, "comparison/density")
         if dens is not None:
             g, prob = dens["x"].values, float(dens.attrs.get("prob", 0.94))
             ax.fill_between(g, dens["lower"].values, dens["upper"].values, color=_POST,
@@ -90,14 +95,13 @@ def fig_data_density(tree: xr.DataTree) -> Figure | None:
             ax.plot(g, dens["em"].values, color=_EM, lw=1.5, ls="--",
                     label="EM plug-in density")
         elif em is not None:
-            for m in np.atleast_1d(em["means"].values):
+            for m in np.ravel(em["means"].values):
                 ax.axvline(m, color=_EM, ls="--", lw=1)
         ax.set(xlabel="x", ylabel="density")
         ax.legend(frameon=False, fontsize="small")
         return fig
     fig, ax = _new(size=(6.5, 5))
-    ax = ax[0, 0]
-    memb = _group(tree, "comparison/membership")
+    memb = group_or_none(tree, "comparison/membership")
     if memb is not None:
         lab = memb["em"].values.argmax(axis=1)
         for k in np.unique(lab):
@@ -116,15 +120,16 @@ def fig_data_density(tree: xr.DataTree) -> Figure | None:
 
 
 def _fig_trace(tree: xr.DataTree, group: str, title: str) -> Figure | None:
-    post = _group(tree, group)
+    post = group_or_none(tree, group)
     if post is None or "means" not in post:
         return None
     m = _first_feature(post["means"])
     C, D, K = m.shape
     one_d = post["means"].ndim == 3
-    em = _group(tree, "em")
+    em = group_or_none(tree, "em")
     ref = None if em is None else _first_feature(em["means"])
     fig, axes = _new(K, 1, size=(8, 1.1 + 1.5 * K), sharex=True)
+    axes = np.reshape(axes, (K, 1))  # also for K = 1
     for k, ax in enumerate(axes[:, 0]):
         for c in range(C):
             ax.plot(np.arange(D), m[c, :, k], color=_color(_CHAIN, c), lw=0.7, alpha=0.85,
@@ -153,17 +158,16 @@ def fig_trace_relabeled(tree: xr.DataTree) -> Figure | None:
 
 def fig_pair_means(tree: xr.DataTree) -> Figure | None:
     """Draw raw draws of means[0] against means[1] with EM's optima in every labelling."""
-    post = _group(tree, "posterior")
+    post = group_or_none(tree, "posterior")
     if post is None or post.sizes.get("component", 0) < 2:
         return None
     m = _first_feature(post["means"])
     one_d = post["means"].ndim == 3
     fig, ax = _new(size=(8.5, 5.5))
-    ax = ax[0, 0]
     for c in range(m.shape[0]):
         ax.scatter(m[c, :, 0], m[c, :, 1], s=6, alpha=0.35, color=_color(_CHAIN, c),
                    lw=0, label=f"chain {c} (raw draws)")
-    opt = _group(tree, "em/optima")
+    opt = group_or_none(tree, "em/optima")
     if opt is not None:
         om = _first_feature(opt["means"])
         for j in range(om.shape[0]):
@@ -172,8 +176,8 @@ def fig_pair_means(tree: xr.DataTree) -> Figure | None:
             ll = float(opt["log_likelihood"].values[j])
             ax.scatter(pairs[:, 0], pairs[:, 1], marker="x", s=110, linewidths=2.4,
                        color=_color(_OPT, j), zorder=3,
-                       label=f"EM optimum {j} (log-lik {ll:.4g}), all labellings")
-    map_em = _group(tree, "map_em")
+                       label=f"EM optimum {j} (log-lik {ll:.2f}), all labellings")
+    map_em = group_or_none(tree, "map_em")
     if map_em is not None:
         p = _first_feature(map_em["means"])
         ax.scatter(p[0], p[1], marker="*", s=260, facecolor="none", edgecolor="black",
@@ -193,11 +197,11 @@ def fig_pair_means(tree: xr.DataTree) -> Figure | None:
 
 def fig_em_traces(tree: xr.DataTree) -> Figure | None:
     """Draw the EM objective of every restart, coloured by the optimum it reached."""
-    tr = _group(tree, "em/traces")
+    tr = group_or_none(tree, "em/traces")
     if tr is None:
         return None
     obj, reached = tr["objective"].values, tr["optimum"].values.astype(int)
-    opt = _group(tree, "em/optima")
+    opt = group_or_none(tree, "em/optima")
     it = np.arange(obj.shape[1])
     gap = np.nanmax(obj) - obj
     floor = max(1e-10, 1e-12 * abs(np.nanmax(obj)))
@@ -214,7 +218,7 @@ def fig_em_traces(tree: xr.DataTree) -> Figure | None:
     handles = []
     for j in np.unique(reached):
         n = int((reached == j).sum())
-        ll = "" if opt is None else f", log-lik {float(opt['log_likelihood'].values[j]):.4g}"
+        ll = "" if opt is None else f", log-lik {float(opt['log_likelihood'].values[j]):.2f}"
         handles.append(b.plot([], [], color=_color(_OPT, j),
                               label=f"optimum {j} ({n} restart{'s' * (n != 1)}{ll})")[0])
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 3),
@@ -229,17 +233,16 @@ def fig_intervals(tree: xr.DataTree) -> Figure | None:
     (EM's estimate and Louis SE without a posterior), so ``|z| <= 2`` reads
     directly off the x axis.
     """
-    agr = _group(tree, "comparison/agreement")
+    agr = group_or_none(tree, "comparison/agreement")
     if agr is None or "em" not in agr:
         return None
-    se = _group(tree, "em/se")
+    se = group_or_none(tree, "em/se")
     se = xr.Dataset() if se is None else se
     has_post = "post_mean" in agr
-    center = agr["post_mean"].values if has_post else agr["em"].values
-    scale_name = "post_sd" if has_post else "se_louis" if "se_louis" in se else None
-    if scale_name is None:
+    if not has_post and "se_louis" not in se:
         return None
-    scale = (agr if has_post else se)[scale_name].values
+    center, scale = ((agr["post_mean"].values, agr["post_sd"].values) if has_post
+                     else (agr["em"].values, se["se_louis"].values))
     scale = np.where(scale > 0, scale, np.nan)
 
     def std(v):
@@ -249,8 +252,8 @@ def fig_intervals(tree: xr.DataTree) -> Figure | None:
     n = names.size
     y = np.arange(n)[::-1].astype(float)
     fig, ax = _new(size=(8, 1.6 + 0.3 * n))
-    ax = ax[0, 0]
-    ax.axvspan(-2, 2, color="0.93", lw=0, label="|z| ≤ 2 (agreement)")
+    z = AGREE_Z
+    ax.axvspan(-z, z, color="0.93", lw=0, label=f"|z| ≤ {z:g}" + " (agreement)" * has_post)
     ax.axvline(0, color="0.5", lw=0.8)
     bars = []
     if has_post:
@@ -285,16 +288,15 @@ def fig_membership(tree: xr.DataTree) -> Figure | None:
     For 1-D data the x axis is the data value; otherwise it is EM's
     uncertainty, so points above the diagonal are more uncertain than EM says.
     """
-    memb, data = _group(tree, "comparison/membership"), _group(tree, "data")
+    memb, data = group_or_none(tree, "comparison/membership"), group_or_none(tree, "data")
     if memb is None or data is None:
         return None
-    x = data["x"].values
+    x = _squeeze(data["x"].values)
     u_post = memb["uncertainty"].values
     u_em = 1 - memb["em"].values.max(axis=1)
     changed = memb["changed"].values.astype(bool)
     thr = float(memb.attrs.get("uncertainty_threshold", 0.2))
     fig, ax = _new(size=(7.5, 4.2))
-    ax = ax[0, 0]
     if x.ndim == 1:
         ax.scatter(x, u_em, s=22, facecolor="none", edgecolor=_EM, lw=0.8,
                    label="EM: 1 − max responsibility")
@@ -320,7 +322,7 @@ def fig_membership(tree: xr.DataTree) -> Figure | None:
 
 def fig_modes(tree: xr.DataTree) -> Figure | None:
     """Draw, per chain, the share of posterior draws nearest each EM optimum."""
-    modes = _group(tree, "comparison/modes")
+    modes = group_or_none(tree, "comparison/modes")
     if modes is None:
         return None
     per = modes["share_per_chain"].transpose("chain", "optimum").values
@@ -328,11 +330,10 @@ def fig_modes(tree: xr.DataTree) -> Figure | None:
     labels = [f"chain {c}" for c in range(per.shape[0])] + (["all"] if rows is not per else [])
     ll = modes["log_likelihood"].values
     fig, ax = _new(size=(1.8 + 0.9 * len(labels), 4))
-    ax = ax[0, 0]
     bottom = np.zeros(len(labels))
     for j in range(rows.shape[1]):
         ax.bar(labels, rows[:, j], bottom=bottom, color=_color(_OPT, j), width=0.7,
-               label=f"optimum {j} (log-lik {float(ll[j]):.4g})")
+               label=f"optimum {j} (log-lik {float(ll[j]):.2f})")
         bottom += rows[:, j]
     ax.set(ylim=(0, 1.02), ylabel="share of draws nearest the optimum")
     fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", frameon=False,

@@ -136,31 +136,6 @@ def _point_from_tree(tree: xr.DataTree, one_d: bool) -> em.Params:
     return em.Params(w, m2, cov)
 
 
-def _census(post: xr.Dataset, atlas: em.EMResult, model, switching: xr.Dataset) -> xr.Dataset:
-    """Modes of the posterior matched to the atlas, with per-mode diagnostics and log density."""
-    import models
-
-    cen = census.census(post, atlas, switching_rate=switching["switching_rate"].values)
-    ds = xr.merge([cen.dataset, census.per_mode_diagnostics(post, cen)],
-                  combine_attrs="override")
-    logd = []
-    for k in range(len(cen.optimum_of_mode)):
-        c = int(np.flatnonzero(cen.mode_of_chain == k)[0])
-        chain = post.isel(chain=c)
-        med = {v: chain[v].median("draw").values for v in ("weights", "means", "variances")}
-        med["weights"] = med["weights"] / med["weights"].sum()
-        values = models.params_to_values(model, med["weights"], med["means"], med["variances"])
-        try:
-            logd.append(models.log_density(model, values))
-        except (ValueError, KeyError):
-            logd.append(np.nan)
-    ll = [atlas.optima[j].log_likelihood if j >= 0 else np.nan for j in cen.optimum_of_mode]
-    ds["log_density_at_median"] = ("mode", np.asarray(logd, float))
-    ds["optimum_log_likelihood"] = ("mode", np.asarray(ll, float))
-    ds.attrs["atlas"] = "map_em" if atlas.prior is not None else "em"
-    return ds
-
-
 def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fixed=None,
             ordered=False, draws=1000, tune=1000, chains=4, sampler="pymc", init="em",
             target_accept=0.9, n_init=20, n_boot=200, rng=None, progress=None,
@@ -344,7 +319,9 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
             groups["comparison/density"] = metrics.density(relabeled, X, mle)
         groups["comparison/modes"] = metrics.posterior_mass_near_optima(post, mle)
         atlas = mapem if mapem is not None else mle
-        groups["comparison/census"] = _census(post, atlas, model, ls.dataset)
+        groups["comparison/census"] = census.take_census(
+            post, atlas, model, X, switching_rate=ls.dataset["switching_rate"].values,
+            structure=structure, fixed=fixed)
     else:
         summ = None
 

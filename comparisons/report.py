@@ -1,0 +1,397 @@
+"""The comparison report: Markdown and self-contained HTML rendered from one tree.
+
+:func:`write_report` reads every number from the ``DataTree`` of a
+:class:`~comparisons.harness.ComparisonResult` (nothing is recomputed), lays
+the sections out once as a list of blocks, and renders those blocks twice:
+``report.md`` (figures linked as PNG files) and ``report.html`` (figures
+embedded as base64, inline CSS, no external resource). Every file is written
+atomically, so an interrupted run never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import re
+from importlib import metadata
+from itertools import takewhile
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from . import figures, metrics
+from .figures import group_or_none as _g
+
+__all__ = ["PACKAGES", "write_report"]
+
+PACKAGES = ("mixcompare", "numpy", "scipy", "pymc", "arviz", "xarray")
+_RHAT_NOTE = ("Note: raw R-hat is meaningless under label switching: chains in different "
+              "labellings estimate different quantities.")
+_TITLES = {"data_density": "Data and densities", "trace_raw": "Traces as sampled",
+           "trace_relabeled": "Traces after relabelling", "pair_means": "Pair plot of two means",
+           "em_traces": "EM restarts", "intervals": "Intervals per parameter",
+           "membership": "Membership uncertainty", "modes": "Posterior mass near EM's optima"}
+_CSS = """body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:62rem;
+margin:2rem auto;padding:0 1rem;line-height:1.45;color:#222}
+h1{font-size:1.6rem}h2{border-bottom:1px solid #ccc;padding-bottom:.2rem;margin-top:2rem}
+table{border-collapse:collapse;margin:.8rem 0;font-size:.9rem}
+th,td{border:1px solid #ddd;padding:.25rem .55rem}th{background:#f3f3f3}
+td:not(:first-child){text-align:right;font-variant-numeric:tabular-nums}
+code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.88rem}
+.problems{background:#fff4f2;border-left:5px solid #c62828;padding:.4rem 1rem}
+figure{margin:1.2rem 0}img{max-width:100%}figcaption{font-style:italic;color:#444}"""
+
+
+def _fmt(v) -> str:
+    """Format one cell: 4 significant digits, yes/no for booleans, a dash when missing."""
+    if isinstance(v, list):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    if v is None:
+        return "—"
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    return f"{f:.4g}" if np.isfinite(f) else "—"
+
+
+def _ll(v) -> str:
+    """Format a log density to two decimals: nearby optima must stay distinguishable."""
+    return "—" if v is None else f"{float(v):.2f}"
+
+
+def _cell(ds: xr.Dataset | None, var: str, i: int):
+    return ds[var].values[i].item() if ds is not None and var in ds else None
+
+
+def _json_attr(tree: xr.DataTree, key: str, default):
+    raw = tree.attrs.get(key)
+    if raw is None or (isinstance(raw, str) and not raw):
+        return default
+    return json.loads(raw) if isinstance(raw, str) else raw
+
+
+def _table(header: list[str], rows: list[list]) -> tuple:
+    """Build a table block, dropping columns that are missing in every row."""
+    cells = [[_fmt(v) if not isinstance(v, str) else v for v in r] for r in rows]
+    keep = [j for j in range(len(header))
+            if j == 0 or any(r[j] != "—" for r in cells)]
+    return ("table", [header[j] for j in keep], [[r[j] for j in keep] for r in cells])
+
+
+def _rule_text() -> str:
+    """Return the agreement rule as written in :mod:`comparisons.metrics`'s docstring."""
+    lines = (metrics.__doc__ or "").splitlines()
+    for i in range(1, len(lines)):
+        if lines[i].startswith("---") and lines[i - 1].lower().startswith("the rule"):
+            body = takewhile(str.strip, lines[i + 1:])  # up to the first blank line
+            return " ".join(line.strip() for line in body).replace("``", "`")
+    return f"`|z| <= {metrics.AGREE_Z:g}` with `z = (MLE - posterior mean) / posterior sd`."
+
+
+def _head(tree, data_name) -> list:
+    x = tree["data"]["x"].values
+    d = 1 if x.ndim == 1 else x.shape[1]
+    name = data_name or tree.attrs.get("name", "data")
+    methods = ", ".join(np.atleast_1d(tree.attrs.get("methods", [])).astype(str))
+    order = "ordered means" if int(tree.attrs.get("ordered", 0)) else "unordered labels"
+    out = [("h1", f"mixcompare report: {name}"),
+           ("p", f"n = {x.shape[0]} observations, d = {d}, "
+                 f"K = {int(tree.attrs['n_components'])} components, structure "
+                 f"`{tree.attrs.get('structure', '?')}`, {order}; methods: {methods}.")]
+    problems = _json_attr(tree, "problems", [])
+    warns = _json_attr(tree, "warnings", [])
+    out.append(("h2", "Problems"))
+    if problems or warns:
+        out.append(("warn", list(problems) + [f"Warning: {w}" for w in warns]))
+    else:
+        out.append(("p", "No problems or warnings were recorded."))
+    return out
+
+
+def _agreement(tree) -> list:
+    agr = _g(tree, "comparison/agreement")
+    out = [("h2", "Agreement")]
+    if agr is None:
+        return out + [("p", "No agreement table was computed.")]
+    prob = float(agr.attrs.get("hdi_prob", metrics.HDI_PROB))
+    out += [("p", "Rule: " + _rule_text()),
+            ("p", f"Interval kind: {prob:.0%} HDI (highest-density interval). ArviZ 1.x "
+                  f"defaults to an 89% equal-tailed interval (ETI); this report uses the "
+                  f"{prob:.0%} HDI throughout.")]
+    rows = []
+    for i, name in enumerate(agr["name"].values):
+        lo, hi = _cell(agr, "hdi_low", i), _cell(agr, "hdi_high", i)
+        rows.append([str(name)] + [_cell(agr, v, i) for v in
+                                   ("em", "map_em", "map", "post_mean", "post_sd")]
+                    + [f"[{_fmt(lo)}, {_fmt(hi)}]" if lo is not None else "—"]
+                    + [_cell(agr, v, i) for v in ("z", "mle_in_hdi", "agree")])
+    out.append(_table(["parameter", "EM MLE", "MAP-EM", "find_MAP", "posterior mean", "sd",
+                       f"{prob:.0%} HDI", "z", "MLE in HDI", "agree"], rows))
+    if "agree" in agr:
+        n, a, h = agr.sizes["row"], int(agr["agree"].sum()), int(agr["mle_in_hdi"].sum())
+        out.append(("p", f"{a} of {n} parameters agree; the MLE lies inside the HDI "
+                         f"for {h} of {n}."))
+    else:
+        out.append(("p", "NUTS was not run: there is no posterior to compare EM against."))
+    return out
+
+
+def _map_vs_map(tree) -> list:
+    agr = _g(tree, "comparison/agreement")
+    out = [("h2", "MAP-EM versus find_MAP")]
+    if int(tree.attrs.get("map_comparable", 1)) == 0:
+        out.append(("p", "For full covariances the priors differ (MAP-EM's Normal-Inverse-"
+                         "Wishart against the PyMC model's LKJ prior), so MAP-EM and find_MAP "
+                         "are not expected to agree; differences are shown, not flagged."))
+    if agr is None or "map_em_minus_map" not in agr:
+        return out + [("p", "MAP-EM or find_MAP was not run.")]
+    me, mp = _g(tree, "map_em"), _g(tree, "map")
+    out.append(("p", f"Both maximise the same posterior density, so their difference should "
+                     f"be round-off; more than {metrics.MAP_TOL_SD:g} posterior sd is flagged. "
+                     f"MAP-EM log posterior {_ll(me.attrs.get('log_posterior'))}; find_MAP "
+                     f"log density {_ll(mp.attrs.get('log_density'))} (best of "
+                     f"{_fmt(mp.attrs.get('n_starts'))} starts)."))
+    rows = []
+    for i, name in enumerate(agr["name"].values):
+        diff, sd = _cell(agr, "map_em_minus_map", i), _cell(agr, "post_sd", i)
+        rows.append([str(name), _cell(agr, "map_em", i), _cell(agr, "map", i), diff,
+                     abs(diff) / sd if sd else None, _cell(agr, "map_disagree", i)])
+    return out + [_table(["parameter", "MAP-EM", "find_MAP", "MAP-EM − find_MAP",
+                          "|difference| / posterior sd", "flagged"], rows)]
+
+
+def _hidden(tree) -> list:
+    agr, se, hid = (_g(tree, p) for p in ("comparison/agreement", "em/se", "comparison/hidden"))
+    out = [("h2", "What EM's point estimate hides"),
+           ("p", "Posterior sd over EM's standard errors: a ratio well above 1 means EM's "
+                 "standard error understates the uncertainty the posterior sees.")]
+    if agr is not None:
+        rows = [[str(n), _cell(agr, "em", i), _cell(se, "se_louis", i), _cell(se, "se_boot", i),
+                 _cell(agr, "post_sd", i), _cell(hid, "sd_over_se_louis", i),
+                 _cell(hid, "sd_over_se_boot", i)] for i, n in enumerate(agr["name"].values)]
+        out.append(_table(["parameter", "EM MLE", "Louis SE", "bootstrap SE", "posterior sd",
+                           "sd / Louis SE", "sd / bootstrap SE"], rows))
+    items = []
+    memb = _g(tree, "comparison/membership")
+    if memb is not None:
+        a = memb.attrs
+        thr = _fmt(a.get("uncertainty_threshold", metrics.UNCERTAIN))
+        items.append(f"{a['n_changed_label']} of {memb.sizes['obs']} observations change hard "
+                     f"label between EM and the posterior; {a['n_uncertain']} have a posterior "
+                     f"membership uncertainty above {thr}, against {a['n_uncertain_em']} by "
+                     "EM's plug-in responsibilities.")
+    dens = _g(tree, "comparison/density")
+    if dens is not None:
+        items.append(f"EM's plug-in density lies outside the posterior predictive "
+                     f"{float(dens.attrs.get('prob', 0.94)):.0%} band on "
+                     f"{float(dens.attrs['fraction_em_outside_band']):.1%} of the grid.")
+    modes = _g(tree, "comparison/modes")
+    if modes is not None:
+        shares = "; ".join(
+            f"optimum {j} (log-likelihood {_ll(ll)}): {s:.1%}" for j, (ll, s) in
+            enumerate(zip(modes["log_likelihood"].values, modes["share"].values, strict=True)))
+        minor = int(modes.attrs.get("em_best_is_minor_mode", 0))
+        items.append(f"Posterior draws nearest each EM optimum: {shares}. EM's best optimum "
+                     f"{'IS' if minor else 'is not'} a minor mode of the posterior.")
+    return out + ([("ul", items)] if items else [])
+
+
+def _switching(tree) -> list:
+    ls, diag = _g(tree, "comparison/label_switching"), _g(tree, "comparison/diagnostics")
+    out = [("h2", "Label switching")]
+    if ls is None:
+        return out + [("p", "NUTS was not run.")]
+    a = ls.attrs
+    labs = np.atleast_1d(a.get("chain_labelings", []))
+    rates = ls["switching_rate"].values
+    out.append(("ul", [
+        f"Detected: {_fmt(bool(a.get('detected', 0)))} — {a.get('reason', '')}",
+        "Dominant labelling per chain: " + ", ".join(
+            f"chain {c}: {lab}" for c, lab in enumerate(labs)),
+        "Share of draws that switch labels, per chain: " + ", ".join(
+            f"chain {c}: {r:.1%}" for c, r in enumerate(rates)),
+        f"Share of draws where Stephens' relabelling agrees with the pivot's: "
+        f"{_fmt(a.get('stephens_agrees'))}"]))
+    out.append(_table(["labelling", "share of draws"],
+                      [[str(k), v] for k, v in zip(ls["labelling"].values,
+                                                   ls["labelling_mass"].values, strict=True)]))
+    out.append(("p", _RHAT_NOTE))
+    if diag is not None:
+        rows = [[str(n)] + [_cell(diag, v, i) for v in (
+            "rhat_raw", "rhat_relabeled", "ess_bulk_raw", "ess_bulk_relabeled",
+            "ess_tail_relabeled")] for i, n in enumerate(diag["name"].values)]
+        out.append(_table(["parameter", "R-hat raw", "R-hat relabelled", "bulk ESS raw",
+                           "bulk ESS relabelled", "tail ESS relabelled"], rows))
+        per = ", ".join(str(int(v)) for v in np.atleast_1d(
+            diag.attrs.get("divergences_per_chain", [])))
+        out.append(("p", f"{_fmt(diag.attrs.get('divergences'))} divergent transitions in "
+                         f"{_fmt(diag.attrs.get('n_draws'))} draws (per chain: {per})."))
+    return out
+
+
+def _atlas(tree) -> list:
+    opt = _g(tree, "em/optima")
+    out = [("h2", "EM's atlas of optima")]
+    if opt is None:
+        return out + [("p", "No atlas recorded.")]
+    n = opt.sizes["optimum"]
+    out.append(("p", f"{_fmt(tree.attrs.get('n_init'))} EM restarts reached {n} distinct "
+                     f"{'optima' if n > 1 else 'optimum'} (best first)."))
+    rows = [[str(j), _ll(_cell(opt, "log_likelihood", j))]
+            + [_cell(opt, v, j) for v in ("count", "basin_share", "converged", "degenerate")]
+            for j in range(n)]
+    return out + [_table(["optimum", "log-likelihood", "restarts", "basin share", "converged",
+                          "degenerate"], rows)]
+
+
+def _figures(figs: dict[str, Path]) -> list:
+    out = [("h2", "Figures")]
+    for name, path in figs.items():
+        out += [("h3", _TITLES.get(name, name)),
+                ("figure", name, figures.CAPTIONS[name], path)]
+    return out
+
+
+def _version(pkg: str) -> str:
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _provenance(tree, command, seed) -> list:
+    x = np.ascontiguousarray(tree["data"]["x"].values, dtype=np.float64)
+    post = _g(tree, "posterior")
+    a = tree.attrs
+    sampler = str(a.get("sampler", "—"))
+    if post is not None and "inference_library" in post.attrs:
+        sampler += (f" (posterior recorded by {post.attrs['inference_library']} "
+                    f"{post.attrs.get('inference_library_version', '')})").replace(" )", ")")
+    rows = [[f"{p} version", _version(p)] for p in PACKAGES]
+    rows += [["seed", "not recorded" if seed is None else str(seed)],
+             ["command", "not recorded" if command is None else f"`{command}`"],
+             ["sampler", sampler],
+             ["NUTS settings", f"draws {_fmt(a.get('draws'))}, tune {_fmt(a.get('tune'))}, "
+                               f"chains {_fmt(a.get('chains'))}, init {a.get('init', '—')}"],
+             ["EM settings", f"n_init {_fmt(a.get('n_init'))}, n_boot {_fmt(a.get('n_boot'))}"],
+             ["data sha256", f"`{hashlib.sha256(x.tobytes()).hexdigest()}`"]]
+    timings = _json_attr(tree, "timings", {})
+    return [("h2", "Provenance"), _table(["item", "value"], rows),
+            ("h3", "Timings (seconds)"),
+            _table(["step", "seconds"], [[k, float(v)] for k, v in timings.items()]),
+            ("h3", "Prior (shared by MAP-EM and the PyMC model)"),
+            _table(["hyperparameter", "value"],
+                   [[k, _fmt(v)] for k, v in _json_attr(tree, "prior", {}).items()])]
+
+
+def _blocks(tree, figs, *, command, seed, data_name) -> list:
+    return (_head(tree, data_name) + _agreement(tree) + _map_vs_map(tree) + _hidden(tree)
+            + _switching(tree) + _atlas(tree) + _figures(figs)
+            + _provenance(tree, command, seed))
+
+
+def _markdown(blocks: list, outdir: Path) -> str:
+    out = []
+    for b in blocks:
+        kind = b[0]
+        if kind in ("h1", "h2", "h3"):
+            out.append("#" * int(kind[1]) + " " + b[1])
+        elif kind == "p":
+            out.append(b[1])
+        elif kind == "ul":
+            out.append("\n".join(f"- {s}" for s in b[1]))
+        elif kind == "warn":
+            out.append("\n>\n".join(f"> **⚠** {s}" for s in b[1]))
+        elif kind == "table":
+            lines = ["| " + " | ".join(h.replace("|", "\\|") for h in b[1]) + " |",
+                     "|" + "|".join("---" for _ in b[1]) + "|"]
+            lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in b[2]]
+            out.append("\n".join(lines))
+        elif kind == "figure":
+            out.append(f"![{b[1]}]({b[3].relative_to(outdir).as_posix()})\n\n*{b[2]}*")
+    return "\n\n".join(out) + "\n"
+
+
+def _inline(s: str) -> str:
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(s, quote=False))
+
+
+def _html(blocks: list) -> str:
+    body = []
+    for b in blocks:
+        kind = b[0]
+        if kind in ("h1", "h2", "h3"):
+            body.append(f"<{kind}>{_inline(b[1])}</{kind}>")
+        elif kind == "p":
+            body.append(f"<p>{_inline(b[1])}</p>")
+        elif kind in ("ul", "warn"):
+            items = "".join(f"<li>{_inline(s)}</li>" for s in b[1])
+            body.append(f'<div class="problems"><ul>{items}</ul></div>' if kind == "warn"
+                        else f"<ul>{items}</ul>")
+        elif kind == "table":
+            head = "".join(f"<th>{_inline(h)}</th>" for h in b[1])
+            rows = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>"
+                           for r in b[2])
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif kind == "figure":
+            data = base64.b64encode(b[3].read_bytes()).decode("ascii")
+            body.append(f'<figure><img alt="{html.escape(b[1])}" '
+                        f'src="data:image/png;base64,{data}">'
+                        f"<figcaption>{_inline(b[2])}</figcaption></figure>")
+    title = html.escape(blocks[0][1])
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f"<title>{title}</title>\n<style>\n{_CSS}\n</style>\n</head>\n<body>\n"
+            + "\n".join(body) + "\n</body>\n</html>\n")
+
+
+def _write_text(path: Path, text: str) -> Path:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def write_report(result, outdir, *, command=None, seed=None,
+                 data_name=None) -> dict[str, Path]:
+    """Write the comparison report, its figures and the full results to a folder.
+
+    Parameters
+    ----------
+    result : comparisons.harness.ComparisonResult
+        The comparison to report; only its ``tree`` is read.
+    outdir : str or Path
+        Output folder, created if needed.
+    command : str, optional
+        The command line that produced the result (for provenance).
+    seed : int, optional
+        The seed given to :func:`comparisons.harness.compare` (for provenance).
+    data_name : str, optional
+        Data set name for the title; the tree's ``name`` attribute by default.
+
+    Returns
+    -------
+    dict of str to Path
+        Every written file keyed by its path relative to ``outdir``:
+        ``report.md``, ``report.html``, ``results.nc`` and ``figures/<name>.png``.
+    """
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    tree = result.tree
+    figdir = outdir / "figures"
+    figs = figures.save_all(tree, figdir)
+    for name in set(figures.FIGURES) - set(figs):  # no stale figure from an earlier run
+        (figdir / f"{name}.png").unlink(missing_ok=True)
+    blocks = _blocks(tree, figs, command=command, seed=seed, data_name=data_name)
+    out = {"report.md": _write_text(outdir / "report.md", _markdown(blocks, outdir)),
+           "report.html": _write_text(outdir / "report.html", _html(blocks))}
+    result.to_netcdf(out.setdefault("results.nc", outdir / "results.nc"))
+    out.update({f"figures/{name}.png": path for name, path in figs.items()})
+    return out

@@ -1,0 +1,113 @@
+"""Where the chains start, and the census of posterior modes (slow: real NUTS runs)."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import em
+import models
+from comparisons import census
+from comparisons.harness import compare
+
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
+
+
+def _fake_posterior(chain_params, draws=200, noise=0.01, seed=0):
+    """Chains scattered tightly around given (weights, means, variances)."""
+    rng = np.random.default_rng(seed)
+    w = np.stack([np.asarray(p[0]) * np.exp(noise * rng.standard_normal((draws, len(p[0]))))
+                  for p in chain_params])
+    w /= w.sum(axis=-1, keepdims=True)
+    m = np.stack([np.asarray(p[1]) + noise * rng.standard_normal((draws, len(p[1])))
+                  for p in chain_params])
+    v = np.stack([np.asarray(p[2]) * np.exp(noise * rng.standard_normal((draws, len(p[2]))))
+                  for p in chain_params])
+    dims = ("chain", "draw", "component")
+    return xr.Dataset({"weights": (dims, w), "means": (dims, m), "variances": (dims, v),
+                       "sds": (dims, np.sqrt(v))})
+
+
+def test_census_classifies_synthetic_chains():
+    a = ([0.3, 0.7], [0.0, 5.0], [1.0, 1.0])
+    a_swapped = ([0.7, 0.3], [5.0, 0.0], [1.0, 1.0])
+    b = ([0.5, 0.5], [2.0, 2.5], [4.0, 0.5])
+    one = census.census(_fake_posterior([a, a, a]), [a, b])
+    assert one.kind == "one mode" and one.optimum_of_mode == [0]
+    sw = census.census(_fake_posterior([a, a_swapped]), [a, b])
+    assert sw.kind == "label switching only"
+    assert np.all(sw.mode_of_chain == 0)
+    several = census.census(_fake_posterior([a, b, a]), [a, b])
+    assert several.kind == "several modes"
+    assert list(several.mode_of_chain) == [0, 1, 0]
+    assert several.optimum_of_mode == [0, 1]
+    new = census.census(_fake_posterior([a, ([0.5, 0.5], [9.0, 12.0], [1.0, 1.0])]), [a])
+    assert new.kind == "several modes" and new.optimum_of_mode == [0, -1]
+    # per-mode diagnostics never pool chains of different modes
+    diag = census.per_mode_diagnostics(_fake_posterior([a, b, a]), several)
+    assert list(diag["n_chains"].values) == [2, 1]
+    assert np.all(diag["rhat_max"].values < 1.05)
+
+
+def test_init_policies_record_their_starts():
+    X, _ = em.sample(200, [0.3, 0.4, 0.3], [0, 4, 8], [1, 0.5, 1], rng=1)
+    fit = em.fit(X, 3, n_init=20, rng=0, init="random_resp")
+    model = models.build_model(X, 3)
+    from models.init import allocate_chains, chain_starts
+
+    starts, rec = chain_starts(model, "em", 4, np.random.default_rng(0), em_result=fit)
+    assert rec["policy"] == "em" and rec["optimum"] == [0, 0, 0, 0]
+    means = np.array([s["means"] for s in starts])
+    assert np.all(np.std(means, axis=0) > 0)  # jittered
+    assert np.allclose(means.mean(axis=0), fit.means, atol=0.5)  # around the optimum
+    if len(fit.optima) > 1:
+        _, rec = chain_starts(model, "atlas", 6, np.random.default_rng(0), em_result=fit)
+        assert rec["optimum"][0] == 0 and len(set(rec["optimum"])) > 1
+    assert list(allocate_chains([0.5, 0.3, 0.2], 4)) == [0, 0, 1, 2]
+    assert list(allocate_chains([0.05, 0.95], 3)) == [0, 1, 1]  # the best gets a chain
+    ordered = models.build_model(X, 3, ordered=True)
+    starts, _ = chain_starts(ordered, "em", 3, np.random.default_rng(1), em_result=fit)
+    for s in starts:
+        assert np.all(np.diff(s["means"]) > 0)
+    with pytest.raises(ValueError, match="needs em_result"):
+        chain_starts(model, "em", 2, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="init must be one of"):
+        chain_starts(model, "jitter", 2, np.random.default_rng(0))
+
+
+@pytest.mark.slow
+def test_prior_init_splits_into_modes_em_init_does_not():
+    """n = 10 000, three components: from PyMC's default start the chains split (seed 0)."""
+    X, _ = em.sample(10_000, [0.3, 0.4, 0.3], [0, 4, 8], [1, 0.5, 1], rng=0)
+    prior = em.Prior.default(X)
+    mapem = em.fit(X, 3, n_init=20, rng=0, prior=prior)
+    model = models.build_model(X, 3, prior=prior)
+    tree = models.fit_nuts(model, draws=300, tune=300, chains=4, rng=0, init="prior",
+                           progressbar=False)
+    post = tree["posterior"].to_dataset()
+    ds = census.take_census(post, mapem, model, X)
+    assert ds.attrs["kind"] == "several modes", ds.attrs["reason"]
+    assert np.all(ds["optimum_of_mode"].values >= 0), ds.attrs["reason"]  # each has EM's twin
+    assert np.all(np.isfinite(ds["log_density_at_median"].values))
+    # from EM's optimum, jittered by its standard errors, the chains stay in one mode
+    tree = models.fit_nuts(model, draws=300, tune=300, chains=4, rng=0, init="em",
+                           em_result=mapem, progressbar=False)
+    assert tree["init"].attrs["policy"] == "em"
+    ds = census.take_census(tree["posterior"].to_dataset(), mapem, model, X)
+    assert ds.attrs["kind"] == "one mode", ds.attrs["reason"]
+    assert float(ds["rhat_max"].values[0]) <= 1.01
+
+
+@pytest.mark.slow
+def test_galaxies_em_init_keeps_divergences_low(capsys):
+    from comparisons.datasets import load
+
+    X = load("galaxies").X
+    res = compare(X, 3, methods=("em", "map_em", "nuts"), n_boot=0, draws=500, tune=500,
+                  chains=4, init="em", rng=0)
+    diag = res.tree["comparison/diagnostics"]
+    rate = diag.attrs["divergences"] / diag.attrs["n_draws"]
+    with capsys.disabled():
+        print(f"\ngalaxies K=3, init='em', target_accept=0.9: {diag.attrs['divergences']} "
+              f"divergences in {diag.attrs['n_draws']} draws ({rate:.2%})")
+    assert rate <= 0.01
+    assert res.summary()["nuts"]["census"]["kind"] in ("one mode", "label switching only")

@@ -1,0 +1,165 @@
+"""The report and its figures, on small real comparisons (PyMC compiles: ~20 s in all)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import numpy as np
+import pytest
+import xarray as xr
+from matplotlib.figure import Figure
+
+from comparisons import datasets, figures
+from comparisons.harness import ComparisonResult, compare
+from comparisons.report import write_report
+
+SECTIONS = ("## Problems", "## Agreement", "## MAP-EM versus find_MAP",
+            "## What EM's point estimate hides", "## Label switching", "## EM's atlas of optima",
+            "## Figures", "## Provenance")
+
+
+@pytest.fixture(scope="module")
+def faithful():
+    return compare(datasets.load("faithful").X, 2, draws=100, tune=100, chains=2, n_boot=10,
+                   rng=0, name="faithful")
+
+
+@pytest.fixture(scope="module")
+def written(faithful, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    return out, write_report(faithful, out, command="mixcompare run faithful", seed=0)
+
+
+@pytest.fixture(scope="module")
+def iris():
+    return compare(datasets.load("iris").X, 3, structure="diag", draws=50, tune=50, chains=2,
+                   n_boot=5, n_init=5, rng=0, name="iris")
+
+
+def _with_attrs(result, **attrs):
+    tree = result.tree.copy()
+    tree.attrs.update(attrs)
+    return ComparisonResult(tree)
+
+
+def test_write_report_creates_every_file(written):
+    out, files = written
+    expected = {"report.md", "report.html", "results.nc"}
+    expected |= {f"figures/{name}.png" for name in figures.FIGURES}
+    assert set(files) == expected
+    for rel, path in files.items():
+        assert path == out / rel
+        assert path.is_file() and path.stat().st_size > 0
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_html_is_self_contained(written):
+    out, files = written
+    text = (out / "report.html").read_text(encoding="utf-8")
+    srcs = re.findall(r'<img [^>]*src="([^"]+)"', text)
+    assert len(srcs) == len(figures.FIGURES)
+    for src in srcs:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not re.search(r"https?://|<link|<script|@import|url\(", text)
+    assert "<table>" in text and "<style>" in text
+
+
+def test_markdown_has_every_section(written):
+    out, _ = written
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert md.startswith("# mixcompare report: faithful")
+    assert "n = 272" in md and "K = 2" in md
+    positions = [md.index(s + "\n") for s in SECTIONS]
+    assert positions == sorted(positions)
+    assert "94% HDI" in md and "89% equal-tailed" in md
+    assert "raw R-hat is meaningless under label switching: chains in different labellings " \
+           "estimate different quantities" in md
+    assert "mixcompare run faithful" in md
+    for name in figures.FIGURES:
+        assert f"(figures/{name}.png)" in md
+        assert figures.CAPTIONS[name] in md
+
+
+def test_provenance_hash_matches_the_data_set(written):
+    out, _ = written
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert datasets.load("faithful").sha256 in md
+    assert "pymc version" in md and "xarray version" in md
+
+
+@pytest.mark.parametrize("name", list(figures.FIGURES))
+def test_each_figure_draws(faithful, name):
+    fig = figures.FIGURES[name](faithful.tree)
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) >= 1
+
+
+def test_results_round_trip(written, faithful):
+    out, _ = written
+    back = ComparisonResult.from_netcdf(out / "results.nc").tree
+    orig = faithful.tree
+    assert {n.path for n in back.subtree} == {n.path for n in orig.subtree}
+    for node in orig.subtree:
+        xr.testing.assert_equal(back[node.path].to_dataset(), node.to_dataset())
+    assert json.loads(back.attrs["problems"]) == json.loads(orig.attrs["problems"])
+
+
+def test_problems_are_shown_at_the_top(faithful, tmp_path):
+    res = _with_attrs(faithful, problems=json.dumps(["something went wrong"]),
+                      warnings=json.dumps(["ConvergenceWarning: slow"]))
+    write_report(res, tmp_path)
+    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert md.index("something went wrong") < md.index("## Agreement")
+    assert "Warning: ConvergenceWarning: slow" in md
+    assert 'class="problems"' in (tmp_path / "report.html").read_text(encoding="utf-8")
+
+
+def test_full_covariance_note(faithful, tmp_path):
+    write_report(_with_attrs(faithful, map_comparable=0), tmp_path)
+    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "priors differ" in md and "not expected to agree" in md
+
+
+def test_without_nuts_figures_are_skipped(tmp_path):
+    res = compare(datasets.load("faithful").X, 2, methods=("em", "map_em"), n_boot=5,
+                  n_init=5, rng=0, name="faithful")
+    for name in ("trace_raw", "trace_relabeled", "pair_means", "membership", "modes"):
+        assert figures.FIGURES[name](res.tree) is None
+    assert isinstance(figures.fig_intervals(res.tree), Figure)  # EM ± Louis SE only
+    files = write_report(res, tmp_path / "out")
+    assert "figures/em_traces.png" in files and "figures/modes.png" not in files
+    md = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "NUTS was not run" in md
+    assert all(s in md for s in SECTIONS)
+
+
+def test_stale_figures_are_removed(tmp_path):
+    stale = tmp_path / "figures" / "modes.png"
+    stale.parent.mkdir()
+    stale.write_bytes(b"old")
+    res = compare(np.r_[np.zeros(20), np.ones(20) * 5] + np.linspace(0, 1, 40), 2,
+                  methods=("em",), n_boot=0, n_init=3, rng=0)
+    write_report(res, tmp_path)
+    assert not stale.exists()
+
+
+def test_multivariate_diag_report(iris, tmp_path):
+    for name, func in figures.FIGURES.items():
+        fig = func(iris.tree)
+        assert isinstance(fig, Figure), name
+        assert fig.axes
+    files = write_report(iris, tmp_path, data_name="iris (4-D)")
+    md = files["report.md"].read_text(encoding="utf-8")
+    assert md.startswith("# mixcompare report: iris (4-D)")
+    assert "d = 4" in md and "means[2,3]" in md
+    html = files["report.html"].read_text(encoding="utf-8")
+    assert html.count("data:image/png;base64,") == len(figures.FIGURES)
+
+
+def test_single_column_data(tmp_path):
+    x = np.r_[np.zeros(20), np.full(20, 5.0)] + np.linspace(0, 1, 40)
+    res = compare(x[:, None], 2, methods=("em",), n_boot=0, n_init=3, rng=0)
+    assert "figures/data_density.png" in write_report(res, tmp_path)
