@@ -248,6 +248,20 @@ def per_mode_diagnostics(post: xr.Dataset, cen: Census) -> xr.Dataset:
                        "n_chains": ("mode", nch)}, coords={"mode": np.arange(n_modes)})
 
 
+def _same_as_any(res: em.EMResult, optima, tol: float = 1e-3) -> bool:
+    """Whether an EM fit equals one of ``optima`` up to relabelling (em's atlas tolerance)."""
+    scale = res.scaling.scale
+    K, d = res.n_components, res.n_features
+
+    def params(w, m, v):
+        m2 = np.reshape(m, (K, d)) / scale
+        return em.Params(np.asarray(w), m2, np.reshape(v, (K, d))[:, :, None] * np.eye(d)
+                         / scale**2)
+
+    mine = params(res.weights, res.means, res.variances)
+    return any(em.match_components(params(*o), mine)[1] < tol for o in optima)
+
+
 def take_census(post: xr.Dataset, atlas: em.EMResult, model, X, *, switching_rate=None,
                 structure=None, fixed=None) -> xr.Dataset:
     """Take the census of a posterior against (MAP-)EM's atlas, polishing unmatched modes.
@@ -298,6 +312,8 @@ def take_census(post: xr.Dataset, atlas: em.EMResult, model, X, *, switching_rat
                 res = em.fit(X, len(w), structure=structure, fixed=fixed,
                              prior=atlas.prior, init={"weights": w, "means": m, "variances": v})
         except (ValueError, FloatingPointError):
+            continue
+        if _same_as_any(res, optima):  # EM climbed to a known optimum: no new counterpart
             continue
         optima.append((res.weights, res.means, res.variances))
         lls.append(res.log_likelihood)

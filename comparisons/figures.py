@@ -20,6 +20,7 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from . import report_modes
 from .metrics import AGREE_Z
 
 __all__ = ["CAPTIONS", "DPI", "FIGURES", "fig_data_density", "fig_em_traces", "fig_intervals",
@@ -350,9 +351,11 @@ FIGURES = {
     "intervals": fig_intervals,
     "membership": fig_membership,
     "modes": fig_modes,
+    "census": report_modes.fig_census,
 }
 
 CAPTIONS = {
+    "census": report_modes.CAPTION,
     "data_density": "The data with EM's plug-in density and the posterior predictive mean "
                     "density with its pointwise band (1-D), or the first two features coloured "
                     "by EM's hard label with EM's means marked.",

@@ -259,6 +259,7 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
             groups["map_em"].attrs.update({"log_posterior": mapem.log_posterior,
                                            "log_likelihood": mapem.log_likelihood})
             est["map_em"] = flatten(mapem.weights[perm], mapem.means[perm], mapem.sds[perm])
+            groups["map_em/optima"] = metrics.optima_dataset(mapem)
         except ValueError as err:
             problems.append(f"MAP-EM skipped: {err}")
         timings["map_em"] = time.perf_counter() - t

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from . import figures, metrics
+from . import figures, metrics, report_modes
 from .figures import group_or_none as _g
 
 __all__ = ["PACKAGES", "write_report"]
@@ -33,7 +33,8 @@ _RHAT_NOTE = ("Note: raw R-hat is meaningless under label switching: chains in d
 _TITLES = {"data_density": "Data and densities", "trace_raw": "Traces as sampled",
            "trace_relabeled": "Traces after relabelling", "pair_means": "Pair plot of two means",
            "em_traces": "EM restarts", "intervals": "Intervals per parameter",
-           "membership": "Membership uncertainty", "modes": "Posterior mass near EM's optima"}
+           "membership": "Membership uncertainty", "modes": "Posterior mass near EM's optima",
+           "census": "Posterior modes and EM's optima"}
 _CSS = """body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:62rem;
 margin:2rem auto;padding:0 1rem;line-height:1.45;color:#222}
 h1{font-size:1.6rem}h2{border-bottom:1px solid #ccc;padding-bottom:.2rem;margin-top:2rem}
@@ -294,7 +295,8 @@ def _provenance(tree, command, seed) -> list:
 
 def _blocks(tree, figs, *, command, seed, data_name) -> list:
     return (_head(tree, data_name) + _agreement(tree) + _map_vs_map(tree) + _hidden(tree)
-            + _switching(tree) + _atlas(tree) + _figures(figs)
+            + _switching(tree) + report_modes.section(tree, _fmt, _table) + _atlas(tree)
+            + _figures(figs)
             + _provenance(tree, command, seed))
 
 
