@@ -6,6 +6,7 @@ the replicates do not depend on how they are spread over worker processes.
 
 from __future__ import annotations
 
+import multiprocessing
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from typing import NamedTuple
@@ -107,8 +108,9 @@ def run_bootstrap(ctx: _Context, children: list, n_jobs: int) -> Replicates:
         outs = [replicate(ctx, c) for c in children]
     else:
         chunk = max(1, len(children) // (4 * n_jobs))
-        with ProcessPoolExecutor(max_workers=n_jobs, initializer=_init_worker,
-                                 initargs=(ctx,)) as ex:
+        # forkserver: forking a process that runs BLAS or PyMC threads can deadlock
+        with ProcessPoolExecutor(max_workers=n_jobs, initializer=_init_worker, initargs=(ctx,),
+                                 mp_context=multiprocessing.get_context("forkserver")) as ex:
             outs = list(ex.map(_replicate_in_worker, children, chunksize=chunk))
     ok = [o for o in outs if o[0] is not None]
     failures = tuple((i, o[1]) for i, o in enumerate(outs) if o[0] is None)
