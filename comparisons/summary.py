@@ -109,6 +109,7 @@ def _modes(cen: xr.Dataset | None) -> dict:
         modes.append({
             "chains": chains,
             "em_optimum": int(cen["optimum_of_mode"].values[k]),
+            "em_optimum_source": str(cen["optimum_source"].values[k]),
             "em_optimum_log_likelihood": _py(cen["optimum_log_likelihood"].values[k]),
             "log_density": _py(cen["log_density_at_median"].values[k]),
             "rhat_max": _py(cen["rhat_max"].values[k]),
