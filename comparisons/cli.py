@@ -224,6 +224,20 @@ def em_cmd(
 
 
 @app.command()
+@_guard
+def lecture(
+    out: Path = typer.Option(Path("mixcompare-lecture"), "--out", help="Output folder."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    quick: bool = typer.Option(False, "--quick", help="Small settings (a few seconds)."),
+):
+    """Reproduce the EM lecture slide by slide: figures, tables, index.md and captions.md."""
+    from .lecture import lecture_command
+
+    files = lecture_command(out, seed, quick)
+    typer.echo(f"{len(files)} files written to {out}/ (see index.md)")
+
+
+@app.command()
 def datasets():
     """List the bundled data sets with their sources."""
     from . import datasets as ds_mod

@@ -97,8 +97,10 @@ def test_run_end_to_end_writes_every_file(tmp_path):
     assert proc.returncode == 0, proc.stderr
     names = {p.name for p in out.iterdir()}
     assert {"report.md", "report.html", "summary.json", "results.nc"} <= names
-    assert any(n.endswith(".png") for n in names)
-    assert not any(n.endswith(".tmp") for n in names)
+    pngs = {p.name for p in (out / "figures").iterdir()}
+    assert {"data_density.png", "trace_raw.png", "trace_relabeled.png", "pair_means.png",
+            "em_traces.png", "intervals.png", "membership.png", "census.png"} <= pngs
+    assert not any(n.endswith(".tmp") for n in names | pngs)
     summary = json.loads((out / "summary.json").read_text())
     for key in REQUIRED_KEYS:
         assert key in summary, key

@@ -1,0 +1,486 @@
+"""Figures and pages of the EM lecture, drawn from precomputed results only.
+
+Each ``fig_*`` function takes what :mod:`comparisons.lecture` and
+:mod:`comparisons.surface` computed (xarray Datasets, a pandas table, a
+comparison ``DataTree``) and returns a :class:`matplotlib.figure.Figure` on its
+own Agg canvas; nothing is fitted here. :data:`CAPTIONS` says what each figure
+shows and which claim of the lecture it supports; :func:`write_lecture` writes
+the figures, the tables and ``index.md``/``captions.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.figure import Figure
+
+__all__ = ["CAPTIONS", "DPI", "fig_atlas", "fig_basins", "fig_cem_bias", "fig_iterations",
+           "fig_paths", "fig_posterior", "fig_profile", "fig_surface", "md_table", "save",
+           "write_lecture"]
+
+DPI = 110
+_OPT = colormaps["Dark2"].colors
+_CHAIN = colormaps["tab10"].colors
+_DEPTH = 300.0  # contours are drawn down to this far below the best maximum
+
+CAPTIONS = {
+    "bumps_surface": (
+        "Log-likelihood of the nine-point example over (mu1, mu2) with sigma1 = sigma2 = 1 and "
+        "tau1 = tau2 = 0.5 fixed: contour view (left, the four local maxima marked with their "
+        "log-likelihoods) and 3-D view (right, clipped {depth:g} below the best). Supports: "
+        "the likelihood has four bumps, near (-5, 12), (12, -5), (-10, 6) and (6, -10); two are "
+        "the same fit with the labels swapped, the other two are a worse local maximum."),
+    "bumps_profile": (
+        "The same surface with the common variance sigma^2 profiled out (maximised at each "
+        "(mu1, mu2)) instead of fixed at 1; crosses: the fixed-sigma maxima, circles: the "
+        "profile's. Supports: the number and place of the bumps depend on what is held fixed "
+        "-- the lecture's surface is a slice of a higher-dimensional likelihood."),
+    "bumps_paths": (
+        "EM (left) and classification EM (right) from the same eight starts, every iterate "
+        "marked, on the fixed-sigma surface. Supports: EM climbs to the local maximum of the "
+        "basin it starts in, here in one or two iterations that move; CEM reaches the same "
+        "bumps through hard assignments."),
+    "bumps_basins": (
+        "Basins of attraction: every starting point of a grid coloured by the maximum EM (left) "
+        "or CEM (right) reaches from it; grey: no maximum (the symmetric line mu1 = mu2 is a "
+        "fixed point). Supports: which local maximum EM returns is decided by the start; "
+        "the worse bumps own a large share of the starts."),
+    "bumps_posterior": (
+        "NUTS draws of the nine-point posterior (same means, sigma and tau fixed, default "
+        "prior) over the same axes. Left, unordered model: chains started in both labellings "
+        "of the best bump and at the two worse bumps (legend); the MAP-EM path "
+        "(the iterates of EM on the log posterior; find_MAP's own iterates are not exposed) "
+        "and the find_MAP point are marked. Right, ordered model (mu1 < mu2): only one "
+        "labelling remains. Supports: the posterior has the same bumps as the likelihood; the "
+        "valleys between them are hundreds of nats deep, so a chain stays at the bump it "
+        "starts at, even a minor one (33 nats below the best); ordering removes the "
+        "label-swapped copy but not the minor mode."),
+    "two_iterations": (
+        "The spreadsheet slide: EM on six points in two clusters near 0 and 4 with sigma = 1 "
+        "and tau = 0.5 fixed, from means ({start}). Left: the means per iteration; right: "
+        "how far the log-likelihood is below its final value (log scale). Supports: with "
+        "well-separated components EM is essentially converged after two iterations."),
+    "cem_bias": (
+        "Bias of the estimated separation |mu2 - mu1| against the true separation (in sds), "
+        "mean over {reps} simulated data sets of n = {n} per separation (bars: +/- 2 standard "
+        "errors), for EM and classification EM started at the truth; posterior: {posterior}. "
+        "Supports: CEM's hard assignments bias the means apart as the components overlap, "
+        "while EM's estimates stay close to the truth until the overlap is severe."),
+    "galaxies_atlas": (
+        "Galaxies, K = 3. Left: the data with the fitted density of each distinct optimum EM "
+        "reached from {n_init} restarts. Middle: log-likelihood of each optimum and the share "
+        "of restarts that reached it. Right: share of each NUTS chain's draws nearest each "
+        "optimum (unordered model, chains started over MAP-EM's atlas by basin share: the "
+        "labels say where); census: {census}. Supports: EM converges to a local, not global, "
+        "maximum -- which one depends on the start; the right panel shows whether the "
+        "posterior has a matching mode (a chain started at a worse optimum stays there) or "
+        "not (it leaves for the best one)."),
+}
+
+
+def _new(nrows=1, ncols=1, *, size, **kwargs):
+    fig = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(nrows, ncols, squeeze=False, **kwargs)
+
+
+def _levels(surf: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Clip the surface at most ``_DEPTH`` below its best value; 31 contour levels."""
+    best = float(surf["loglik"].max())
+    depth = min(_DEPTH, best - float(surf["loglik"].min()))
+    ll = np.maximum(surf["loglik"].values, best - depth)
+    return ll, np.linspace(best - depth, best, 31)
+
+
+def _contour(ax, surf: xr.Dataset, *, filled: bool = True, alpha: float = 1.0):
+    """Draw the surface as filled contours (mu1 on x, mu2 on y) and return the mappable."""
+    ll, levels = _levels(surf)
+    g1, g2 = surf["mu1"].values, surf["mu2"].values
+    cs = None
+    if filled:
+        cs = ax.contourf(g1, g2, ll.T, levels=levels, cmap="viridis", alpha=alpha)
+    ax.contour(g1, g2, ll.T, levels=levels[::3], colors="white" if filled else "0.6",
+               linewidths=0.4, alpha=0.7)
+    ax.plot([g1[0], g1[-1]], [g1[0], g1[-1]], color="0.85" if filled else "0.5", lw=0.8,
+            ls=":")
+    ax.set(xlabel="mu1", ylabel="mu2", aspect="equal")
+    return cs
+
+
+def _mark_maxima(ax, surf: xr.Dataset, *, label: bool = True, marker="X", size=110):
+    m1, m2, ll = (surf[k].values for k in ("opt_mu1", "opt_mu2", "opt_loglik"))
+    for j in range(m1.size):
+        ax.scatter(m1[j], m2[j], marker=marker, s=size, color=_OPT[j % len(_OPT)],
+                   edgecolor="white", linewidth=1.2, zorder=5)
+        if label:
+            ax.annotate(f"{j}: ({m1[j]:.3g}, {m2[j]:.3g})\nlog-lik {ll[j]:.2f}", (m1[j], m2[j]),
+                        xytext=(6, -26 if m2[j] > m1[j] else 8), textcoords="offset points",
+                        fontsize=7.5, color="white",
+                        bbox={"boxstyle": "round,pad=0.2", "fc": "0.15", "alpha": 0.7,
+                              "lw": 0})
+
+
+def fig_surface(surf: xr.Dataset) -> Figure:
+    """Draw the log-likelihood surface as contours (maxima marked) and in 3-D."""
+    fig = Figure(figsize=(13, 5.8), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 2, 1)
+    cs = _contour(ax, surf)
+    _mark_maxima(ax, surf)
+    fig.colorbar(cs, ax=ax, shrink=0.8, label="log-likelihood")
+    ax.set_title(f"Contours ({surf.attrs['statement']})", fontsize=9)
+    ax3 = fig.add_subplot(1, 2, 2, projection="3d")
+    ll, levels = _levels(surf)
+    g1, g2 = np.meshgrid(surf["mu1"].values, surf["mu2"].values, indexing="ij")
+    step = max(1, g1.shape[0] // 80)
+    ax3.plot_surface(g1[::step, ::step], g2[::step, ::step], ll[::step, ::step],
+                     cmap="viridis", vmin=levels[0], vmax=levels[-1], linewidth=0,
+                     antialiased=True, rcount=100, ccount=100)
+    m1, m2, mll = (surf[k].values for k in ("opt_mu1", "opt_mu2", "opt_loglik"))
+    for j in range(m1.size):
+        ax3.scatter(m1[j], m2[j], mll[j] + 4, marker="X", s=60, color=_OPT[j % len(_OPT)],
+                    edgecolor="black", depthshade=False)
+    ax3.set(xlabel="mu1", ylabel="mu2", zlabel="log-likelihood",
+            zlim=(levels[0], levels[-1] + 10))
+    ax3.view_init(elev=48, azim=-100)
+    ax3.set_title(f"3-D view (clipped {_DEPTH:g} below the best)", fontsize=9)
+    return fig
+
+
+def fig_profile(profile: xr.Dataset, surf: xr.Dataset) -> Figure:
+    """Draw the profile surface with its maxima, and the fixed-sigma maxima for comparison."""
+    fig, ax = _new(size=(7, 6))
+    ax = ax[0, 0]
+    cs = _contour(ax, profile)
+    _mark_maxima(ax, profile, marker="o", size=90)
+    ax.scatter(surf["opt_mu1"], surf["opt_mu2"], marker="x", s=70, color="red", lw=2,
+               zorder=6, label="maxima with sigma^2 = 1 fixed")
+    fig.colorbar(cs, ax=ax, shrink=0.8, label="profile log-likelihood")
+    ax.set_title(profile.attrs["statement"].replace("; ", ";\n"), fontsize=9)
+    ax.legend(loc="lower left", fontsize="small")
+    return fig
+
+
+def _draw_paths(ax, paths: xr.Dataset, surf: xr.Dataset):
+    maxima = np.column_stack([surf["opt_mu1"].values, surf["opt_mu2"].values])
+    for s in range(paths.sizes["start"]):
+        m = paths["means"].values[s]
+        end = int(np.argmin(np.linalg.norm(maxima - m[-1], axis=1)))
+        col = _OPT[end % len(_OPT)]
+        ax.plot(m[:, 0], m[:, 1], color="white", lw=3.2, zorder=3)
+        ax.plot(m[:, 0], m[:, 1], color=col, lw=1.6, marker="o", ms=3.5, zorder=4)
+        ax.scatter(m[0, 0], m[0, 1], marker="s", s=40, color=col, edgecolor="white", zorder=5)
+        moves = int(np.sum(np.linalg.norm(np.diff(m, axis=0), axis=1) > 1e-3))
+        ax.annotate(f"{moves} it.", m[0], xytext=(4, 4), textcoords="offset points",
+                    fontsize=7, color="white")
+
+
+def fig_paths(surf: xr.Dataset, paths_em: xr.Dataset, paths_cem: xr.Dataset) -> Figure:
+    """Draw EM and CEM paths from the same starts on the contour view."""
+    fig, axes = _new(1, 2, size=(12, 5.8))
+    for ax, paths, title in ((axes[0, 0], paths_em, "EM"),
+                             (axes[0, 1], paths_cem, "classification EM (CEM)")):
+        _contour(ax, surf)
+        _mark_maxima(ax, surf, label=False)
+        _draw_paths(ax, paths, surf)
+        ax.set_title(f"{title}: {paths.sizes['start']} starts (squares), iterates (dots);\n"
+                     "'n it.': iterations that moved the means", fontsize=9)
+    return fig
+
+
+def fig_basins(surf: xr.Dataset, basin_em: xr.Dataset, basin_cem: xr.Dataset) -> Figure:
+    """Draw the basin-of-attraction maps of EM and CEM (categorical colours)."""
+    n = surf.sizes["optimum"]
+    cmap = ListedColormap(["0.75"] + [_OPT[j % len(_OPT)] for j in range(n)])
+    norm = BoundaryNorm(np.arange(-1.5, n), cmap.N)
+    fig, axes = _new(1, 2, size=(12, 5.6))
+    for ax, b, title in ((axes[0, 0], basin_em, "EM"), (axes[0, 1], basin_cem, "CEM")):
+        g1, g2 = b["start_mu1"].values, b["start_mu2"].values
+        ax.pcolormesh(g1, g2, b["optimum"].values.T, cmap=cmap, norm=norm, shading="nearest")
+        _contour(ax, surf, filled=False)
+        _mark_maxima(ax, surf, label=False)
+        shares = [float((b["optimum"] == j).mean()) for j in range(n)]
+        ax.set_title(f"{title}: starting point coloured by the maximum reached", fontsize=9)
+        ax.set(xlim=(g1[0], g1[-1]), ylim=(g2[0], g2[-1]))
+        handles = [ax.scatter([], [], marker="s", s=60, color=_OPT[j % len(_OPT)],
+                              label=f"{j}: ({surf['opt_mu1'].values[j]:.3g}, "
+                                    f"{surf['opt_mu2'].values[j]:.3g}), {shares[j]:.0%} of "
+                                    "starts") for j in range(n)]
+        handles.append(ax.scatter([], [], marker="s", s=60, color="0.75",
+                                  label=f"none, {float((b['optimum'] < 0).mean()):.1%}"))
+        ax.legend(handles=handles, loc="lower left", fontsize=7, framealpha=0.85)
+    return fig
+
+
+def fig_posterior(surf: xr.Dataset, post: dict) -> Figure:
+    """Draw NUTS draws (unordered, ordered), the MAP-EM path and find_MAP on the surface."""
+    fig, axes = _new(1, 2, size=(12.5, 6))
+    for ax, key in ((axes[0, 0], "unordered"), (axes[0, 1], "ordered")):
+        _contour(ax, surf, filled=False)
+        ax.scatter(surf["opt_mu1"], surf["opt_mu2"], marker="+", s=80, color="black", lw=1,
+                   zorder=5, label="likelihood maxima")
+        ds = post[key]
+        m = ds["means"].transpose("chain", "draw", "component").values
+        starts = np.reshape(ds.attrs["starts"], (-1, 2))
+        for c in range(m.shape[0]):
+            ax.scatter(m[c, :, 0], m[c, :, 1], s=5, alpha=0.4, lw=0, color=_CHAIN[c],
+                       label=f"chain {c}, started at ({starts[c, 0]:g}, {starts[c, 1]:g})")
+        if key == "ordered":
+            lo, hi = surf["mu1"].values[[0, -1]]
+            ax.fill_between([lo, hi], [lo, hi], lo, color="0.9", zorder=0,
+                            label="mu1 > mu2: excluded by the ordering")
+        else:
+            path = post["map_path"]["means"].values[0]
+            ax.plot(path[:, 0], path[:, 1], color="black", lw=1.4, marker="o", ms=3,
+                    label="MAP-EM path (EM on the log posterior)")
+            fm = post["find_map"]
+            ax.scatter(fm[0], fm[1], marker="*", s=260, facecolor="none", edgecolor="red",
+                       lw=1.5, zorder=6, label=f"find_MAP ({fm[0]:.3g}, {fm[1]:.3g})")
+        ax.set_title(f"NUTS, {key} model ({m.shape[1]} draws per chain)", fontsize=9)
+        leg = ax.legend(loc="lower left", fontsize=7, framealpha=0.85)
+        for h, t in zip(leg.legend_handles, leg.get_texts(), strict=True):
+            if t.get_text().startswith("chain"):  # the draws' dots, readable in the legend
+                h.set_sizes([25])
+                h.set_alpha(1)
+    return fig
+
+
+def fig_iterations(table) -> Figure:
+    """Draw the spreadsheet slide: means per iteration and the log-likelihood gap."""
+    fig, axes = _new(1, 2, size=(10, 3.8))
+    a, b = axes[0]
+    it = table["iteration"].values
+    a.plot(it, table["mu1"], marker="o", label="mu1")
+    a.plot(it, table["mu2"], marker="o", label="mu2")
+    a.set(xlabel="iteration", ylabel="mean", title="Means")
+    a.legend(frameon=False)
+    gap = np.maximum(table["gap_to_final"].values, 1e-16)
+    b.semilogy(it, gap, marker="o", color="black")
+    b.set(xlabel="iteration", ylabel="final log-lik - log-lik",
+          title="Distance below the converged log-likelihood")
+    for i, g in zip(it[1:3], gap[1:3], strict=True):
+        b.annotate(f"{g:.2g}", (i, g), xytext=(5, 5), textcoords="offset points", fontsize=8)
+    return fig
+
+
+def fig_cem_bias(bias: xr.Dataset) -> Figure:
+    """Draw the bias of EM, CEM (and posterior mean) against the separation."""
+    fig, ax = _new(size=(7.5, 4.5))
+    ax = ax[0, 0]
+    sep = bias["separation"].values
+    for meth, col, lab in (("em", "black", "EM (MLE)"), ("cem", "tab:red", "classification EM")):
+        y = bias["bias"].sel(algorithm=meth).values
+        se = bias["bias_se"].sel(algorithm=meth).values
+        ax.errorbar(sep, y, yerr=2 * se, color=col, marker="o", capsize=3, label=lab)
+    if "post_bias" in bias:
+        reps = bias.sizes["post_replicate"]
+        ax.plot(bias["post_separation"], bias["post_bias"], color="tab:blue", marker="D",
+                ls="--", label=f"posterior mean (NUTS), first {reps} data set(s)")
+        ax.plot(bias["post_separation"], bias["post_em_bias"], color="black", marker="D",
+                mfc="none", ls=":", label=f"EM on the same {reps} data set(s)")
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.set(xlabel="true separation of the means (sds)", ylabel="bias of |mu2 - mu1|",
+           title=f"n = {bias.attrs['n']}, {bias.sizes['replicate']} data sets per separation")
+    ax.legend(frameon=False)
+    return fig
+
+
+def fig_atlas(tree: xr.DataTree) -> Figure:
+    """Draw EM's atlas of optima next to the posterior's share of draws near each optimum."""
+    opt = tree["em/optima"].to_dataset()
+    x = tree["data"].to_dataset()["x"].values
+    n = opt.sizes["optimum"]
+    fig, axes = _new(1, 3, size=(15, 4.4), width_ratios=[1.3, 1, 1])
+    a, b, c = axes[0]
+    a.hist(x, bins=30, density=True, color="0.85", edgecolor="white", label="data")
+    grid = np.linspace(x.min() - 2, x.max() + 2, 500)
+    for j in range(n):
+        w, m, s = (opt[k].values[j] for k in ("weights", "means", "sds"))
+        dens = (w / (s * np.sqrt(2 * np.pi)) * np.exp(-0.5 * ((grid[:, None] - m) / s) ** 2))
+        a.plot(grid, dens.sum(axis=1), color=_OPT[j % len(_OPT)], lw=1.4,
+               ls="-" if j == 0 else "--", label=f"optimum {j}")
+    a.set(xlabel="velocity (1000 km/s)", ylabel="density", title="Each optimum's density")
+    a.legend(frameon=False, fontsize="small")
+    ll, share = opt["log_likelihood"].values, opt["basin_share"].values
+    y = np.arange(n)
+    b.hlines(y, ll.min() - 1, ll, color="0.7", lw=1)
+    b.scatter(ll, y, s=90, color=[_OPT[j % len(_OPT)] for j in range(n)], zorder=3)
+    for j in range(n):
+        deg = ", degenerate" if bool(opt["degenerate"].values[j]) else ""
+        b.annotate(f"{ll[j]:.2f}: {share[j]:.0%} of restarts{deg}", (ll[j], j), xytext=(8, 0),
+                   textcoords="offset points", va="center", fontsize=8)
+    b.set(yticks=y, yticklabels=[f"optimum {j}" for j in range(n)], xlabel="log-likelihood",
+          xlim=(ll.min() - 1, ll.max() + 0.6 * (ll.max() - ll.min() + 2)),
+          title="EM's atlas of optima")
+    b.invert_yaxis()
+    modes = tree["comparison/modes"].to_dataset()
+    per = modes["share_per_chain"].transpose("chain", "optimum").values
+    bottom = np.zeros(per.shape[0])
+    start = np.atleast_1d(tree["init"].attrs.get("optimum", [-1] * per.shape[0]))
+    labels = [f"chain {k}" + (f"\nstart: {start[k]}" if start[k] >= 0 else "")
+              for k in range(per.shape[0])]
+    for j in range(per.shape[1]):
+        c.bar(labels, per[:, j], bottom=bottom, color=_OPT[j % len(_OPT)], width=0.7,
+              label=f"optimum {j}")
+        bottom += per[:, j]
+    census = tree["comparison/census"].attrs.get("kind", "")
+    c.set(ylim=(0, 1.02), ylabel="share of draws nearest the optimum",
+          xlabel="chain (start: the MAP-EM optimum it was started at)",
+          title=f"Posterior draws per chain ({census})")
+    c.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=min(per.shape[1], 4),
+             frameon=False, fontsize="small")
+    return fig
+
+
+def save(fig: Figure, path) -> Path:
+    """Write a figure as PNG atomically and return its path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fig.savefig(tmp, format="png", dpi=DPI)
+    tmp.replace(path)
+    return path
+
+
+# ------------------------------------------------------------------------------ the pages
+def _fmt(v) -> str:
+    if isinstance(v, (float, np.floating)):
+        return "" if np.isnan(v) else f"{v:.5g}"
+    return str(v)
+
+
+def md_table(df: pd.DataFrame) -> str:
+    """Render a DataFrame as a Markdown table (floats to 5 significant digits)."""
+    rows = ["| " + " | ".join(_fmt(v) for v in r) + " |" for r in df.itertuples(index=False)]
+    return "\n".join(["| " + " | ".join(map(str, df.columns)) + " |",
+                      "|" + "---|" * len(df.columns), *rows]) + "\n"
+
+
+def _text(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def _atlas_table(tree: xr.DataTree) -> pd.DataFrame:
+    opt = tree["em/optima"].to_dataset()
+    return pd.DataFrame({
+        "optimum": opt["optimum"].values, "log_likelihood": opt["log_likelihood"].values,
+        "restarts": opt["count"].values, "basin_share": opt["basin_share"].values,
+        "means": [", ".join(f"{m:.3f}" for m in row) for row in opt["means"].values],
+        "weights": [", ".join(f"{w:.3f}" for w in row) for row in opt["weights"].values],
+        "degenerate": opt["degenerate"].values.astype(bool)})
+
+
+def _posterior_adds(summary: dict) -> list[str]:
+    """List what the posterior adds to EM's point estimate, from ``summary.json``."""
+    h, rows = summary["hidden_spread"], summary["agreement"]["rows"]
+    out = [f"{sum(r['agree'] is True for r in rows)} of {len(rows)} parameters agree "
+           f"({summary['agreement']['rule']})"]
+    ratios = [r["sd_over_se_louis"] for r in h["rows"] if r.get("sd_over_se_louis") is not None]
+    if ratios:
+        out.append(f"posterior sd / EM's Louis standard error: {min(ratios):.2f} to "
+                   f"{max(ratios):.2f}")
+    if "n_uncertain" in h:
+        out.append(f"{h['n_uncertain']} observations have membership uncertainty above 0.2 "
+                   f"under the posterior ({h['n_uncertain_em']} by EM's plug-in "
+                   f"responsibilities); {h['n_changed_label']} change hard label")
+    if h.get("fraction_em_outside_band") is not None:
+        out.append("EM's plug-in density is outside the 94 % posterior predictive band on "
+                   f"{h['fraction_em_outside_band']:.0%} of the grid")
+    if summary.get("nuts"):
+        out.append(f"label switching: {summary['nuts']['label_switching']['reason']}; "
+                   f"census: {summary['nuts']['census']['kind']}")
+    return out + [f"problem: {p}" for p in summary["problems"]]
+
+
+def write_lecture(out: Path, b, post: dict, table: pd.DataFrame, bias: xr.Dataset, cpg, gal, *,
+                  seed: int, quick: bool, n_init: int, cpg_note: str = "") -> list[Path]:
+    """Write every figure and table of the lecture with ``index.md`` and ``captions.md``.
+
+    Parameters
+    ----------
+    out : Path
+        Output folder (created).
+    b, post, table, bias, cpg, gal
+        What :mod:`comparisons.lecture`'s ``bumps``, ``bumps_posterior``,
+        ``iteration_table``, ``cem_bias``, ``cpg_comparison`` and
+        ``galaxies_atlas`` returned.
+    seed, quick, n_init, cpg_note
+        The seed, the settings, the galaxies restarts and the CpG settings
+        (one line), for the text.
+
+    Returns
+    -------
+    list of Path
+        Every file written.
+    """
+    from . import figures
+
+    out.mkdir(parents=True, exist_ok=True)
+    files, caps = [], []
+    md = [f"# The EM lecture, reproduced\n\n`mixcompare lecture`, seed {seed}"
+          f"{', quick settings' if quick else ''}.\n"]
+
+    def figure(name, fig, caption):
+        files.append(save(fig, out / f"{name}.png"))
+        caps.append((f"{name}.png", caption))
+        md.append(f"![{name}]({name}.png)\n\n*{caption}*\n")
+
+    def tab(name, df, intro):
+        text = md_table(df)
+        files.extend([_text(out / "tables" / f"{name}.md", text),
+                      _text(out / "tables" / f"{name}.csv", df.to_csv(index=False))])
+        md.append(f"{intro} (`tables/{name}.csv`):\n\n{text}")
+
+    md.append("## 1. Nine points, four bumps\n\nData -10.2, -10, -9.8, -0.2, 0, 0.2, 11.8, "
+              "12, 12.2; sigma1 = sigma2 = 1 and tau1 = tau2 = 0.5 fixed, only the means free.\n")
+    figure("bumps_surface", fig_surface(b.surface), CAPTIONS["bumps_surface"].format(
+        depth=_DEPTH))
+    tab("bumps_optima", b.optima, "The local maxima, their log-likelihoods and the share of "
+        "the grid's starts that EM and CEM bring to each")
+    figure("bumps_profile", fig_profile(b.profile, b.surface), CAPTIONS["bumps_profile"])
+    figure("bumps_paths", fig_paths(b.surface, b.paths_em, b.paths_cem), CAPTIONS["bumps_paths"])
+    figure("bumps_basins", fig_basins(b.surface, b.basin_em, b.basin_cem),
+           CAPTIONS["bumps_basins"])
+    figure("bumps_posterior", fig_posterior(b.surface, post), CAPTIONS["bumps_posterior"])
+    start = ", ".join(f"{v:g}" for v in table[["mu1", "mu2"]].values[0])
+    md.append("## 2. Converged after two iterations\n")
+    tab("two_iterations", table, f"EM from means ({start}), sigma = 1 and tau = 0.5 fixed")
+    figure("two_iterations", fig_iterations(table), CAPTIONS["two_iterations"].format(
+        start=start))
+    md.append("## 3. Classification EM against EM\n")
+    tab("cem_bias", bias[["bias", "bias_se"]].to_dataframe().reset_index(),
+        f"Bias of |mu2 - mu1| ({bias.attrs['model']})")
+    figure("cem_bias", fig_cem_bias(bias), CAPTIONS["cem_bias"].format(
+        reps=bias.sizes["replicate"], n=bias.attrs["n"], posterior=bias.attrs["posterior"]))
+    md.append(f"## 4. CpG o/e ratios: EM, MAP and NUTS\n\n{cpg_note}\n")
+    summ = cpg.summary()
+    agr = pd.DataFrame(summ["agreement"]["rows"])
+    keep = [c for c in ("name", "em", "map_em", "map", "post_mean", "post_sd", "hdi_low",
+                        "hdi_high", "z", "agree") if c in agr and agr[c].notna().any()]
+    tab("cpg_agreement", agr[keep], "Estimates and agreement")
+    md.append("What the posterior adds:\n\n" + "".join(f"- {t}\n" for t in _posterior_adds(summ)))
+    for name, path in figures.save_all(cpg.tree, out / "cpg").items():
+        files.append(path)
+        cap = f"CpG: {figures.CAPTIONS.get(name, name)}"
+        caps.append((f"cpg/{name}.png", cap))
+        md.append(f"![{name}](cpg/{name}.png)\n\n*{cap}*\n")
+    md.append("## 5. EM converges to a local, not global, maximum\n")
+    cen = gal.summary()["nuts"]["census"]
+    tab("galaxies_atlas", _atlas_table(gal.tree), "Galaxies, K = 3: EM's atlas of optima")
+    md.append(f"Posterior census: **{cen['kind']}** ({cen['reason']}).\n")
+    figure("galaxies_atlas", fig_atlas(gal.tree), CAPTIONS["galaxies_atlas"].format(
+        n_init=n_init, census=f"{cen['kind']} ({cen['reason']})"))
+    files.append(_text(out / "index.md", "\n".join(md)))
+    files.append(_text(out / "captions.md", "# Figures and captions\n\n" + "".join(
+        f"- `{name}`: {cap}\n" for name, cap in caps)))
+    return files
