@@ -365,7 +365,7 @@ def lecture_command(out: Path, seed: int, quick: bool) -> list[Path]:
     list of Path
         Every file written.
     """
-    from . import lecture_figures
+    from . import lecture_pages
 
     settings = QUICK if quick else FULL
     rng = np.random.default_rng(seed)
@@ -385,7 +385,7 @@ def lecture_command(out: Path, seed: int, quick: bool) -> list[Path]:
     cpg = cpg_comparison(settings, rng=seeds[2])
     _log.info("galaxies atlas")
     gal = galaxies_atlas(settings, rng=seeds[3])
-    return lecture_figures.write_lecture(
+    return lecture_pages.write_lecture(
         Path(out), b, post, table, bias, cpg, gal, seed=seed, quick=quick, n_init=settings.n_init,
         cpg_note=f"Methods: {', '.join(settings.cpg_methods)}; NUTS {settings.chains} chains x "
                  f"({settings.tune} tune + {settings.draws} draws).")

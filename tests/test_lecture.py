@@ -9,7 +9,7 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp
 
 import em
-from comparisons import lecture, lecture_figures, surface
+from comparisons import lecture, lecture_figures, lecture_pages, surface
 
 X, FIXED = lecture.bumps_data()
 EXPECTED = np.array([[-5.0, 12.0], [12.0, -5.0], [-10.0, 6.0], [6.0, -10.0]])
@@ -153,7 +153,7 @@ def test_bump_figures_draw_from_precomputed_results(tmp_path):
                       ("i", lecture_figures.fig_iterations(lecture.iteration_table()))):
         path = lecture_figures.save(fig, tmp_path / f"{name}.png")
         assert path.stat().st_size > 10_000
-    assert "| optimum |" in lecture_figures.md_table(b.optima)
+    assert "| optimum |" in lecture_pages.md_table(b.optima)
 
 
 @pytest.mark.slow
