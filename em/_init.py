@@ -27,12 +27,20 @@ def _placeholder(Z: np.ndarray, K: int) -> Params:
     return Params(np.full(K, 1.0 / K), np.zeros((K, d)), np.broadcast_to(cov, (K, d, d)).copy())
 
 
-def _hard_resp(Z: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    d2 = ((Z[:, None, :] - centers[None]) ** 2).sum(axis=2)
-    lab = d2.argmin(axis=1)
-    resp = np.zeros((Z.shape[0], centers.shape[0]))
-    resp[np.arange(Z.shape[0]), lab] = 1.0
-    return resp
+def _from_labels(T, labels: np.ndarray, K: int, spec, floor: float, prev: Params) -> Params:
+    """M-step from hard labels, without an (n, K) matrix: per-component feature sums."""
+    stats = np.stack([T[:, labels == k].sum(axis=1) for k in range(K)])
+    return m_step(stats, prev, kind=spec.kind, fixed=spec.fixed, floor=floor)
+
+
+def _nearest(Z: np.ndarray, centers: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """Index of the nearest centre of every point, in chunks (memory O(n))."""
+    lab = np.empty(Z.shape[0], dtype=np.intp)
+    for start in range(0, Z.shape[0], chunk):
+        z = Z[start : start + chunk]
+        d2 = ((z[:, None, :] - centers[None]) ** 2).sum(axis=2)
+        lab[start : start + chunk] = d2.argmin(axis=1)
+    return lab
 
 
 def _kmeanspp_centers(Z: np.ndarray, K: int, rng: np.random.Generator) -> np.ndarray:
@@ -62,12 +70,12 @@ def init_kmeanspp(Z, T, spec, rng, floor) -> Params:
 
 def _assign_then_m(Z, T, spec, floor, centers) -> Params:
     K = spec.n_components
-    resp = _hard_resp(Z, centers)
+    labels = _nearest(Z, centers)
     prev = _placeholder(Z, K)
     prev = Params(prev.weights, centers, prev.covariances)
-    if np.any(resp.sum(axis=0) == 0):  # a centre got no points: fall back to its own location
+    if np.bincount(labels, minlength=K).min() == 0:  # a centre got no points: keep it as is
         return _finish(prev, floor, spec)
-    return _from_resp(T, resp, spec, floor, prev)
+    return _from_labels(T, labels, K, spec, floor, prev)
 
 
 def _finish(p: Params, floor: float, spec) -> Params:
@@ -102,11 +110,11 @@ def init_quantile(Z, T, spec, rng, floor) -> Params:
     order = np.argsort(Z[:, 0], kind="stable")
     groups = np.array_split(order, K)
     centers = np.array([[Z[g, 0].mean()] for g in groups])
-    resp = np.zeros((Z.shape[0], K))
+    labels = np.empty(Z.shape[0], dtype=np.intp)
     for k, g in enumerate(groups):
-        resp[g, k] = 1.0
+        labels[g] = k
     prev = _placeholder(Z, K)
-    return _from_resp(T, resp, spec, floor, Params(prev.weights, centers, prev.covariances))
+    return _from_labels(T, labels, K, spec, floor, Params(prev.weights, centers, prev.covariances))
 
 
 INITIALISERS = {
