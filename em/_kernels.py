@@ -13,6 +13,8 @@ Every function here is pure: it takes arrays and returns new ones.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._model import Params
@@ -32,6 +34,8 @@ _COPY_MAX_P = 8
 _PROD_GROUP = 8
 #: point densities above this keep a group's product in the normal range (>= 2**-960)
 _PROD_LO = 2.0**-120
+#: largest bound on log(1 + sum_k exp(L_k - L_b)) for which the pivot component is used
+_PIVOT_MAX_LOG = 600.0
 _LOG_2PI = float(np.log(2.0 * np.pi))
 
 
@@ -102,6 +106,45 @@ def _stable_block(T_bad: np.ndarray, eta: np.ndarray):
     return E / s, m + np.log(s)
 
 
+def _chunk_stats(L: np.ndarray, X: np.ndarray, out: np.ndarray, by_gemm: bool) -> None:
+    """``out = L @ X.T`` (K, p): one gemm, or min(K, p) matrix-vector products."""
+    if by_gemm:
+        np.matmul(L, X.T, out=out)
+    elif L.shape[0] <= X.shape[0]:
+        for k in range(L.shape[0]):
+            np.matmul(X, L[k], out=out[k])
+    else:
+        for j in range(X.shape[0]):
+            np.matmul(L, X[j], out=out[:, j])
+
+
+def _pivot(eta: np.ndarray):
+    """1-D: a component ``b`` whose log-ratios ``D_k(z) = L_k(z) - L_b(z)`` are bounded above.
+
+    ``D_k(z) = dc + dl z + da z^2`` is bounded iff ``da < 0`` for every ``k != b``: ``b``
+    is the strictly widest component. Returns ``(b, bound)`` with
+    ``log(1 + sum_k exp D_k(z)) <= bound`` for every ``z``, or None when there is no such
+    component or the bound is too large.
+    """
+    c, lin, a = eta.tolist()
+    K = len(c)
+    b = max(range(K), key=a.__getitem__)
+    if K < 2 or not (math.isfinite(c[b]) and math.isfinite(lin[b]) and math.isfinite(a[b])):
+        return None
+    terms = [0.0]
+    for k in range(K):
+        if k != b:
+            da = a[k] - a[b]
+            if not (da < 0 and math.isfinite(lin[k])):
+                return None
+            terms.append(c[k] - c[b] - 0.25 * (lin[k] - lin[b]) ** 2 / da)  # max of D_k
+    top = max(terms)
+    if not top < _PIVOT_MAX_LOG:
+        return None
+    bound = top + math.log(sum(math.exp(t - top) for t in terms))
+    return (b, bound) if bound < _PIVOT_MAX_LOG else None
+
+
 def e_step(T: np.ndarray, eta: np.ndarray, *, hard: bool = False, resp_out=None):
     """One pass over the data: assignment step plus the statistics for the M-step.
 
@@ -136,54 +179,75 @@ def e_step(T: np.ndarray, eta: np.ndarray, *, hard: bool = False, resp_out=None)
     # their sum s, divide its p features (S = L (T/s)^T): p - 1 products, as T[0] = 1.
     scale_T = not hard and resp_out is None and p - 1 < K
     copy = scale_T or p <= _COPY_MAX_P
+    # matrix-vector products for few features: a fixed choice, never a timed one, so the
+    # same data give bit-identical results in every process (timing could differ per worker)
+    by_gemm = not copy
+    # 1-D pivot (see _pivot): with L_b as reference, s = e^{L_b} q, q = 1 + sum_{k != b} e^{D_k}
+    # in [1, e^bound]: K - 1 exps per point, no underflow, and
+    # sum_i log s_i = eta_b . sum_i T_i + sum_i log q_i, where sum_i T_i = sum_k S_k.
+    pivot = _pivot(eta) if scale_T and p == 3 else None
+    if pivot is not None:
+        b, bound = pivot
+        order = [b] + [k for k in range(K) if k != b]
+        etaT = np.ascontiguousarray((eta[:, order[1:]] - eta[:, [b]]).T)
+    # products of G sums s can overflow unless the pivot bounds s
+    check_products = pivot is None or G * bound > 700.0
     Lbuf = np.empty((K, width))
+    if pivot is not None:
+        Lbuf[0] = 1.0  # e^{D_b} = 1; the rows below are written by every chunk
     Cbuf = np.empty((p, width)) if copy else None
     sbuf = None if scale_T else np.empty(width)
     starts = range(0, n, chunk)
     parts = np.empty((len(starts), K, p))  # per-chunk statistics, summed at the end
-    prods = np.ones(n // G)  # products of G point densities (1 where not used)
+    prods = np.ones((len(starts), width // G))  # products of G point densities (1: unused)
+    views = {}  # per chunk length: views of the buffers (made once, not per chunk)
     objective = 0.0
     with np.errstate(over="ignore"):  # overflow is detected and handled below
         for i, start in enumerate(starts):
             stop = min(start + chunk, n)
             m = stop - start
-            Tc = T[:, start:stop]
+            if m not in views:
+                L = Lbuf[:, :m]
+                C = Cbuf[:, :m] if copy else None
+                s = C[0] if scale_T else sbuf[:m]  # C[0] (ones) is free once L is computed
+                grouped = s.reshape(G, m // G) if m % G == 0 and start % G == 0 else None
+                views[m] = (L, L[1:] if pivot is not None else L, tuple(L), C,
+                            C[1:] if copy else None, s, grouped)
+            L, Lout, Lrows, C, C1, s, grouped = views[m]
             if copy:
-                C = Cbuf[:, :m]
-                np.copyto(C, Tc)
+                C[0].fill(1.0)  # T[0] = 1: not read from memory
+                np.copyto(C1, T[1:, start:stop])
             else:
-                C = Tc
-            L = Lbuf[:, :m]
-            np.matmul(etaT, C, out=L)
+                C = T[:, start:stop]
+            np.matmul(etaT, C, out=Lout)
             if hard:
                 lab = L.argmax(axis=0)
                 objective += float(np.take_along_axis(L, lab[None], axis=0).sum())
                 L[...] = 0.0
                 L[lab, np.arange(m)] = 1.0
-                np.matmul(L, C.T, out=parts[i])
+                _chunk_stats(L, C, parts[i], by_gemm)
                 if resp_out is not None:
                     resp_out[start:stop] = L.T
                 continue
-            np.exp(L, out=L)
-            s = C[0] if scale_T else sbuf[:m]  # C[0] (ones) is free once L is computed
+            np.exp(Lout, out=Lout)
             if K == 1:
                 np.copyto(s, L[0])
             else:
-                np.add(L[0], L[1], out=s)
+                np.add(Lrows[0], Lrows[1], out=s)
                 for k in range(2, K):
-                    np.add(s, L[k], out=s)
-            lo = np.minimum.reduce(s)
+                    np.add(s, Lrows[k], out=s)
+            lo = 1.0 if pivot is not None else np.minimum.reduce(s)
             # log-likelihood: sum log s = sum over groups of log(product of G densities),
             # exact to rounding while every product stays in the normal range
-            fast = lo > _PROD_LO and m % G == 0
+            fast = grouped is not None and lo > _PROD_LO
             if fast:
-                g0 = start // G
-                pc = prods[g0 : g0 + m // G]
-                np.multiply.reduce(s.reshape(G, m // G), axis=0, out=pc)
-                if not np.maximum.reduce(pc) < np.inf:  # large densities: overflow
+                pc = prods[i, : m // G]
+                np.multiply.reduce(grouped, axis=0, out=pc)
+                if check_products and not np.maximum.reduce(pc) < np.inf:  # overflow
                     pc.fill(1.0)
                     fast = False
             if not fast:
+                Tc = T[:, start:stop]
                 if lo > _TINY and np.maximum.reduce(s) < _HUGE:
                     objective += float(np.log(s).sum())
                 else:
@@ -195,20 +259,24 @@ def e_step(T: np.ndarray, eta: np.ndarray, *, hard: bool = False, resp_out=None)
                     Rb, lb = _stable_block(Tc[:, bad], eta)
                     L[:, bad] = Rb
                     objective += float(lb.sum())
-                    np.matmul(L, Tc.T, out=parts[i])
+                    _chunk_stats(L, Tc, parts[i], by_gemm)
                     if resp_out is not None:
                         resp_out[start:stop] = L.T
                     continue
             np.divide(1.0, s, out=s)
             if scale_T:
-                np.multiply(C[1:], s, out=C[1:])  # C = T_chunk / s
+                np.multiply(C1, s, out=C1)  # C = T_chunk / s
             else:
                 np.multiply(L, s, out=L)
                 if resp_out is not None:
                     resp_out[start:stop] = L.T
-            np.matmul(L, C.T, out=parts[i])
+            _chunk_stats(L, C, parts[i], by_gemm)
     objective += float(np.log(prods).sum())
-    return parts.sum(axis=0), objective
+    stats = parts.sum(axis=0)
+    if pivot is not None:
+        stats[order] = stats.copy()
+        objective += float(eta[:, b] @ stats.sum(axis=0))
+    return stats, objective
 
 
 def log_prob(T: np.ndarray, eta: np.ndarray) -> np.ndarray:
