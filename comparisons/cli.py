@@ -238,6 +238,46 @@ def lecture(
 
 
 @app.command()
+def study(
+    config: Path = typer.Argument(
+        ..., help="The study's TOML file (see benchmarks/example_study.toml)."),
+    out: Path = typer.Option(Path("mixcompare-study"), "--out", help="Output folder."),
+    scheduler: str = typer.Option(
+        None, "--scheduler",
+        help="Address of a running Dask scheduler (default: a local cluster); 'inline' runs here."),
+    workers: int = typer.Option(0, "--workers", help="Local worker processes (0: one per CPU)."),
+    resume: bool = typer.Option(False, "--resume", help="Skip the replicates already in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="Print nothing but errors."),
+):
+    """Run a simulation study: coverage of EM's and the posterior's intervals over a grid."""
+    from .study.run import study_command
+
+    raise typer.Exit(study_command(config, out, scheduler, workers, resume, quiet))
+
+
+@app.command()
+def sbc(
+    out: Path = typer.Option(Path("mixcompare-sbc"), "--out", help="Output folder."),
+    n_sims: int = typer.Option(100, "--n-sims", help="Simulations."),
+    n: int = typer.Option(40, "--n", help="Observations per simulated data set."),
+    draws: int = typer.Option(200, "--draws"),
+    tune: int = typer.Option(200, "--tune"),
+    chains: int = typer.Option(1, "--chains"),
+    seed: int = typer.Option(0, "--seed"),
+    control: bool = typer.Option(True, "--control/--no-control",
+                                 help="Also run the negative control, which SBC must flag."),
+    scheduler: str = typer.Option(None, "--scheduler"),
+    workers: int = typer.Option(0, "--workers"),
+    quiet: bool = typer.Option(False, "--quiet"),
+):
+    """Check the PyMC model by simulation-based calibration, with a negative control."""
+    from .study.sbc import sbc_command
+
+    raise typer.Exit(sbc_command(out, n_sims, n, draws, tune, chains, seed, control, scheduler,
+                                 workers, quiet))
+
+
+@app.command()
 def datasets():
     """List the bundled data sets with their sources."""
     from . import datasets as ds_mod

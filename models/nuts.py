@@ -12,6 +12,7 @@ import xarray as xr
 
 import em
 
+from . import compiled
 from .init import chain_starts
 
 __all__ = ["SAMPLERS", "fit_nuts"]
@@ -70,6 +71,19 @@ def fit_nuts(model: pm.Model, *, draws: int = 1000, tune: int = 1000, chains: in
         started from, -1 otherwise); attributes ``sampler``,
         ``sampler_version``, ``seeds``, ``target_accept``, ``draws``,
         ``tune``, ``chains``, ``init``.
+
+    Notes
+    -----
+    The compiled functions (PyMC's log density and gradient, or nutpie's
+    compiled model, the start functions, the element-wise log-likelihood) are
+    built on the first call and cached on ``model`` (:mod:`models.compiled`):
+    later calls on the same model, e.g. after
+    ``pm.set_data({"x": new_data}, model=model)`` for a data set of the same
+    shape, do not recompile and sample the data currently in the model. Each
+    call still starts from fresh adaptation, so the same ``rng`` gives the
+    same draws on a first and a later call. ``pm.set_data`` changes the data
+    only: a default prior stays the one scaled to the data the model was built
+    on (pass ``prior=`` to :func:`models.build_model` in simulation studies).
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}.")
@@ -91,18 +105,17 @@ def fit_nuts(model: pm.Model, *, draws: int = 1000, tune: int = 1000, chains: in
                 f"init={record['policy']!r} starts each chain elsewhere, which needs "
                 "sampler='pymc' (nutpie takes one start for all chains)."
             )
+    kw = {"draws": draws, "tune": tune, "chains": chains, "cores": cores,
+          "target_accept": target_accept, "progressbar": progressbar}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        tree = pm.sample(
-            draws=draws, tune=tune, chains=chains, cores=cores, target_accept=target_accept,
-            nuts_sampler=sampler, random_seed=seeds if sampler == "pymc" else seeds[0],
-            initvals=initvals, progressbar=progressbar, model=model,
-            init="jitter+adapt_diag" if record["jitter"] else "adapt_diag",
-            compute_convergence_checks=False,
-            idata_kwargs={"log_likelihood": True} if sampler == "pymc" else None,
-        )
-        if "log_likelihood" not in tree.children:
-            tree = pm.compute_log_likelihood(tree, model=model, progressbar=False)
+        if not compiled.cacheable_starts(initvals):
+            tree = _pm_sample(model, sampler, seeds, initvals, record["jitter"], **kw)
+        elif sampler == "pymc":
+            tree = compiled.sample_pymc(model, seeds=seeds, initvals=initvals,
+                                        jitter=record["jitter"], **kw)
+        else:
+            tree = compiled.sample_nutpie(model, seed=seeds[0], initvals=initvals, **kw)
     for w in caught:
         _log.info("sampler: %s", w.message)
     tree["init"] = _init_group(model, initvals, chains, record)
@@ -117,6 +130,27 @@ def fit_nuts(model: pm.Model, *, draws: int = 1000, tune: int = 1000, chains: in
         "chains": chains,
         "init": record["policy"],
     })
+    return tree
+
+
+def _pm_sample(model, sampler: str, seeds: list[int], initvals, jitter: bool, *, draws, tune,
+               chains, cores, target_accept, progressbar) -> xr.DataTree:
+    """Sample through ``pm.sample`` itself, compiling everything afresh.
+
+    What :func:`fit_nuts` did before the compiled functions were cached
+    (:mod:`models.compiled`); still used for starts with strategy strings,
+    and the reference the cached path is tested against.
+    """
+    tree = pm.sample(
+        draws=draws, tune=tune, chains=chains, cores=cores, target_accept=target_accept,
+        nuts_sampler=sampler, random_seed=seeds if sampler == "pymc" else seeds[0],
+        initvals=initvals, progressbar=progressbar, model=model,
+        init="jitter+adapt_diag" if jitter else "adapt_diag",
+        compute_convergence_checks=False,
+        idata_kwargs={"log_likelihood": True} if sampler == "pymc" else None,
+    )
+    if "log_likelihood" not in tree.children:
+        tree = pm.compute_log_likelihood(tree, model=model, progressbar=False)
     return tree
 
 

@@ -1,0 +1,177 @@
+"""Reusing a compiled model (models.compiled) for another data set of the same shape.
+
+A second data set through the reused model gives the posterior of the NEW data,
+compiles nothing, and the same seed gives the same draws on a fresh model, on
+a reused one, and on a later call (no state carried over). The cached path is
+checked against sampling through ``pm.sample`` itself (``models.nuts._pm_sample``).
+No timing is asserted here (see benchmarks/bench_nuts.py).
+"""
+
+import pickle
+
+import numpy as np
+import pymc as pm
+import pytest
+
+import em
+import models
+from models import compiled
+from models.nuts import _pm_sample, _seeds
+
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
+
+WEIGHTS, SDS = [0.3, 0.4, 0.3], [1.0, 0.7, 1.0]
+KW = {"draws": 300, "tune": 300, "chains": 2, "progressbar": False}
+# an explicit prior: the default one is scaled to the data the model is built on, and stays
+# that of the FIRST data set when the data are swapped with pm.set_data
+PRIOR = em.Prior(alpha=1.0, m0=20.0, kappa=0.01, a=2.0, b=0.5)
+
+
+def _data(centre, seed, n=240):
+    X, _ = em.sample(n, WEIGHTS, [centre, centre + 5.0, centre + 10.0], np.square(SDS), rng=seed)
+    return X
+
+
+def _fit(model, X, sampler, rng, init="em"):
+    res = em.fit(X, 3, n_init=5, rng=0)
+    return models.fit_nuts(model, sampler=sampler, rng=rng, init=init, em_result=res, **KW)
+
+
+def _structure(tree):
+    return {g: {v: (tree[g][v].dims, tree[g][v].shape) for v in tree[g].data_vars}
+            for g in tree.children}
+
+
+def _assert_same_draws(a, b):
+    for group in ("posterior", "log_likelihood"):
+        for name in a[group].data_vars:
+            np.testing.assert_array_equal(a[group][name].values, b[group][name].values)
+    np.testing.assert_array_equal(a["sample_stats"]["diverging"].values,
+                                  b["sample_stats"]["diverging"].values)
+
+
+def _sorted_post_means(tree):
+    return np.sort(tree["posterior"]["means"].mean(("chain", "draw")).values)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sampler", ["pymc", "nutpie"])
+def test_reused_model_samples_the_new_data_and_same_seed_gives_same_draws(sampler):
+    XA, XB = _data(0.0, 1), _data(30.0, 2)
+    reused = models.build_model(XA, 3, prior=PRIOR)
+    first = _fit(reused, XA, sampler, rng=3)
+    compiles = dict(compiled.cache_for(reused).compiles)
+    assert np.allclose(_sorted_post_means(first), [0, 5, 10], atol=0.6)
+
+    pm.set_data({"x": XB}, model=reused)
+    second = _fit(reused, XB, sampler, rng=7)
+    # the NEW data's posterior, observed data and log-likelihood
+    assert np.allclose(_sorted_post_means(second), [30, 35, 40], atol=0.6)
+    np.testing.assert_array_equal(second["observed_data"]["x_obs"].values, XB)
+    ref = pm.compute_log_likelihood(second.copy(), model=reused, progressbar=False,
+                                    extend_inferencedata=False)
+    np.testing.assert_allclose(second["log_likelihood"]["x_obs"].values, ref["x_obs"].values,
+                               rtol=1e-12, atol=1e-12)
+    # nothing was compiled again (the chains' start function is the same kind: init="em")
+    assert compiled.cache_for(reused).compiles == compiles
+    assert _structure(second) == _structure(first)
+
+    # same seed: a later call on the reused model, and a fresh model built on XB
+    _assert_same_draws(second, _fit(reused, XB, sampler, rng=7))
+    fresh = models.build_model(XB, 3, prior=PRIOR)
+    _assert_same_draws(second, _fit(fresh, XB, sampler, rng=7))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sampler", ["pymc", "nutpie"])
+def test_cached_path_agrees_with_pm_sample(sampler):
+    X = _data(0.0, 4)
+    res = em.fit(X, 3, n_init=5, rng=0)
+    kw = {"draws": 500, "tune": 500, "chains": 2, "progressbar": False}
+    model = models.build_model(X, 3)
+    new = models.fit_nuts(model, sampler=sampler, rng=5, init="em", em_result=res, **kw)
+
+    # the same fit through pm.sample (what fit_nuts did before caching)
+    rng = em.check_rng(5)
+    seeds = _seeds(rng, 2)
+    from models.init import chain_starts
+
+    initvals, record = chain_starts(model, "em", 2, rng.spawn(1)[0], em_result=res)
+    if sampler == "nutpie":
+        initvals, record = initvals[0], {**record, "jitter": True}
+    old = _pm_sample(models.build_model(X, 3), sampler, seeds, initvals, record["jitter"],
+                     cores=None, target_accept=0.9, **kw)
+
+    struct_new, struct_old = _structure(new), _structure(old)
+    struct_new.pop("init")
+    assert struct_new == struct_old
+    for group in struct_old:
+        for name in old[group].coords:
+            np.testing.assert_array_equal(new[group][name].values, old[group][name].values)
+    # posteriors agree statistically (4 Monte Carlo standard errors)
+    from arviz_stats.base import array_stats
+
+    for name in ("means", "variances", "weights"):
+        a, b = new["posterior"][name].values, old["posterior"][name].values
+        se = np.hypot(array_stats.mcse(a, method="mean", chain_axis=0, draw_axis=1),
+                      array_stats.mcse(b, method="mean", chain_axis=0, draw_axis=1))
+        diff = np.abs(a.mean(axis=(0, 1)) - b.mean(axis=(0, 1)))
+        assert np.all(diff <= 4 * se + 1e-12), (name, diff, se)
+
+
+@pytest.mark.slow
+def test_jittered_prior_starts_are_reproducible_on_a_reused_model():
+    XA, XB = _data(0.0, 1, n=120), _data(30.0, 2, n=120)
+    model = models.build_model(XA, 3, prior=PRIOR, ordered=True)
+    _fit(model, XA, "pymc", rng=1, init="prior")
+    pm.set_data({"x": XB}, model=model)
+    a = _fit(model, XB, "pymc", rng=2, init="prior")
+    b = _fit(models.build_model(XB, 3, prior=PRIOR, ordered=True), XB, "pymc", rng=2, init="prior")
+    _assert_same_draws(a, b)
+    assert np.allclose(a["posterior"]["means"].mean(("chain", "draw")).values, [30, 35, 40],
+                       atol=0.8)
+
+
+def test_cache_is_per_model_not_pickled_and_renewed_when_the_model_changes():
+    model = models.build_model(_data(0.0, 1, n=50), 3)
+    cache = compiled.cache_for(model)
+    assert compiled.cache_for(model) is cache
+    clone = pickle.loads(pickle.dumps(cache))
+    assert isinstance(clone, compiled.ModelCache) and clone.compiles == {}
+    with model:
+        pm.Deterministic("extra", model["means"].sum())
+    assert compiled.cache_for(model) is not cache
+    compiled.clear_cache(model)
+    assert not hasattr(model, "_mixcompare_compiled")
+
+
+def test_strategy_string_starts_are_not_cached():
+    assert compiled.cacheable_starts(None)
+    assert compiled.cacheable_starts({"means": [0.0, 1.0]})
+    assert compiled.cacheable_starts([{"means": [0.0, 1.0]}, None])
+    assert not compiled.cacheable_starts({"means": "support_point"})
+    assert not compiled.cacheable_starts([{"means": None}])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sampler", ["pymc", "nutpie"])
+def test_reuse_with_two_dimensional_data(sampler):
+    def data(centre, seed):
+        X, _ = em.sample(150, [0.5, 0.5], [[centre, 0.0], [centre + 5.0, 3.0]],
+                         covariances=[np.diag([1.0, 0.5]), np.diag([0.4, 1.0])], rng=seed)
+        return X
+
+    XA, XB = data(0.0, 1), data(20.0, 2)
+    prior = em.Prior(alpha=1.0, m0=np.array([10.0, 1.5]), kappa=0.01, a=2.0,
+                     b=np.array([0.5, 0.5]))
+    kw = {"draws": 200, "tune": 200, "chains": 2, "progressbar": False, "sampler": sampler}
+    model = models.build_model(XA, 2, prior=prior, structure="diag")
+    models.fit_nuts(model, rng=1, init="em", em_result=em.fit(XA, 2, structure="diag", rng=0),
+                    **kw)
+    pm.set_data({"x": XB}, model=model)
+    res = em.fit(XB, 2, structure="diag", rng=0)
+    a = models.fit_nuts(model, rng=2, init="em", em_result=res, **kw)
+    post = a["posterior"]["means"].mean(("chain", "draw")).values
+    assert np.allclose(post[np.argsort(post[:, 0])], [[20.0, 0.0], [25.0, 3.0]], atol=0.5)
+    fresh = models.build_model(XB, 2, prior=prior, structure="diag")
+    _assert_same_draws(a, models.fit_nuts(fresh, rng=2, init="em", em_result=res, **kw))
