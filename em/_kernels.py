@@ -179,9 +179,9 @@ def e_step(T: np.ndarray, eta: np.ndarray, *, hard: bool = False, resp_out=None)
     # their sum s, divide its p features (S = L (T/s)^T): p - 1 products, as T[0] = 1.
     scale_T = not hard and resp_out is None and p - 1 < K
     copy = scale_T or p <= _COPY_MAX_P
-    # matrix-vector products for few features: a fixed choice, never a timed one, so the
-    # same data give bit-identical results in every process (timing could differ per worker)
-    by_gemm = not copy
+    # one gemm for the statistics: a fixed choice, never a timed one, so the same data give
+    # bit-identical results in every process (a timing could differ between workers)
+    by_gemm = True
     # 1-D pivot (see _pivot): with L_b as reference, s = e^{L_b} q, q = 1 + sum_{k != b} e^{D_k}
     # in [1, e^bound]: K - 1 exps per point, no underflow, and
     # sum_i log s_i = eta_b . sum_i T_i + sum_i log q_i, where sum_i T_i = sum_k S_k.
