@@ -73,7 +73,9 @@ import warnings
 from importlib.metadata import version
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
+from _machine import cpu_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -88,16 +90,6 @@ SIM = {"weights": [0.3, 0.4, 0.3], "means": [0.0, 4.0, 8.0], "variances": [1.0, 
 
 
 # --------------------------------------------------------------------------- machine
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def nproc() -> int:
     try:
         return len(os.sched_getaffinity(0))
