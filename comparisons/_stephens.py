@@ -25,6 +25,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.special import logsumexp, xlogy
 
 import em
+from em.draws import draws_log_density
 
 __all__ = ["StephensTrace", "membership_per_draw", "stephens_kl"]
 
@@ -39,7 +40,6 @@ MAX_ELEMENTS = 200_000_000
 #: elements of the temporaries built per chunk of draws
 _CHUNK_ELEMENTS = 4_000_000
 _TINY = np.finfo(float).tiny
-_LOG_2PI = float(np.log(2 * np.pi))
 _METHODS = ("auto", "enumerate", "hungarian")
 
 
@@ -156,22 +156,6 @@ def as_draws(weights, means, variances) -> tuple[np.ndarray, np.ndarray, np.ndar
     return w.reshape(S, K), mu.reshape(S, K, -1), var.reshape(S, K, -1), shape
 
 
-def _component_logpdf(X2, w, mu, var) -> np.ndarray:
-    """Compute ``log w_k + log N(x_i | mu_k, diag var_k)``: (S, n, K).
-
-    X2 (n, d); w (S, K); mu and var (S, K, d).
-
-    Same kernel as ``models.posterior._component_logpdf`` (kept here so that
-    importing this module does not import PyMC).
-    """
-    diff = X2[None, :, None, :] - mu[:, None, :, :]
-    q = np.sum(diff**2 / var[:, None], axis=-1)
-    with np.errstate(divide="ignore"):
-        logw = np.log(w)
-    return logw[:, None, :] - 0.5 * (q + np.sum(np.log(var), axis=-1)[:, None, :]
-                                     + X2.shape[1] * _LOG_2PI)
-
-
 def membership_per_draw(weights, means, variances, X, *, chunk: int | None = None,
                         max_elements: int = MAX_ELEMENTS) -> np.ndarray:
     r"""Classification probabilities of every observation under every draw.
@@ -227,7 +211,7 @@ def membership_per_draw(weights, means, variances, X, *, chunk: int | None = Non
         chunk = max(1, _CHUNK_ELEMENTS // (n * K * d))
     out = np.empty((S, n, K))
     for a in range(0, S, chunk):
-        lp = _component_logpdf(X2, w[a:a + chunk], mu[a:a + chunk], var[a:a + chunk])
+        lp = draws_log_density(X2, w[a:a + chunk], mu[a:a + chunk], var[a:a + chunk])
         out[a:a + chunk] = np.exp(lp - logsumexp(lp, axis=2, keepdims=True))
     return out.reshape(shape + (n, K))
 

@@ -25,6 +25,8 @@ import xarray as xr
 
 import em
 
+from .labels import draw_arrays
+
 __all__ = ["Z_MAX", "Census", "census", "per_mode_diagnostics", "take_census"]
 
 #: a chain sits at an optimum when every matched parameter is within this many posterior sds
@@ -58,16 +60,6 @@ class Census:
     optimum_of_mode: list
     perms: np.ndarray
     dataset: xr.Dataset
-
-
-def _arrays(post: xr.Dataset):
-    w = post["weights"].transpose("chain", "draw", "component").values
-    m = post["means"].transpose("chain", "draw", "component", ...).values
-    v = post["variances"].transpose("chain", "draw", "component", ...).values
-    C, D, K = w.shape
-    m = m.reshape(C, D, K, -1)
-    v = v.reshape(C, D, K, -1)
-    return w, m, v
 
 
 def _vec(w, m, v):
@@ -108,8 +100,10 @@ def census(post: xr.Dataset, optima=None, *, z_max: float = Z_MAX,
     -------
     Census
     """
-    w, m, v = _arrays(post)
+    w, m, v = draw_arrays(post)
     C, D, K = w.shape
+    m = m.reshape(C, D, K, -1)
+    v = v.reshape(C, D, K, -1)
     med = np.stack([_vec(np.median(w[c], axis=0), np.median(m[c], axis=0),
                          np.median(v[c], axis=0)) for c in range(C)])
     sd = np.stack([np.concatenate([w[c].std(axis=0)[:, None], m[c].std(axis=0),

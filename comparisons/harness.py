@@ -113,17 +113,6 @@ def _em_dataset(res: em.EMResult, order: np.ndarray) -> xr.Dataset:
     return ds.assign_coords(component=np.arange(res.n_components))
 
 
-def _params(res: em.EMResult) -> em.Params:
-    return res.params()
-
-
-def _posterior_params(post: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    w = post["weights"].transpose("chain", "draw", "component").values
-    m = post["means"].transpose("chain", "draw", "component", ...).values
-    v = post["variances"].transpose("chain", "draw", "component", ...).values
-    return w, m, v
-
-
 def _point_from_tree(tree: xr.DataTree, one_d: bool) -> em.Params:
     p = tree["posterior"]
     w = p["weights"].values[0, 0]

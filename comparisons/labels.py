@@ -41,6 +41,7 @@ from ._stephens import (
 from ._summary import SwitchingSummary, switching_summary
 
 __all__ = [
+    "draw_arrays",
     "StephensTrace",
     "SwitchingSummary",
     "membership_per_draw",
@@ -160,7 +161,7 @@ def _posterior(data) -> xr.Dataset:
     raise TypeError(f"expected an xarray DataTree or Dataset, got {type(data).__name__}.")
 
 
-def _draw_arrays(post: xr.Dataset):
+def draw_arrays(post: xr.Dataset):
     """Return weights (chain, draw, K), means and variances (chain, draw, K[, d])."""
     missing = [v for v in ("weights", "means", "variances") if v not in post]
     if missing:
@@ -236,7 +237,7 @@ def relabel_pivot(posterior, pivot, *, method: str = "auto") -> tuple[xr.Dataset
         ``relabeled[..., j] = draw[..., perms[..., j]]``.
     """
     post = _posterior(posterior)
-    perms = pivot_permutations(*_draw_arrays(post), pivot, method=method)
+    perms = pivot_permutations(*draw_arrays(post), pivot, method=method)
     out = permute_components(post, perms)
     out.attrs = {**post.attrs, "relabelled": "pivot"}
     return out, _perms_array(post, perms, "pivot")
@@ -278,7 +279,7 @@ def relabel_stephens(posterior, X, *, init="identity", method: str = "auto",
     defined up to one permutation common to all draws.
     """
     post = _posterior(posterior)
-    w, mu, var = _draw_arrays(post)
+    w, mu, var = draw_arrays(post)
     p = membership_per_draw(w, mu, var, X, max_elements=max_elements)
     if isinstance(init, str):
         if init != "identity":

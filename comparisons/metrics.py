@@ -146,7 +146,7 @@ def membership(post: xr.Dataset, X, mle: em.EMResult, order) -> xr.Dataset:
     """EM's plug-in responsibilities against posterior-averaged membership probabilities."""
     import models
 
-    post_m = models.membership_probabilities(xr.DataTree.from_dict({"posterior": post}), X).values
+    post_m = models.membership_probabilities(post, X).values
     em_r = mle.predict_proba(X)[:, order]
     changed = em_r.argmax(axis=1) != post_m.argmax(axis=1)
     unc = 1 - post_m.max(axis=1)
@@ -167,7 +167,7 @@ def density(post: xr.Dataset, X, mle: em.EMResult, n_grid: int = 400) -> xr.Data
     lo, hi = float(np.min(X)), float(np.max(X))
     pad = 0.1 * (hi - lo)
     grid = np.linspace(lo - pad, hi + pad, n_grid)
-    band = models.predictive_density(xr.DataTree.from_dict({"posterior": post}), grid,
+    band = models.predictive_density(post, grid,
                                      prob=HDI_PROB)
     em_d = np.exp(mle.score_samples(grid))
     outside = (em_d < band["lower"].values) | (em_d > band["upper"].values)
@@ -184,9 +184,9 @@ def posterior_mass_near_optima(post: xr.Dataset, mle: em.EMResult) -> xr.Dataset
     matched distance. EM's best optimum is a *minor mode* of the posterior
     when another optimum collects more draws.
     """
-    w = post["weights"].transpose("chain", "draw", "component").values
-    m = post["means"].transpose("chain", "draw", "component", ...).values
-    v = post["variances"].transpose("chain", "draw", "component", ...).values
+    from .labels import draw_arrays
+
+    w, m, v = draw_arrays(post)
     C, D, K = w.shape
     d = 1 if m.ndim == 3 else m.shape[-1]
     opts = [em.Params(o.weights, np.reshape(o.means, (K, d)),

@@ -20,6 +20,7 @@ from ._warnings import (
     MonotonicityError,
     SymmetricStartWarning,
 )
+from .draws import draws_log_density
 from .estimator import GaussianMixtureEM
 from .prior import Prior
 from .result import EMResult, Trace
@@ -44,6 +45,7 @@ __all__ = [
     "SymmetricStartWarning",
     "Trace",
     "check_rng",
+    "draws_log_density",
     "fit",
     "match_components",
     "model_spec",

@@ -14,20 +14,6 @@ import em
 
 __all__ = ["membership_probabilities", "predictive_density"]
 
-_LOG_2PI = float(np.log(2 * np.pi))
-
-
-def _component_logpdf(X2: np.ndarray, w: np.ndarray, mu: np.ndarray, var: np.ndarray):
-    """``log w_k + log N(x_i | mu_k, diag var_k)`` for S draws: shape (S, n, K).
-
-    X2 (n, d); w (S, K); mu, var (S, K, d).
-    """
-    diff = X2[None, :, None, :] - mu[:, None, :, :]
-    q = np.sum(diff**2 / var[:, None], axis=-1)
-    return np.log(w)[:, None, :] - 0.5 * (q + np.sum(np.log(var), axis=-1)[:, None, :]
-                                          + X2.shape[1] * _LOG_2PI)
-
-
 def _stacked(tree) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     post = tree["posterior"] if isinstance(tree, xr.DataTree) else tree
     post = post.to_dataset() if hasattr(post, "to_dataset") else post
@@ -69,7 +55,7 @@ def membership_probabilities(tree, X, *, chunk: int = 200) -> xr.DataArray:
     S, K = w.shape
     acc = np.zeros((X2.shape[0], K))
     for s in range(0, S, chunk):
-        lp = _component_logpdf(X2, w[s:s + chunk], mu[s:s + chunk], var[s:s + chunk])
+        lp = em.draws_log_density(X2, w[s:s + chunk], mu[s:s + chunk], var[s:s + chunk])
         acc += np.exp(lp - logsumexp(lp, axis=2, keepdims=True)).sum(axis=0)
     return xr.DataArray(acc / S, dims=("obs", "component"),
                         coords={"obs": np.arange(X2.shape[0]), "component": np.arange(K)},
@@ -100,7 +86,7 @@ def predictive_density(tree, grid, *, prob: float = 0.94, chunk: int = 500) -> x
         raise ValueError("predictive_density is for 1-D mixtures.")
     dens = np.empty((w.shape[0], grid.size))
     for s in range(0, w.shape[0], chunk):
-        lp = _component_logpdf(grid[:, None], w[s:s + chunk], mu[s:s + chunk], var[s:s + chunk])
+        lp = em.draws_log_density(grid[:, None], w[s:s + chunk], mu[s:s + chunk], var[s:s + chunk])
         dens[s:s + chunk] = np.exp(logsumexp(lp, axis=2))
     lo, hi = np.quantile(dens, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
     return xr.Dataset(
