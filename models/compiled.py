@@ -144,6 +144,7 @@ class ModelCache:
         self._trace = None
         self._loglik = None
         self._nutpie = None
+        self._map_loss = None
         self._starts: dict[tuple, _StartFunction] = {}
         self.compiles: dict[str, int] = {}  # what was compiled, for tests and benchmarks
 
@@ -200,6 +201,27 @@ class ModelCache:
             self._loglik = (umodel, names, fn)
             self._count("loglik")
         return self._loglik
+
+    def map_loss(self, model: pm.Model):
+        """``find_MAP``'s objective: ``-model.logp(jacobian=False)`` and its gradient.
+
+        Compiled once as ``pm.find_MAP`` compiles it on every call
+        (``scipy_optimize_funcs_from_loss`` on the raveled continuous value
+        variables, in the model's order). Returns ``(f, names)``: ``f(x)``
+        gives ``(loss, grad)`` of one float64 vector, ``names`` the value
+        variables in the vector's order.
+        """
+        if self._map_loss is None:
+            from pymc.tuning.scipy_interface import scipy_optimize_funcs_from_loss
+
+            vars_ = list(model.continuous_value_vars)
+            f, _ = scipy_optimize_funcs_from_loss(
+                loss=-model.logp(jacobian=False), inputs=vars_,
+                initial_point_dict=model.initial_point(), use_grad=True, use_hess=False,
+                use_hessp=False)
+            self._map_loss = (f, [v.name for v in vars_])
+            self._count("map_loss")
+        return self._map_loss
 
     def nutpie(self, model: pm.Model):
         """``nutpie.compile_pymc_model(model)`` (numba backend), compiled once."""

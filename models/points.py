@@ -7,7 +7,7 @@ import pymc as pm
 
 import em
 
-__all__ = ["log_density", "start_from_em", "to_point", "to_unconstrained"]
+__all__ = ["log_density", "start_from_em", "to_point"]
 
 
 def to_point(model: pm.Model, values: dict) -> dict:
@@ -29,16 +29,6 @@ def to_point(model: pm.Model, values: dict) -> dict:
         point[vv.name] = (np.asarray(tr.forward(val, *rv.owner.inputs).eval())
                           if tr is not None else val)
     return point
-
-
-def to_unconstrained(model: pm.Model, values: dict) -> np.ndarray | None:
-    """Return the raveled unconstrained vector of a complete natural-scale start, else None."""
-    try:
-        point = to_point(model, values)
-    except KeyError:
-        return None
-    return np.concatenate([np.ravel(point[model.rvs_to_values[rv].name])
-                           for rv in model.free_RVs])
 
 
 def log_density(model: pm.Model, values: dict, *, jacobian: bool = False) -> float:

@@ -175,3 +175,42 @@ def test_reuse_with_two_dimensional_data(sampler):
     assert np.allclose(post[np.argsort(post[:, 0])], [[20.0, 0.0], [25.0, 3.0]], atol=0.5)
     fresh = models.build_model(XB, 2, prior=prior, structure="diag")
     _assert_same_draws(a, models.fit_nuts(fresh, rng=2, init="em", em_result=res, **kw))
+
+
+@pytest.mark.parametrize("jitter", [False, True])
+def test_fit_map_is_find_map_compiled_once(jitter):
+    """Each start of fit_map is pm.find_MAP from that start and seed, bit for bit."""
+    X = _data(0.0, 3)
+    model = models.build_model(X, 3, prior=PRIOR)
+    start = models.points.start_from_em(model, np.random.default_rng(5))
+    tree = models.fit_map(model, rng=3, n_starts=1, initvals=[start], jitter=jitter)
+    seed = int(np.random.default_rng(3).spawn(1)[0].integers(2**31 - 1))
+    ref = pm.find_MAP(model=model, method="BFGS", initvals=start, jitter=jitter,
+                      random_seed=seed, return_inferencedata=True, progressbar=False,
+                      options={"gtol": 1e-8, "maxiter": 10_000})
+    for name in ("weights", "means", "variances", "sds"):
+        np.testing.assert_array_equal(tree["posterior"][name].values,
+                                      ref["posterior"][name].values)
+        assert tree["posterior"][name].dims == ref["posterior"][name].dims
+    for key in ("x", "jac", "fun", "nit"):
+        np.testing.assert_array_equal(tree["optimizer_result"][key].values,
+                                      ref["optimizer_result"][key].values)
+    assert set(ref.children) <= set(tree.children)
+
+
+def test_fit_map_on_a_reused_model_compiles_nothing_and_fits_the_new_data():
+    XA, XB = _data(0.0, 1), _data(30.0, 2)
+    model = models.build_model(XA, 3, prior=PRIOR)
+    first = models.fit_map(model, rng=0)
+    compiles = dict(compiled.cache_for(model).compiles)
+    assert compiles.get("map_loss") == 1
+    pm.set_data({"x": XB}, model=model)
+    second = models.fit_map(model, rng=0)
+    assert compiled.cache_for(model).compiles == compiles
+    fresh = models.fit_map(models.build_model(XB, 3, prior=PRIOR), rng=0)
+    for name in ("weights", "means", "variances"):
+        np.testing.assert_array_equal(second["posterior"][name].values,
+                                      fresh["posterior"][name].values)
+    np.testing.assert_allclose(np.sort(second["posterior"]["means"].values.ravel()),
+                               [30.0, 35.0, 40.0], atol=0.5)
+    assert abs(np.sort(first["posterior"]["means"].values.ravel())[0]) < 0.5
