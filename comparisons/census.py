@@ -17,6 +17,7 @@ given per mode, never pooled across modes.
 
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import dataclass
 
@@ -256,8 +257,36 @@ def _same_as_any(res: em.EMResult, optima, tol: float = 1e-3) -> bool:
     return any(em.match_components(params(*o), mine)[1] < tol for o in optima)
 
 
+def starts_kept_or_left(matched: np.ndarray, started_at) -> tuple[np.ndarray, dict]:
+    """Which EM optima the chains started at are posterior modes (a chain stayed) or not.
+
+    Parameters
+    ----------
+    matched : ndarray of shape (chain,)
+        The optimum each chain settled at (-1: none).
+    started_at : array_like of shape (chain,)
+        The optimum each chain started at (-1: not started at an optimum).
+
+    Returns
+    -------
+    stayed : ndarray of bool, shape (chain,)
+    verdict : dict
+        ``kept``: started-at optima where some chain stayed (they are posterior
+        modes too); ``left``: ``{optimum: [where its chains went, ...]}`` for
+        started-at optima every chain left (not posterior modes: NUTS moves
+        away from them), -1 meaning no EM optimum.
+    """
+    started = np.asarray(started_at, dtype=int)
+    matched = np.asarray(matched, dtype=int)
+    stayed = (started >= 0) & (matched == started)
+    kept = sorted({int(j) for j in started[stayed]})
+    left = {int(j): sorted({int(m) for m in matched[started == j]})
+            for j in sorted(set(started[started >= 0].tolist())) if j not in kept}
+    return stayed, {"kept": kept, "left": left}
+
+
 def take_census(post: xr.Dataset, atlas: em.EMResult, model, X, *, switching_rate=None,
-                structure=None, fixed=None) -> xr.Dataset:
+                structure=None, fixed=None, started_at=None) -> xr.Dataset:
     """Take the census of a posterior against (MAP-)EM's atlas, polishing unmatched modes.
 
     Parameters
@@ -273,13 +302,19 @@ def take_census(post: xr.Dataset, atlas: em.EMResult, model, X, *, switching_rat
     switching_rate : array_like of shape (chain,), optional
     structure, fixed : optional
         As the fit's.
+    started_at : array_like of shape (chain,), optional
+        The atlas optimum each chain started at (``init="em"`` or ``"atlas"``;
+        -1 for none), to tell the optima the posterior keeps as modes from
+        those it leaves (:func:`starts_kept_or_left`).
 
     Returns
     -------
     xarray.Dataset
         :func:`census`'s dataset merged with :func:`per_mode_diagnostics`, plus
         ``log_density_at_median``, ``optimum_log_likelihood`` and
-        ``optimum_source`` (``"atlas"`` or ``"chain c"``) over ``mode``.
+        ``optimum_source`` (``"atlas"`` or ``"chain c"``) over ``mode``; with
+        ``started_at``, ``started_at`` and ``stayed`` over ``chain`` and the
+        attributes ``optima_kept`` and ``optima_left`` (JSON).
 
     Notes
     -----
@@ -329,6 +364,12 @@ def take_census(post: xr.Dataset, atlas: em.EMResult, model, X, *, switching_rat
     ds["log_density_at_median"] = ("mode", np.asarray(logd, float))
     ds["optimum_log_likelihood"] = ("mode", np.asarray(ll, float))
     ds["optimum_source"] = ("mode", np.asarray(src, dtype=str))
+    if started_at is not None:
+        stayed, verdict = starts_kept_or_left(ds["matched_optimum"].values, started_at)
+        ds["started_at"] = ("chain", np.asarray(started_at, dtype=int))
+        ds["stayed"] = ("chain", stayed)
+        ds.attrs["optima_kept"] = json.dumps(verdict["kept"])
+        ds.attrs["optima_left"] = json.dumps({str(k): v for k, v in verdict["left"].items()})
     ds.attrs["atlas"] = "map_em" if atlas.prior is not None else "em"
     ds.attrs["n_atlas_optima"] = len(atlas.optima)
     return ds

@@ -309,9 +309,12 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
             groups["comparison/density"] = metrics.density(relabeled, X, mle)
         groups["comparison/modes"] = metrics.posterior_mass_near_optima(post, mle)
         atlas = mapem if mapem is not None else mle
+        started = (ntree["init"].attrs.get("optimum") if init in ("em", "atlas")
+                   and start_fit is atlas else None)
         groups["comparison/census"] = census.take_census(
             post, atlas, model, X, switching_rate=ls.dataset["switching_rate"].values,
-            structure=structure, fixed=fixed)
+            structure=structure, fixed=fixed,
+            started_at=None if started is None else np.atleast_1d(started))
     else:
         summ = None
 

@@ -62,6 +62,27 @@ def fig_census(tree: xr.DataTree) -> Figure | None:
     return fig
 
 
+def _kept_or_left(cen: xr.Dataset) -> str:
+    """Say which EM optima the chains started at are posterior modes, and which are not."""
+    import json
+
+    kept = json.loads(cen.attrs["optima_kept"])
+    left = {int(k): v for k, v in json.loads(cen.attrs["optima_left"]).items()}
+
+    def where(js):
+        return " or ".join("no EM optimum" if j < 0 else f"optimum {j}" for j in js)
+
+    parts = []
+    if kept:
+        parts.append(f"EM optim{'a' if len(kept) > 1 else 'um'} "
+                     f"{', '.join(map(str, kept))}: some chain started there stayed, so the "
+                     "posterior has a mode there too")
+    for j, went in left.items():
+        parts.append(f"EM optimum {j}: every chain started there left (for {where(went)}), "
+                     "so it is not a posterior mode")
+    return "Where the chains started: " + "; ".join(parts) + "."
+
+
 def section(tree: xr.DataTree, fmt, table) -> list:
     """Build the report blocks of the mode census (``fmt``/``table`` are the report's helpers)."""
     cen = _group(tree, "comparison/census")
@@ -86,6 +107,8 @@ def section(tree: xr.DataTree, fmt, table) -> list:
                      fmt(cen["rhat_max"].values[k]), fmt(cen["ess_bulk_min"].values[k])])
     out.append(table(["mode", "chains", "EM optimum", "its log-likelihood",
                       "log posterior at chain medians", "R-hat max", "bulk ESS min"], rows))
+    if "optima_left" in cen.attrs:
+        out.append(("p", _kept_or_left(cen)))
     init = _group(tree, "init")
     if init is not None or "init" in tree.children:
         attrs = tree["init"].attrs

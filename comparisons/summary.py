@@ -115,9 +115,14 @@ def _modes(cen: xr.Dataset | None) -> dict:
             "rhat_max": _py(cen["rhat_max"].values[k]),
             "ess_bulk_min": _py(cen["ess_bulk_min"].values[k]),
         })
-    return {"census": {"kind": cen.attrs["kind"], "reason": cen.attrs["reason"],
-                       "atlas": cen.attrs.get("atlas")},
-            "modes": modes}
+    out = {"census": {"kind": cen.attrs["kind"], "reason": cen.attrs["reason"],
+                      "atlas": cen.attrs.get("atlas")},
+           "modes": modes}
+    if "optima_left" in cen.attrs:
+        out["census"]["started_at"] = [int(j) for j in cen["started_at"].values]
+        out["census"]["optima_kept"] = json.loads(cen.attrs["optima_kept"])
+        out["census"]["optima_left"] = json.loads(cen.attrs["optima_left"])
+    return out
 
 
 def summarise(tree: xr.DataTree) -> dict:

@@ -76,21 +76,43 @@ def test_init_policies_record_their_starts():
 
 @pytest.mark.slow
 def test_prior_init_splits_into_modes_em_init_does_not():
-    """n = 10 000, three components: from PyMC's default start the chains split (seed 0)."""
+    """n = 10 000, three components: from PyMC's default start the chains split (seed 1).
+
+    Chain 3 settles where two narrow components share the middle cluster under a
+    wide one: a genuine local optimum of the posterior (MAP-EM started at the
+    chain's medians stays there), far below the best one, which the other
+    chains find in different labellings.
+    """
     X, _ = em.sample(10_000, [0.3, 0.4, 0.3], [0, 4, 8], [1, 0.5, 1], rng=0)
     prior = em.Prior.default(X)
     mapem = em.fit(X, 3, n_init=20, rng=0, prior=prior)
     model = models.build_model(X, 3, prior=prior)
-    tree = models.fit_nuts(model, draws=300, tune=300, chains=4, rng=0, init="prior",
+    tree = models.fit_nuts(model, draws=300, tune=1000, chains=4, rng=1, init="prior",
                            progressbar=False)
     post = tree["posterior"].to_dataset()
     ds = census.take_census(post, mapem, model, X)
     assert ds.attrs["kind"] == "several modes", ds.attrs["reason"]
-    assert 0 in ds["optimum_of_mode"].values, ds.attrs["reason"]  # some chains found the best
+    assert not ds["unsettled"].values.any(), ds.attrs["reason"]
+    # every chain sits at an EM optimum: each mode has its EM counterpart
+    assert np.all(ds["matched_optimum"].values >= 0), ds.attrs["reason"]
+    assert np.all(ds["optimum_of_mode"].values >= 0)
+    assert 0 in ds["optimum_of_mode"].values  # the best optimum is one of the modes
+    lls = ds["optimum_log_likelihood"].values
+    assert np.all(np.isfinite(lls))
+    best = int(np.flatnonzero(ds["optimum_of_mode"].values == 0)[0])
+    assert np.all(lls[np.arange(lls.size) != best] < lls[best])
     assert np.all(np.isfinite(ds["log_density_at_median"].values))
-    # every chain belongs to a mode, and modes never pool chains for diagnostics
-    assert np.all(ds["mode_of_chain"].values >= 0)
+    # per-mode diagnostics never pool chains of different modes: pooled, R-hat is useless
     assert ds["n_chains"].values.sum() == 4
+    assert np.all(np.isfinite(ds["rhat_max"].values))
+    main = ds["n_chains"].values.argmax()
+    assert ds["n_chains"].values[main] == 3 and ds["rhat_max"].values[main] <= 1.05
+    import arviz_stats as azs
+
+    from comparisons.tables import posterior_rows
+
+    pooled = float(np.nanmax(azs.rhat(posterior_rows(post)).values))
+    assert pooled > 1.5, pooled
     # from EM's optimum, jittered by its standard errors, the chains stay in one mode
     tree = models.fit_nuts(model, draws=300, tune=300, chains=4, rng=0, init="em",
                            em_result=mapem, progressbar=False)
@@ -114,3 +136,30 @@ def test_galaxies_em_init_keeps_divergences_low(capsys):
               f"divergences in {diag.attrs['n_draws']} draws ({rate:.2%})")
     assert rate <= 0.01
     assert res.summary()["nuts"]["census"]["kind"] in ("one mode", "label switching only")
+
+
+def test_starts_kept_or_left():
+    stayed, verdict = census.starts_kept_or_left([0, 0, 0, 2, -1], [0, 1, 1, 2, 3])
+    assert list(stayed) == [True, False, False, True, False]
+    assert verdict == {"kept": [0, 2], "left": {1: [0], 3: [-1]}}
+    stayed, verdict = census.starts_kept_or_left([0, 1], [-1, -1])  # prior starts: no verdict
+    assert not stayed.any() and verdict == {"kept": [], "left": {}}
+
+
+@pytest.mark.slow
+def test_atlas_starts_show_which_em_optima_are_posterior_modes():
+    """Galaxies, K = 3: a chain started at MAP-EM's second optimum leaves it for the best."""
+    from comparisons import report, report_modes
+    from comparisons.datasets import load
+
+    res = compare(load("galaxies").X, 3, methods=("em", "map_em", "nuts"), n_boot=0,
+                  draws=300, tune=500, chains=4, init="atlas", rng=0)
+    cen = res.summary()["nuts"]["census"]
+    assert cen["started_at"][0] == 0 and 1 in cen["started_at"]
+    assert cen["optima_kept"] == [0]
+    assert cen["optima_left"] == {"1": [0]}
+    lls = res.tree["map_em/optima"]["log_likelihood"].values
+    assert lls[1] < lls[0]
+    text = " ".join(str(b[1]) for b in report_modes.section(res.tree, report._fmt, report._table)
+                    if b[0] == "p")
+    assert "EM optimum 1: every chain started there left (for optimum 0)" in text
