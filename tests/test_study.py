@@ -40,7 +40,7 @@ def _strip(rec: dict) -> dict:
     rec.pop("worker", None)
     for e in rec["methods"].values():
         e.pop("time", None)
-        for k in ("fresh", "model_built", "build_time", "fit_time"):
+        for k in ("fresh", "model_built", "build_time", "fit_time", "sampling_time"):
             e["info"].pop(k, None)
     return rec
 
@@ -230,7 +230,10 @@ def test_one_and_two_workers_give_bit_identical_results(tmp_path):
     fresh = [r["methods"]["nuts_ordered"]["info"]["fresh"] for r in one.records]
     assert sum(fresh) == 1
     assert one.reuse["nuts_ordered"]["n_reused"] == 3
-    assert "compiled-model reuse, nuts_ordered" in (tmp_path / "w1" / "study.log").read_text()
+    log = (tmp_path / "w1" / "study.log").read_text()
+    assert "compiled-model reuse, nuts_ordered" in log and "without the sampling itself" in log
+    r = one.reuse["nuts_ordered"]
+    assert 0 < r["overhead_ratio"] < r["ratio"] < 1
     for f in ("report.md", "report.html", "parameters.csv", "blocks.csv", "methods.csv",
               "figures/coverage_means.png"):
         assert (tmp_path / "w1" / f).exists(), f

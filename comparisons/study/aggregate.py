@@ -262,17 +262,22 @@ def reuse(records: list[dict]) -> dict:
     dict
         Per PyMC method: ``n_fresh``, ``n_reused``, ``fresh_median`` and
         ``reused_median`` (seconds of the whole method: building or swapping
-        the model, compiling when fresh, fitting, summarising) and ``ratio``
-        (reused over fresh medians; small means the compiled model is reused).
+        the model, compiling when fresh, fitting, summarising), ``ratio``
+        (reused over fresh medians; small means the compiled model is reused)
+        and, for NUTS, ``overhead_ratio``: the median of a reused fit's time
+        minus its sampling time, over ``fresh_median`` -- what reuse can
+        remove (the sampling of a new data set cannot be reused).
     """
     out = {}
     for meth in PYMC_METHODS:
-        fresh, again = [], []
+        fresh, again, overhead = [], [], []
         for r in records:
             e = r.get("methods", {}).get(meth)
             if e is None or e["status"] != "ok":
                 continue
             (fresh if e["info"].get("fresh") else again).append(e["time"])
+            if not e["info"].get("fresh") and "sampling_time" in e["info"]:
+                overhead.append(e["time"] - e["info"]["sampling_time"])
         if not fresh and not again:
             continue
         fm = float(np.median(fresh)) if fresh else np.nan
@@ -280,4 +285,6 @@ def reuse(records: list[dict]) -> dict:
         out[meth] = {"n_fresh": len(fresh), "n_reused": len(again), "fresh_median": fm,
                      "reused_median": am,
                      "ratio": am / fm if fresh and again and fm > 0 else np.nan}
+        if overhead and fresh and fm > 0:
+            out[meth]["overhead_ratio"] = float(np.nanmedian(overhead)) / fm
     return out

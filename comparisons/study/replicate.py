@@ -211,6 +211,7 @@ def _fit_nuts(cfg, cell, X, prior, variant, g, start_fit, reference, pivot, out:
         diag = labels.rhat_ess(used, var_names=vars_)
         raw = labels.rhat_ess(post, var_names=vars_) if variant == "unordered" else diag
         stats = tree["sample_stats"]
+        t_sampling = float(tree["posterior"].attrs.get("sampling_time", np.nan))
         div = int(np.sum(stats["diverging"].values)) if "diverging" in stats else 0
         perm, dist = _align(cell, mean["weights"], mean["means"], mean["sds"])
     except Exception as err:  # noqa: BLE001
@@ -233,7 +234,8 @@ def _fit_nuts(cfg, cell, X, prior, variant, g, start_fit, reference, pivot, out:
               "label_switching": bool(summ.detected), "switching_reason": summ.reason,
               "switching_rate_max": float(np.max(summ.switching_rate)),
               "model_built": built, "fresh": fresh, "build_time": t_build, "fit_time": t_fit,
-              "align_distance": dist, "draws": ns.draws, "chains": ns.chains},
+              "sampling_time": t_sampling, "align_distance": dist, "draws": ns.draws,
+              "chains": ns.chains},
         warnings=warns)
 
 

@@ -191,7 +191,10 @@ def _blocks(res, figs: dict) -> list:
     out.append(_table(res.timings, lambda r: _f(r["median_seconds"])))
     items = [f"{meth}: first fit of a model {_f(r['fresh_median'])} s (median of "
              f"{r['n_fresh']}), later fits {_f(r['reused_median'])} s (median of "
-             f"{r['n_reused']}): ratio {_f(r['ratio'])}" for meth, r in res.reuse.items()]
+             f"{r['n_reused']}): ratio {_f(r['ratio'])}"
+             + (f", {_f(r['overhead_ratio'])} without the sampling itself (what reuse can "
+                "remove)" if "overhead_ratio" in r else "")
+             for meth, r in res.reuse.items()]
     out.append(("ul", items or ["no PyMC fit in this study"]))
     return out
 

@@ -92,8 +92,10 @@ def log_reuse(reuse: dict) -> None:
     for meth, r in reuse.items():
         _log.info(
             "compiled-model reuse, %s: first fit of a model %.3g s (median of %d), later fits "
-            "on the reused model %.3g s (median of %d): ratio %.3g", meth, r["fresh_median"],
-            r["n_fresh"], r["reused_median"], r["n_reused"], r["ratio"])
+            "on the reused model %.3g s (median of %d): ratio %.3g%s", meth, r["fresh_median"],
+            r["n_fresh"], r["reused_median"], r["n_reused"], r["ratio"],
+            f"; without the sampling itself {r['overhead_ratio']:.3g}"
+            if "overhead_ratio" in r else "")
 
 
 def summarise(config, out, *, report: bool = True, **counts) -> StudyResult:

@@ -234,7 +234,9 @@ def study_command(config: Path, out: Path, scheduler: str | None, workers: int, 
             console.print(f"coverage of the means (mean over cells): {line}")
     for meth, r in res.reuse.items():
         console.print(f"compiled-model reuse, {meth}: later fits take {r['ratio']:.2f} of the "
-                      f"first ({r['reused_median']:.2f} s vs {r['fresh_median']:.2f} s)")
+                      f"first ({r['reused_median']:.2f} s vs {r['fresh_median']:.2f} s)"
+                      + (f"; {r['overhead_ratio']:.2f} without the sampling itself"
+                         if "overhead_ratio" in r else ""))
     console.print(f"{len(res.records)} replicates in {res.out}/ ({res.n_run} run now, "
                   f"{res.n_skipped} skipped); report: {res.out / 'report.html'}")
     if res.n_errors:
