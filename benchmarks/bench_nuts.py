@@ -490,7 +490,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer draws and chains (~2 min)")
     ap.add_argument("--chains", type=int, default=None)
     ap.add_argument("--cores", type=int, default=None,
-                    help="parallel chains (default: PyMC's choice, min(4, cpu_count // 2))")
+                    help="parallel chains (default: fit_nuts's, every usable CPU up to 4)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--worker-compile-only", help=argparse.SUPPRESS)
     ap.add_argument("--worker-verify", help=argparse.SUPPRESS)
@@ -517,7 +517,7 @@ def main(argv=None) -> int:
         "nproc": nproc(), "cpu": cpu_model(), "versions": versions(), "quick": args.quick,
         "chains": chains, "draws": draws, "tune": tune,
         "cores_label": (f"{args.cores}" if args.cores else
-                        f"PyMC's default = {default_cores(None, chains)}"),
+                        f"fit_nuts's default = {default_cores(None, chains)}"),
         "cores_used": default_cores(args.cores, chains),
         "load_before": " ".join(f"{x:.1f}" for x in os.getloadavg()),
     }

@@ -60,7 +60,9 @@ def fit_nuts(model: pm.Model, *, draws: int = 1000, tune: int = 1000, chains: in
     progressbar : bool, default True
         PyMC's (or nutpie's) progress bar; False silences it.
     cores : int, optional
-        Parallel chains (defaults to PyMC's choice).
+        Parallel chains; by default every CPU this process may use, at most 4
+        and at most ``chains`` (:func:`models.compiled.default_cores`). The
+        draws are the same whatever the number of cores.
 
     Returns
     -------
@@ -105,6 +107,7 @@ def fit_nuts(model: pm.Model, *, draws: int = 1000, tune: int = 1000, chains: in
                 f"init={record['policy']!r} starts each chain elsewhere, which needs "
                 "sampler='pymc' (nutpie takes one start for all chains)."
             )
+    cores = compiled.default_cores(cores, chains)
     kw = {"draws": draws, "tune": tune, "chains": chains, "cores": cores,
           "target_accept": target_accept, "progressbar": progressbar}
     with warnings.catch_warnings(record=True) as caught:
@@ -128,6 +131,7 @@ def fit_nuts(model: pm.Model, *, draws: int = 1000, tune: int = 1000, chains: in
         "draws": draws,
         "tune": tune,
         "chains": chains,
+        "cores": cores,
         "init": record["policy"],
     })
     return tree

@@ -214,3 +214,17 @@ def test_fit_map_on_a_reused_model_compiles_nothing_and_fits_the_new_data():
     np.testing.assert_allclose(np.sort(second["posterior"]["means"].values.ravel()),
                                [30.0, 35.0, 40.0], atol=0.5)
     assert abs(np.sort(first["posterior"]["means"].values.ravel())[0]) < 0.5
+
+
+@pytest.mark.parametrize("sampler", ["pymc", "nutpie"])
+def test_draws_do_not_depend_on_the_number_of_cores(sampler):
+    X = _data(0.0, 6, n=120)
+    res = em.fit(X, 3, n_init=5, rng=0)
+    model = models.build_model(X, 3, prior=PRIOR)
+    kw = {**KW, "draws": 100, "tune": 100}
+    one = models.fit_nuts(model, sampler=sampler, rng=2, init="em", em_result=res, cores=1, **kw)
+    two = models.fit_nuts(model, sampler=sampler, rng=2, init="em", em_result=res, cores=2, **kw)
+    assert one.attrs["cores"] == 1 and two.attrs["cores"] == 2
+    _assert_same_draws(one, two)
+    default = models.fit_nuts(model, sampler=sampler, rng=2, init="em", em_result=res, **kw)
+    assert 1 <= default.attrs["cores"] <= 2  # every CPU it may use, at most one per chain
