@@ -143,6 +143,6 @@ def make_context(result, lay: Layout, scheme: str, tol: float, max_iter: int) ->
     init = {"weights": mle.weights, "means": mle.means, "covariances": mle.covariances}
     fit_kwargs = {"algorithm": result.algorithm, "structure": spec.structure,
                   "fixed": fixed or None, "init": init, "n_init": 1, "tol": tol,
-                  "max_iter": max_iter}
+                  "max_iter": max_iter, "var_floor": result.var_floor}
     return _Context(np.asarray(result.data), K, scheme, fit_kwargs, mle, s.to_internal(mle), s,
                     lay, spec.one_d)

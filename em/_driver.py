@@ -15,7 +15,7 @@ import numpy as np
 
 from ._atlas import Optimum, Restart, group_optima
 from ._init import INITIALISERS, symmetric
-from ._kernels import e_step, features, log_prob, m_step, natural_params
+from ._kernels import apply_floor, e_step, features, log_prob, m_step, natural_params
 from ._map import map_m_step
 from ._model import Params, Scaling, Spec, model_spec, user_params_to_full
 from ._validation import check_positive_int, check_rng
@@ -139,6 +139,9 @@ def _initial_params(init, Z, T, spec, rng, floor, scaling) -> Params:
                 np.eye(d), (K, d, d)).copy(),
         )
         p = scaling.to_internal(user)
+        # start on the feasible set: EM's first M-step would clip to the floor anyway, and
+        # from below the floor that clip lowers the objective (not a monotonicity failure)
+        p = Params(p.weights, p.means, apply_floor(p.covariances, floor, spec.kind))
     elif isinstance(init, str) and init in INITIALISERS:
         p = INITIALISERS[init](Z, T, spec, rng, floor)
     else:
@@ -216,7 +219,8 @@ def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="km
         ``"means"`` (K,) or (K, d), ``"variances"`` (a scalar means every
         component; 1-D) and ``"covariances"`` ((d, d) or (K, d, d)).
     init : {"kmeans++", "random_from_data", "random_resp", "quantile"} or dict
-        Initialisation per restart, or starting parameters.
+        Initialisation per restart, or starting parameters (variances below
+        the floor are raised to it, as every M-step does).
     n_init : int, default 1
         Number of restarts, each with its own child generator of ``rng``.
     max_iter : int, default 1000
@@ -391,5 +395,5 @@ def _assemble(runs, data, scaling, X, algorithm, atlas_tol, prior, keep_resp, to
         n_iter=len(history) - 1, converged=converged, trace=trace, optima=tuple(optima),
         restarts=restarts, labels=labels, degenerate=degenerate, algorithm=algorithm,
         structure=spec.structure, n_samples=n, n_features=spec.n_features, entropy=entropy,
-        prior=prior, spec=spec, scaling=scaling, data=X)
+        prior=prior, spec=spec, scaling=scaling, data=X, var_floor=data.floor)
 

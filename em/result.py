@@ -67,6 +67,8 @@ class EMResult:
     algorithm : {"em", "cem"}
     structure : str
     n_samples, n_features : int
+    var_floor : float
+        The fit's relative variance floor (bootstrap refits use it too).
     """
 
     weights: np.ndarray
@@ -91,6 +93,7 @@ class EMResult:
     spec: Spec = field(default=None, repr=False)
     scaling: Scaling = field(default=None, repr=False)
     data: np.ndarray = field(default=None, repr=False)
+    var_floor: float = 1e-6
 
     # ------------------------------------------------------------------ shapes
     @property

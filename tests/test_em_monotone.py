@@ -238,3 +238,16 @@ def test_cem_empty_cluster_is_reported_2d():
     assert np.all(np.isfinite(res.covariances))
     np.testing.assert_array_equal(res.means[2], [-50.0, 50.0])
     assert_non_decreasing(res.trace.objective)
+
+
+def test_explicit_start_below_the_floor_is_raised_to_it():
+    """A start whose variance is below the floor is projected onto it, and EM stays monotone."""
+    X, _ = em.sample(400, [0.5, 0.5], [0.0, 1000.0], [1e-8, 1.0], rng=4)
+    init = {"weights": [0.5, 0.5], "means": [0.0, 1000.0], "variances": [1e-8, 1.0]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", em.DegenerateWarning)  # component 0 ends at the floor
+        res = em.fit(X, 2, init=init, var_floor=1e-6)
+    floor = 1e-6 * X.var()
+    assert res.variances[0] == pytest.approx(floor, rel=1e-9)
+    assert res.degenerate[0] and not res.degenerate[1]
+    assert np.all(np.diff(res.trace.objective) >= -1e-9 * np.abs(res.trace.objective[1:]))

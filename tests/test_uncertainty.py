@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -236,6 +237,21 @@ def test_bootstrap_keeps_fixed_blocks():
     assert np.array_equal(boot.means, np.zeros(3))
     assert np.allclose(boot.replicates.means, r.means, rtol=1e-13, atol=1e-13)
     assert "mean[0]" not in boot.parameter_names
+
+
+def test_bootstrap_refits_use_the_fits_variance_floor():
+    # component 0's variance (1e-8) is below the default floor (1e-6 of Var(X) ~ 0.25)
+    X, _ = em.sample(400, [0.5, 0.5], [0.0, 1000.0], [1e-8, 1.0], rng=4)
+    r = em.fit(X, 2, var_floor=1e-15, n_init=3, rng=0)
+    assert r.var_floor == 1e-15 and not r.degenerate.any()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", em.ConvergenceWarning)  # a few slow refits
+        boot = r.standard_errors("bootstrap", n_boot=20, rng=1)
+    # with the default floor every refit would pin component 0 there (degenerate: failed)
+    reasons = [why for _, why in boot.replicates.failures]
+    assert not any(why.startswith("degenerate") for why in reasons), reasons
+    assert boot.n_failed < 10
+    assert np.all(boot.replicates.variances[:, 0] < 1e-6)
 
 
 def test_failed_refits_are_counted():
