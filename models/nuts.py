@@ -12,7 +12,7 @@ import xarray as xr
 
 import em
 
-from . import compiled
+from . import _samplers, compiled
 from .init import chain_starts
 
 __all__ = ["SAMPLERS", "fit_nuts"]
@@ -115,10 +115,10 @@ def fit_nuts(model: pm.Model, *, draws: int = 1000, tune: int = 1000, chains: in
         if not compiled.cacheable_starts(initvals):
             tree = _pm_sample(model, sampler, seeds, initvals, record["jitter"], **kw)
         elif sampler == "pymc":
-            tree = compiled.sample_pymc(model, seeds=seeds, initvals=initvals,
+            tree = _samplers.sample_pymc(model, seeds=seeds, initvals=initvals,
                                         jitter=record["jitter"], **kw)
         else:
-            tree = compiled.sample_nutpie(model, seed=seeds[0], initvals=initvals, **kw)
+            tree = _samplers.sample_nutpie(model, seed=seeds[0], initvals=initvals, **kw)
     for w in caught:
         _log.info("sampler: %s", w.message)
     tree["init"] = _init_group(model, initvals, chains, record)
