@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import xarray as xr
 from matplotlib import colormaps
@@ -64,8 +66,6 @@ def fig_census(tree: xr.DataTree) -> Figure | None:
 
 def _kept_or_left(cen: xr.Dataset) -> str:
     """Say which EM optima the chains started at are posterior modes, and which are not."""
-    import json
-
     kept = json.loads(cen.attrs["optima_kept"])
     left = {int(k): v for k, v in json.loads(cen.attrs["optima_left"]).items()}
 

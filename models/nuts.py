@@ -116,7 +116,7 @@ def fit_nuts(model: pm.Model, *, draws: int = 1000, tune: int = 1000, chains: in
             tree = _pm_sample(model, sampler, seeds, initvals, record["jitter"], **kw)
         elif sampler == "pymc":
             tree = _samplers.sample_pymc(model, seeds=seeds, initvals=initvals,
-                                        jitter=record["jitter"], **kw)
+                                         jitter=record["jitter"], **kw)
         else:
             tree = _samplers.sample_nutpie(model, seed=seeds[0], initvals=initvals, **kw)
     for w in caught:
