@@ -6,7 +6,9 @@ line on stderr and a non-zero exit code, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import sys
 import warnings
 from pathlib import Path
@@ -139,7 +141,7 @@ def run(
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a folder; choose another path")
     console = _console(quiet)
-    with console.status("starting", spinner="dots") as status:
+    with console.status("starting", spinner="dots") as status, _quiet_pymc(quiet):
         result = compare(
             ds.X, k, methods=meths, structure=structure, fixed=fixed_d, ordered=ordered,
             draws=draws, tune=tune, chains=chains, sampler=sampler, init=init, n_init=n_init,
@@ -156,6 +158,21 @@ def run(
         _atomic_json(out / "summary.json", summary)
     if not quiet:
         _print_summary(console, ds, k, summary, out, files)
+
+
+@contextlib.contextmanager
+def _quiet_pymc(quiet: bool):
+    """Silence PyMC's informational log lines (e.g. "Multiprocess sampling ...") under --quiet."""
+    if quiet:
+        import pymc  # noqa: F401  (importing pymc sets its logger to INFO: do it first)
+    log = logging.getLogger("pymc")
+    level = log.level
+    if quiet:
+        log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def _console(quiet: bool):

@@ -95,6 +95,7 @@ def test_run_end_to_end_writes_every_file(tmp_path):
     proc = _run("run", "faithful", "--draws", "150", "--tune", "150", "--chains", "2",
                 "--n-boot", "10", "--n-init", "5", "--seed", "3", "--out", str(out), "--quiet")
     assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "" and proc.stderr == ""  # --quiet: not even PyMC's log lines
     names = {p.name for p in out.iterdir()}
     assert {"report.md", "report.html", "summary.json", "results.nc"} <= names
     pngs = {p.name for p in (out / "figures").iterdir()}
