@@ -1,5 +1,7 @@
 """Where the chains start, and the census of posterior modes (slow: real NUTS runs)."""
 
+import json
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -74,39 +76,54 @@ def test_init_policies_record_their_starts():
         chain_starts(model, "jitter", 2, np.random.default_rng(0))
 
 
-@pytest.mark.slow
-def test_prior_init_splits_into_modes_em_init_does_not():
-    """n = 10 000, three components: from PyMC's default start the chains split (seed 1).
-
-    Chain 3 settles where two narrow components share the middle cluster under a
-    wide one: a genuine local optimum of the posterior (MAP-EM started at the
-    chain's medians stays there), far below the best one, which the other
-    chains find in different labellings.
-    """
+def _sim10k():
     X, _ = em.sample(10_000, [0.3, 0.4, 0.3], [0, 4, 8], [1, 0.5, 1], rng=0)
     prior = em.Prior.default(X)
-    mapem = em.fit(X, 3, n_init=20, rng=0, prior=prior)
-    model = models.build_model(X, 3, prior=prior)
-    tree = models.fit_nuts(model, draws=300, tune=1000, chains=4, rng=1, init="prior",
-                           progressbar=False)
-    post = tree["posterior"].to_dataset()
-    ds = census.take_census(post, mapem, model, X)
-    assert ds.attrs["kind"] == "several modes", ds.attrs["reason"]
-    assert not ds["unsettled"].values.any(), ds.attrs["reason"]
-    # every chain sits at an EM optimum: each mode has its EM counterpart
-    assert np.all(ds["matched_optimum"].values >= 0), ds.attrs["reason"]
-    assert np.all(ds["optimum_of_mode"].values >= 0)
+    return X, em.fit(X, 3, n_init=20, rng=0, prior=prior), models.build_model(X, 3, prior=prior)
+
+
+@pytest.mark.slow
+def test_prior_init_splits_into_modes_em_init_does_not():
+    """n = 10 000, three components: from PyMC's default start the chains can split.
+
+    Which seed splits is chaotic: the last bit of the compiled log density
+    differs between a first compilation and PyTensor's cached code (see the
+    README), so the seeds below are tried in turn until the chains split
+    (seed 1 does on a filled cache, seed 2 on an empty one). The census must
+    then report several modes and place every chain: at an EM optimum (of the
+    atlas, or one polished from the chain's medians), or flagged as not
+    settled -- never silently unmatched.
+    """
+    X, mapem, model = _sim10k()
+    for seed in (1, 2, 0, 4):
+        tree = models.fit_nuts(model, draws=300, tune=1000, chains=4, rng=seed, init="prior",
+                               progressbar=False)
+        post = tree["posterior"].to_dataset()
+        ds = census.take_census(post, mapem, model, X)
+        if ds.attrs["kind"] == "several modes":
+            break
+        # no split: every chain at EM's best optimum, in some labelling
+        assert ds.attrs["kind"] in ("one mode", "label switching only"), ds.attrs["reason"]
+        assert np.all(ds["matched_optimum"].values == 0), ds.attrs["reason"]
+    else:
+        pytest.fail("the chains did not split from PyMC's default start for any seed tried")
+    matched, unsettled = ds["matched_optimum"].values, ds["unsettled"].values
+    assert np.all((matched >= 0) | unsettled), ds.attrs["reason"]
+    if unsettled.any():
+        assert "had not settled" in ds.attrs["reason"]
     assert 0 in ds["optimum_of_mode"].values  # the best optimum is one of the modes
+    assert ds.sizes["mode"] >= 2 and ds["n_chains"].values.sum() == 4
     lls = ds["optimum_log_likelihood"].values
-    assert np.all(np.isfinite(lls))
     best = int(np.flatnonzero(ds["optimum_of_mode"].values == 0)[0])
-    assert np.all(lls[np.arange(lls.size) != best] < lls[best])
+    others = (np.arange(lls.size) != best) & np.isfinite(lls)
+    assert np.all(lls[others] < lls[best])
     assert np.all(np.isfinite(ds["log_density_at_median"].values))
-    # per-mode diagnostics never pool chains of different modes: pooled, R-hat is useless
-    assert ds["n_chains"].values.sum() == 4
-    assert np.all(np.isfinite(ds["rhat_max"].values))
-    main = ds["n_chains"].values.argmax()
-    assert ds["n_chains"].values[main] == 3 and ds["rhat_max"].values[main] <= 1.05
+    # per-mode diagnostics never pool chains of different modes: a mode of settled chains
+    # mixes, while pooled over all chains R-hat is useless
+    for k in range(ds.sizes["mode"]):
+        cs = ds["mode_of_chain"].values == k
+        if cs.sum() >= 2 and not unsettled[cs].any():
+            assert ds["rhat_max"].values[k] <= 1.05, ds["rhat_max"].values
     import arviz_stats as azs
 
     from comparisons.tables import posterior_rows
@@ -120,6 +137,25 @@ def test_prior_init_splits_into_modes_em_init_does_not():
     ds = census.take_census(tree["posterior"].to_dataset(), mapem, model, X)
     assert ds.attrs["kind"] == "one mode", ds.attrs["reason"]
     assert float(ds["rhat_max"].values[0]) <= 1.01
+
+
+@pytest.mark.slow
+def test_starts_at_every_em_optimum_at_n_10000_stay_there():
+    """Chains started at each of MAP-EM's optima stay there: at n = 10 000 all are modes."""
+    X, mapem, model = _sim10k()
+    assert len(mapem.optima) >= 3
+    started = np.array([0, 1, 2, 0])
+    starts = [{"weights": mapem.optima[j].weights, "means": mapem.optima[j].means,
+               "variances": mapem.optima[j].variances} for j in started]
+    tree = models.fit_nuts(model, draws=300, tune=500, chains=4, rng=0, init=starts,
+                           progressbar=False)
+    ds = census.take_census(tree["posterior"].to_dataset(), mapem, model, X,
+                            started_at=started)
+    assert ds.attrs["kind"] == "several modes", ds.attrs["reason"]
+    assert list(ds["optimum_of_mode"].values) == [0, 1, 2]
+    assert np.all(ds["stayed"].values), ds.attrs["reason"]
+    assert json.loads(ds.attrs["optima_kept"]) == [0, 1, 2]
+    assert json.loads(ds.attrs["optima_left"]) == {}
 
 
 @pytest.mark.slow
