@@ -49,7 +49,7 @@ from _machine import cpu_model  # noqa: E402
 from sklearn.mixture import GaussianMixture
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import em  # noqa: E402
+from mixcompare import em  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "RESULTS_em.md"
 

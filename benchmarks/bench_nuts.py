@@ -117,8 +117,8 @@ def cpu_seconds() -> float:
 # --------------------------------------------------------------------------- data
 def load(name: str, which: int):
     """Return data set ``name``: ``which=0`` the benchmark data, 1 a second one (same shape)."""
-    import em
-    from comparisons import datasets
+    from mixcompare import em
+    from mixcompare.comparisons import datasets
 
     if name == "galaxies":
         X = datasets.load("galaxies").X
@@ -168,10 +168,8 @@ def worker(spec: dict) -> dict:
     """Cold compile, first fit, second data set, warm compile, log-likelihood cost."""
     _quiet()
     import pymc as pm
-
-    import em
-    import models
-    from models import compiled
+    from mixcompare import em, models
+    from mixcompare.models import compiled
 
     out = {"spec": spec}
     X, X2 = load(spec["data"], 0), load(spec["data"], 1)
@@ -236,8 +234,8 @@ def worker(spec: dict) -> dict:
 def worker_compile_only(spec: dict) -> dict:
     """Build and compile only: a new process with the disk cache left by :func:`worker`."""
     _quiet()
-    import models
-    from models import compiled
+    from mixcompare import models
+    from mixcompare.models import compiled
 
     model = models.build_model(load(spec["data"], 0), K)
     t0, c0 = time.perf_counter(), cpu_seconds()
@@ -249,10 +247,9 @@ def worker_compile_only(spec: dict) -> dict:
 def worker_verify(spec: dict) -> dict:
     """Cached ``fit_nuts`` against ``pm.sample`` itself, same seed, on the galaxies."""
     _quiet()
-    import em
-    import models
-    from models.init import chain_starts
-    from models.nuts import _pm_sample, _seeds
+    from mixcompare import em, models
+    from mixcompare.models.init import chain_starts
+    from mixcompare.models.nuts import _pm_sample, _seeds
 
     X = load("galaxies", 0)
     res = em.fit(X, K, n_init=20, rng=0)
@@ -510,7 +507,7 @@ def main(argv=None) -> int:
     t_start = time.perf_counter()
     chains = args.chains or (2 if args.quick else 4)
     draws = tune = 300 if args.quick else 1000
-    from models.compiled import default_cores
+    from mixcompare.models.compiled import default_cores
 
     meta = {
         "date": _dt.datetime.now().isoformat(timespec="minutes"),

@@ -1,8 +1,8 @@
-"""numpy kernels of :mod:`comparisons.labels`: assignment, memberships, Stephens' algorithm.
+"""numpy kernels of :mod:`.labels`: assignment, memberships, Stephens' algorithm.
 
 Everything here works on plain arrays whose leading axes are sample axes
 (``(S,)`` or ``(chain, draw)``); the public functions are re-exported by
-:mod:`comparisons.labels`, which also holds the xarray adapters.
+:mod:`mixcompare.comparisons.labels`, which also holds the xarray adapters.
 
 Permutation convention (shared by every function of both modules): a
 permutation ``perm`` of shape ``(..., K)`` relabels a draw by
@@ -21,11 +21,10 @@ from itertools import permutations
 from math import prod
 
 import numpy as np
+from mixcompare import em
+from mixcompare.em.draws import draws_log_density
 from scipy.optimize import linear_sum_assignment
 from scipy.special import logsumexp, xlogy
-
-import em
-from em.draws import draws_log_density
 
 __all__ = ["StephensTrace", "membership_per_draw", "stephens_kl"]
 

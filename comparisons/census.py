@@ -23,8 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
-
-import em
+from mixcompare import em
 
 from .labels import draw_arrays
 
@@ -323,7 +322,7 @@ def take_census(post: xr.Dataset, atlas: em.EMResult, model, X, *, switching_rat
     atlas's restarts missed and joins the atlas (source ``"chain"``); when EM
     climbs away, the mode has no EM counterpart.
     """
-    import models
+    from mixcompare import models
 
     rates = switching_rate
     optima = [(o.weights, o.means, o.variances) for o in atlas.optima]

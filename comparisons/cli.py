@@ -14,8 +14,7 @@ import warnings
 from pathlib import Path
 
 import typer
-
-import em
+from mixcompare import em
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Fit one Gaussian mixture by EM and by PyMC, and compare them.")

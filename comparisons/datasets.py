@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-import em
+from mixcompare import em
 
 __all__ = ["DATASETS", "DataError", "Dataset", "DatasetSpec", "list_datasets", "load", "load_csv"]
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-
-import em
+from mixcompare import em
 
 
 def _list(a) -> list:

@@ -1,7 +1,7 @@
 """Figures of one comparison, drawn from the precomputed ``DataTree`` only.
 
 Every ``fig_*`` function takes the ``tree`` of a
-:class:`~comparisons.harness.ComparisonResult` and returns a
+:class:`~mixcompare.comparisons.harness.ComparisonResult` and returns a
 :class:`matplotlib.figure.Figure`, or ``None`` when the groups it draws are
 absent (NUTS not run, multivariate data for a density, ...). Nothing is fitted
 or estimated here: the harness computed every number, the figures only reshape
@@ -384,7 +384,7 @@ def save_all(tree: xr.DataTree, outdir) -> dict[str, Path]:
     Parameters
     ----------
     tree : xarray.DataTree
-        The tree of a :class:`~comparisons.harness.ComparisonResult`.
+        The tree of a :class:`~mixcompare.comparisons.harness.ComparisonResult`.
     outdir : str or Path
         Folder for ``<name>.png``; created if needed.
 

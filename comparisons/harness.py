@@ -3,7 +3,7 @@
 ``compare`` runs EM (with Louis and bootstrap standard errors), MAP-EM,
 ``find_MAP`` and NUTS on the same data with the same prior, aligns their
 components, detects and undoes label switching, and computes the agreement
-and "what EM hides" tables (:mod:`comparisons.metrics`).
+and "what EM hides" tables (:mod:`mixcompare.comparisons.metrics`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
-
-import em
+from mixcompare import em
 
 from . import census, metrics, switching
 from .tables import flatten, table
@@ -62,7 +61,7 @@ class ComparisonResult:
         return cls(tree)
 
     def summary(self) -> dict:
-        """Return the ``summary.json`` contract (see :func:`comparisons.summary.summarise`)."""
+        """Return the ``summary.json`` contract (see :func:`.summary.summarise`)."""
         from .summary import summarise
 
         return summarise(self.tree)
@@ -256,7 +255,7 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
     # --------------------------------------------------------- PyMC model
     model = None
     if "map" in methods or "nuts" in methods:
-        import models
+        from mixcompare import models
 
         model = models.build_model(X, K, prior=prior, structure=structure, fixed=fixed,
                                    ordered=ordered)

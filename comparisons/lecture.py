@@ -6,7 +6,7 @@ figures, the tables (Markdown and CSV) and ``index.md``/``captions.md``, which
 say what every figure shows and which lecture claim it supports. The slide
 functions (:func:`bumps`, :func:`bumps_posterior`, :func:`iteration_table`,
 :func:`cem_bias`, :func:`cpg_comparison`, :func:`galaxies_atlas`) return data
-(xarray, pandas or a :class:`~comparisons.harness.ComparisonResult`) and are
+(xarray, pandas or a :class:`~mixcompare.comparisons.harness.ComparisonResult`) and are
 what the notebooks call.
 """
 
@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
-
-import em
+from mixcompare import em
 
 from . import datasets, surface
 from .harness import METHODS, ComparisonResult, compare
@@ -184,7 +183,7 @@ def bumps_posterior(*, draws: int = 200, tune: int = 200, rng=None) -> dict:
         ``find_map_log_density``: its log density. ``find_MAP``'s own iterates
         are not exposed by PyMC, hence the MAP-EM path.
     """
-    import models
+    from mixcompare import models
 
     x, fixed = bumps_data()
     rng = em.check_rng(rng)
@@ -300,7 +299,7 @@ def cem_bias(separations=QUICK.separations, *, n: int = 100, replicates: int = 4
     if not pseps or posterior_replicates < 1:
         ds.attrs["posterior"] = "skipped (quick settings)"
         return ds
-    import models
+    from mixcompare import models
 
     reps = min(posterior_replicates, replicates)
     post = np.full((len(pseps), reps), np.nan)

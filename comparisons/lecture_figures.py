@@ -1,6 +1,6 @@
 """Figures and pages of the EM lecture, drawn from precomputed results only.
 
-Each ``fig_*`` function takes what :mod:`comparisons.lecture` and
+Each ``fig_*`` function takes what :mod:`mixcompare.comparisons.lecture` and
 :mod:`comparisons.surface` computed (xarray Datasets, a pandas table, a
 comparison ``DataTree``) and returns a :class:`matplotlib.figure.Figure` on its
 own Agg canvas; nothing is fitted here. :data:`CAPTIONS` says what each figure

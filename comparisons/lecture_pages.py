@@ -88,7 +88,7 @@ def write_lecture(out: Path, b, post: dict, table: pd.DataFrame, bias: xr.Datase
     out : Path
         Output folder (created).
     b, post, table, bias, cpg, gal
-        What :mod:`comparisons.lecture`'s ``bumps``, ``bumps_posterior``,
+        What :mod:`mixcompare.comparisons.lecture`'s ``bumps``, ``bumps_posterior``,
         ``iteration_table``, ``cem_bias``, ``cpg_comparison`` and
         ``galaxies_atlas`` returned.
     seed, quick, n_init, cpg_note

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-
-import em
+from mixcompare import em
 
 from .tables import posterior_rows, table
 
@@ -144,7 +143,7 @@ def traces_dataset(res: em.EMResult) -> xr.Dataset:
 
 def membership(post: xr.Dataset, X, mle: em.EMResult, order) -> xr.Dataset:
     """EM's plug-in responsibilities against posterior-averaged membership probabilities."""
-    import models
+    from mixcompare import models
 
     post_m = models.membership_probabilities(post, X).values
     em_r = mle.predict_proba(X)[:, order]
@@ -162,7 +161,7 @@ def membership(post: xr.Dataset, X, mle: em.EMResult, order) -> xr.Dataset:
 
 def density(post: xr.Dataset, X, mle: em.EMResult, n_grid: int = 400) -> xr.Dataset:
     """Posterior predictive density with its 94 % band against EM's plug-in density (1-D)."""
-    import models
+    from mixcompare import models
 
     lo, hi = float(np.min(X)), float(np.max(X))
     pad = 0.1 * (hi - lo)

@@ -16,9 +16,8 @@ import warnings
 
 import numpy as np
 import xarray as xr
+from mixcompare import em
 from scipy.ndimage import maximum_filter
-
-import em
 
 __all__ = ["basin_map", "classify", "em_means", "em_paths", "grid_maxima", "loglik_surface",
            "mixture_loglik", "profile_loglik"]

@@ -12,8 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-
-import em
+from mixcompare import em
 
 __all__ = ["LKJ_ETA", "build_model"]
 

@@ -20,8 +20,7 @@ dict or list of dict
 from __future__ import annotations
 
 import numpy as np
-
-import em
+from mixcompare import em
 
 from .points import params_to_values, start_from_em
 

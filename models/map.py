@@ -19,9 +19,8 @@ import warnings
 import numpy as np
 import pymc as pm
 import xarray as xr
+from mixcompare import em
 from scipy import optimize
-
-import em
 
 from .compiled import JITTER_MAX_RETRIES, cache_for
 from .points import start_from_em

@@ -9,8 +9,7 @@ from importlib.metadata import version
 import numpy as np
 import pymc as pm
 import xarray as xr
-
-import em
+from mixcompare import em
 
 from . import _samplers, compiled
 from .init import chain_starts

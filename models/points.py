@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pymc as pm
-
-import em
+from mixcompare import em
 
 __all__ = ["log_density", "start_from_em", "to_point"]
 

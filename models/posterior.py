@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from mixcompare import em
 from scipy.special import logsumexp
-
-import em
 
 __all__ = ["membership_probabilities", "predictive_density"]
 

@@ -14,7 +14,7 @@
 # %% [markdown]
 # # The EM lecture, step by step
 #
-# Every number of the lecture is computed by `comparisons.lecture` and
+# Every number of the lecture is computed by `mixcompare.comparisons.lecture` and
 # `comparisons.surface`; the figures come from `comparisons.lecture_figures`,
 # which only draws. `mixcompare lecture --out DIR` writes the same slides to a
 # folder. Settings here are small enough to run in CI.
@@ -25,10 +25,9 @@ import logging
 
 import numpy as np
 from IPython.display import display
+from mixcompare.comparisons import lecture, surface
+from mixcompare.comparisons import lecture_figures as lf
 from scipy.optimize import minimize
-
-from comparisons import lecture, surface
-from comparisons import lecture_figures as lf
 
 rng = np.random.default_rng(20240917)
 logging.getLogger("pymc").setLevel(logging.ERROR)

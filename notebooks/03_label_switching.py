@@ -18,7 +18,7 @@
 # an unordered posterior has K! copies of every mode. A chain may sit in any
 # copy (*between-chain* switching) or hop between copies (*within-chain*
 # switching, when the components overlap). Raw per-component summaries and
-# R-hat are then meaningless; `comparisons.labels` detects the switching and
+# R-hat are then meaningless; `mixcompare.comparisons.labels` detects the switching and
 # relabels the draws, by a pivot (the MAP-EM solution) and by Stephens' (2000)
 # Kullback–Leibler algorithm. NUTS runs are small (CI).
 
@@ -30,11 +30,9 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 from matplotlib.figure import Figure
-
-import em
-import models
-from comparisons import figures, labels
-from comparisons.harness import compare
+from mixcompare import em, models
+from mixcompare.comparisons import figures, labels
+from mixcompare.comparisons.harness import compare
 
 rng = np.random.default_rng(20000101)
 logging.getLogger("pymc").setLevel(logging.ERROR)

@@ -5,11 +5,9 @@ import json
 import numpy as np
 import pytest
 import xarray as xr
-
-import em
-import models
-from comparisons import census
-from comparisons.harness import compare
+from mixcompare import em, models
+from mixcompare.comparisons import census
+from mixcompare.comparisons.harness import compare
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
 
@@ -54,7 +52,7 @@ def test_init_policies_record_their_starts():
     X, _ = em.sample(200, [0.3, 0.4, 0.3], [0, 4, 8], [1, 0.5, 1], rng=1)
     fit = em.fit(X, 3, n_init=20, rng=0, init="random_resp")
     model = models.build_model(X, 3)
-    from models.init import allocate_chains, chain_starts
+    from mixcompare.models.init import allocate_chains, chain_starts
 
     starts, rec = chain_starts(model, "em", 4, np.random.default_rng(0), em_result=fit)
     assert rec["policy"] == "em" and rec["optimum"] == [0, 0, 0, 0]
@@ -125,8 +123,7 @@ def test_prior_init_splits_into_modes_em_init_does_not():
         if cs.sum() >= 2 and not unsettled[cs].any():
             assert ds["rhat_max"].values[k] <= 1.05, ds["rhat_max"].values
     import arviz_stats as azs
-
-    from comparisons.tables import posterior_rows
+    from mixcompare.comparisons.tables import posterior_rows
 
     pooled = float(np.nanmax(azs.rhat(posterior_rows(post)).values))
     assert pooled > 1.5, pooled
@@ -160,7 +157,7 @@ def test_starts_at_every_em_optimum_at_n_10000_stay_there():
 
 @pytest.mark.slow
 def test_galaxies_em_init_keeps_divergences_low(capsys):
-    from comparisons.datasets import load
+    from mixcompare.comparisons.datasets import load
 
     X = load("galaxies").X
     res = compare(X, 3, methods=("em", "map_em", "nuts"), n_boot=0, draws=500, tune=500,
@@ -185,8 +182,8 @@ def test_starts_kept_or_left():
 @pytest.mark.slow
 def test_atlas_starts_show_which_em_optima_are_posterior_modes():
     """Galaxies, K = 3: a chain started at MAP-EM's second optimum leaves it for the best."""
-    from comparisons import report, report_modes
-    from comparisons.datasets import load
+    from mixcompare.comparisons import report, report_modes
+    from mixcompare.comparisons.datasets import load
 
     res = compare(load("galaxies").X, 3, methods=("em", "map_em", "nuts"), n_boot=0,
                   draws=300, tune=500, chains=4, init="atlas", rng=0)

@@ -1,4 +1,4 @@
-"""Bundled data sets and the checked CSV reader (comparisons.datasets)."""
+"""Bundled data sets and the checked CSV reader (mixcompare.comparisons.datasets)."""
 
 import hashlib
 import importlib.util
@@ -7,10 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-import em
-from comparisons import datasets
-from comparisons.datasets import DATASETS, DataError, Dataset, list_datasets, load, load_csv
+from mixcompare import em
+from mixcompare.comparisons import datasets
+from mixcompare.comparisons.datasets import (
+    DATASETS,
+    DataError,
+    Dataset,
+    list_datasets,
+    load,
+    load_csv,
+)
 
 DATA_DIR = Path(datasets.__file__).parent / "data"
 

@@ -9,12 +9,11 @@ tolerance, so they are compared to about 0.01.
 
 import numpy as np
 import pytest
+from mixcompare import em
+from mixcompare.comparisons.datasets import load
 from scipy.stats import norm
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
-
-import em
-from comparisons.datasets import load
 
 TIGHT = dict(tol=1e-10, max_iter=10_000)
 

@@ -20,10 +20,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from mixcompare import em
 from scipy.special import logsumexp
 from scipy.stats import norm
-
-import em
 
 RTOL = 1e-10
 FLOORS = (1e-2, 1e-3)

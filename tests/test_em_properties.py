@@ -11,11 +11,10 @@ import itertools
 
 import numpy as np
 import pytest
+from mixcompare import em
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal, norm
-
-import em
 
 STRUCTURES_ND = ("full", "diag", "spherical", "tied")
 

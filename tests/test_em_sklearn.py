@@ -14,7 +14,7 @@ import pytest
 sklearn_mixture = pytest.importorskip("sklearn.mixture")
 GaussianMixture = sklearn_mixture.GaussianMixture
 
-import em  # noqa: E402
+from mixcompare import em  # noqa: E402
 
 FIX_TOL = 1e-6
 

@@ -4,9 +4,8 @@ import json
 
 import numpy as np
 import pytest
-
-import em
-from comparisons.harness import ComparisonResult, compare
+from mixcompare import em
+from mixcompare.comparisons.harness import ComparisonResult, compare
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
 
@@ -61,8 +60,7 @@ def test_unordered_switching_flagged_relabelled_and_matches_ordered():
     ordered = compare(x, 2, methods=("em", "map_em", "nuts"), n_boot=0, draws=600, tune=500,
                       chains=2, ordered=True, init="em", rng=6)
     from arviz_stats.base import array_stats
-
-    from comparisons.tables import posterior_rows
+    from mixcompare.comparisons.tables import posterior_rows
 
     a = posterior_rows(unord.tree["posterior_relabeled"].to_dataset()).values
     b = posterior_rows(ordered.tree["posterior_relabeled"].to_dataset()).values

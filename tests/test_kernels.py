@@ -6,10 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy.special import logsumexp
-from scipy.stats import multivariate_normal, norm
-
-from em._kernels import (
+from mixcompare.em._kernels import (
     CHUNK,
     apply_floor,
     e_step,
@@ -19,7 +16,9 @@ from em._kernels import (
     moments,
     natural_params,
 )
-from em._model import Params
+from mixcompare.em._model import Params
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal, norm
 
 KINDS = ("full", "diag", "spherical", "tied")
 DIMS = (1, 2, 3)

@@ -7,11 +7,10 @@ import logging
 import numpy as np
 import pytest
 import xarray as xr
+from mixcompare import em
+from mixcompare.comparisons import labels
+from mixcompare.comparisons._stephens import all_permutations, permute
 from scipy.stats import norm
-
-import em
-from comparisons import labels
-from comparisons._stephens import all_permutations, permute
 
 K = 3
 C, D = 4, 500

@@ -5,11 +5,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from mixcompare import em
+from mixcompare.comparisons import lecture, lecture_figures, lecture_pages, surface
 from scipy.optimize import minimize
 from scipy.special import logsumexp
-
-import em
-from comparisons import lecture, lecture_figures, lecture_pages, surface
 
 X, FIXED = lecture.bumps_data()
 EXPECTED = np.array([[-5.0, 12.0], [12.0, -5.0], [-10.0, 6.0], [6.0, -10.0]])

@@ -12,11 +12,9 @@ import pickle
 import numpy as np
 import pymc as pm
 import pytest
-
-import em
-import models
-from models import compiled
-from models.nuts import _pm_sample, _seeds
+from mixcompare import em, models
+from mixcompare.models import compiled
+from mixcompare.models.nuts import _pm_sample, _seeds
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
 
@@ -94,7 +92,7 @@ def test_cached_path_agrees_with_pm_sample(sampler):
     # the same fit through pm.sample (what fit_nuts did before caching)
     rng = em.check_rng(5)
     seeds = _seeds(rng, 2)
-    from models.init import chain_starts
+    from mixcompare.models.init import chain_starts
 
     initvals, record = chain_starts(model, "em", 2, rng.spawn(1)[0], em_result=res)
     if sampler == "nutpie":

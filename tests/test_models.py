@@ -3,11 +3,9 @@
 import numpy as np
 import pytest
 import xarray as xr
+from mixcompare import em, models
 from scipy.special import logsumexp
 from scipy.stats import norm
-
-import em
-import models
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
 

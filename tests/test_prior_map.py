@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
+from mixcompare import em
+from mixcompare.em._model import Params
 from scipy.optimize import minimize
 from scipy.special import softmax
-
-import em
-from em._model import Params
 
 
 def _data_1d(seed=1, n=300):
@@ -204,7 +203,7 @@ def test_full_niw_map_is_stationary():
     # perturbing any parameter of the mode lowers the log posterior
     base = res.log_posterior
     p = res.params()
-    from em.result import EMResult  # noqa: F401
+    from mixcompare.em.result import EMResult  # noqa: F401
 
     def lp(pp):
         lpk = []

@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-
-from comparisons.study import ranks, sbc
+from mixcompare.comparisons.study import ranks, sbc
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning",
                                         "ignore::DeprecationWarning")

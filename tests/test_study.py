@@ -12,13 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from mixcompare import em
+from mixcompare.comparisons import study
+from mixcompare.comparisons.study.config import ConfigError, load_config
+from mixcompare.comparisons.study.replicate import replicate_seed, run_replicate
+from mixcompare.comparisons.study.store import StoreError, to_jsonable
 from scipy import stats
-
-import em
-from comparisons import study
-from comparisons.study.config import ConfigError, load_config
-from comparisons.study.replicate import replicate_seed, run_replicate
-from comparisons.study.store import StoreError, to_jsonable
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning",
                                         "ignore::DeprecationWarning")
@@ -162,7 +161,8 @@ def test_a_lost_replicate_is_recorded_as_an_error_and_runs_again_on_resume(tmp_p
                                                                            monkeypatch):
     import importlib
 
-    run_mod = importlib.import_module("comparisons.study.run")  # the attribute is the function
+    # the attribute is the function
+    run_mod = importlib.import_module("mixcompare.comparisons.study.run")
     real = run_mod.run_replicate
 
     def flaky(config, cell, rep):
@@ -277,7 +277,7 @@ def test_killed_study_resumes_to_the_full_set_and_the_same_aggregates(tmp_path):
     rdir = out / "replicates"
     log = (tmp_path / "stderr.txt").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "comparisons.study.run", str(cfg_path), "--out", str(out),
+        [sys.executable, "-m", "mixcompare.comparisons.study.run", str(cfg_path), "--out", str(out),
          "--workers", "1", "--quiet"], stdout=subprocess.DEVNULL, stderr=log,
         start_new_session=True)  # its own process group: the kill reaches the Dask workers
     try:

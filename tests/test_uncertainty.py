@@ -8,9 +8,8 @@ import warnings
 
 import numpy as np
 import pytest
-
-import em
-from em.uncertainty import StandardErrors, standard_errors
+from mixcompare import em
+from mixcompare.em.uncertainty import StandardErrors, standard_errors
 
 NATURAL = ("weights", "means", "sds", "variances")
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-import em
+from mixcompare import em
 
 X1 = np.array([-2.1, -1.7, -1.2, -0.4, 0.3, 1.1, 2.4, 2.9, 3.6, 4.2])
 RNG = np.random.default_rng(0)

@@ -16,8 +16,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
-
-import em
+from mixcompare import em
 
 #: number of simulated promoters (our assumption)
 N = 1000

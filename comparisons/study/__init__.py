@@ -20,11 +20,12 @@ command line); :mod:`.results` (what a study produced); :mod:`.aggregate`
 
 import warnings as _warnings
 
-# ``python -m comparisons.study.run`` imports this package, which imports ``.run`` (the
+# ``python -m mixcompare.comparisons.study.run`` imports this package, which imports ``.run`` (the
 # function ``run`` is part of the API) before runpy executes the module as __main__: runpy's
 # warning about it is harmless here (__main__ only calls ``main``), so it is not shown.
-_warnings.filterwarnings("ignore", message=r"'comparisons\.study\.run' found in sys\.modules",
-                         category=RuntimeWarning)
+_warnings.filterwarnings(
+    "ignore", message=r"'mixcompare\.comparisons\.study\.run' found in sys\.modules",
+    category=RuntimeWarning)
 
 from .config import Cell, ConfigError, StudyConfig, load_config  # noqa: E402
 from .results import ProgressInfo, StudyResult, summarise  # noqa: E402

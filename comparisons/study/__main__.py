@@ -1,4 +1,4 @@
-"""Run a study: ``python -m comparisons.study CONFIG --out DIR`` (as ``comparisons.study.run``)."""
+"""Run a study: ``python -m mixcompare.comparisons.study CONFIG --out DIR``."""
 
 import sys
 

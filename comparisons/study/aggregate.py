@@ -49,7 +49,7 @@ def long_table(records: list[dict], methods: tuple) -> pd.DataFrame:
     Parameters
     ----------
     records : list of dict
-        Replicate records (see :func:`comparisons.study.replicate.run_replicate`).
+        Replicate records (see :func:`mixcompare.comparisons.study.replicate.run_replicate`).
     methods : tuple of str
         The study's result rows (``StudyConfig.fit_methods``); a method absent
         from a record counts as failed.

@@ -33,7 +33,7 @@ import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import em
+from mixcompare import em
 
 from .validate import (
     ConfigError,

@@ -28,8 +28,7 @@ import socket
 import time
 
 import numpy as np
-
-import em
+from mixcompare import em
 
 from .store import RECORD_SCHEMA
 from .worker import FITTED, capture_warnings, model_for, quiet_loggers
@@ -145,7 +144,7 @@ def _fit_map_em(cfg, cell, X, prior, g_em, out: dict):
 
 
 def _fit_map(cfg, cell, X, prior, ordered, g_map, out: dict):
-    import models
+    from mixcompare import models
 
     warns: list = []
     t0 = time.perf_counter()
@@ -181,8 +180,8 @@ def _posterior_block(post, level: float):
 
 
 def _fit_nuts(cfg, cell, X, prior, variant, g, start_fit, reference, pivot, out: dict):
-    import models
-    from comparisons import labels
+    from mixcompare import models
+    from mixcompare.comparisons import labels
 
     name = f"nuts_{variant}"
     ns = cfg.nuts

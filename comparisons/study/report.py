@@ -1,6 +1,6 @@
 """The study report: tables and coverage plots, as Markdown and self-contained HTML.
 
-Everything is read from a :class:`~comparisons.study.run.StudyResult`; the
+Everything is read from a :class:`~mixcompare.comparisons.study.run.StudyResult`; the
 sections are laid out once as blocks and rendered twice (``report.md`` with
 linked PNG figures, ``report.html`` with the figures embedded). Figures are
 plain matplotlib ``Figure`` objects on an Agg canvas (no pyplot state).
@@ -58,7 +58,7 @@ def coverage_figure(blocks: pd.DataFrame, block: str, level: float, *,
     Parameters
     ----------
     blocks : pandas.DataFrame
-        :func:`comparisons.study.aggregate.block_summary`.
+        :func:`mixcompare.comparisons.study.aggregate.block_summary`.
     block : {"weights", "means", "sds"}
     level : float
         Nominal level, drawn as a horizontal line (coverage only).

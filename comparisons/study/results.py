@@ -14,7 +14,7 @@ from .store import Store, to_jsonable, write_json_atomic, write_text_atomic
 
 __all__ = ["ProgressInfo", "StudyResult", "log_reuse", "summarise"]
 
-_log = logging.getLogger("comparisons.study")
+_log = logging.getLogger("mixcompare.comparisons.study")
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,13 @@
 """Run a simulation study: every replicate on Dask workers, written as it finishes.
 
-``python -m comparisons.study.run CONFIG --out DIR [--scheduler ADDRESS]
+``python -m mixcompare.comparisons.study.run CONFIG --out DIR [--scheduler ADDRESS]
 [--workers N] [--resume] [--quiet]`` is the command line; :func:`run` the API;
 :func:`study_command` what the ``mixcompare study`` command calls.
 
 The driver (this process, the Dask client) submits one task per unfinished
 replicate, receives results in completion order and writes each record
-atomically (:mod:`comparisons.study.store`); then it aggregates every record
-on disk (:mod:`comparisons.study.aggregate`) and writes the tables and the
+atomically (:mod:`mixcompare.comparisons.study.store`); then it aggregates every record
+on disk (:mod:`mixcompare.comparisons.study.aggregate`) and writes the tables and the
 report. A log of the run, with the compiled-model reuse ratio, is appended
 to ``DIR/study.log``.
 """
@@ -32,7 +32,7 @@ from .store import RECORD_SCHEMA, Store, StoreError
 
 __all__ = ["ProgressInfo", "StudyResult", "main", "run", "study_command", "summarise"]
 
-_log = logging.getLogger("comparisons.study")
+_log = logging.getLogger("mixcompare.comparisons.study")
 
 
 def _key(fp: str):
@@ -57,7 +57,7 @@ def run(config, out, *, scheduler: str | None = None, workers: int | None = None
     Parameters
     ----------
     config : str, Path, dict or StudyConfig
-        The study (see :func:`comparisons.study.config.load_config`).
+        The study (see :func:`mixcompare.comparisons.study.config.load_config`).
     out : str or Path
         Output folder (records, tables, report, ``study.log``).
     scheduler : str, optional
@@ -247,8 +247,8 @@ def study_command(config: Path, out: Path, scheduler: str | None, workers: int, 
 
 
 def main(argv=None) -> int:
-    """Entry point of ``python -m comparisons.study.run``."""
-    p = argparse.ArgumentParser(prog="python -m comparisons.study.run",
+    """Entry point of ``python -m mixcompare.comparisons.study.run``."""
+    p = argparse.ArgumentParser(prog="python -m mixcompare.comparisons.study.run",
                                 description="Run a mixcompare simulation study.")
     p.add_argument("config", type=Path, help="the study's TOML file")
     p.add_argument("--out", type=Path, default=Path("mixcompare-study"))

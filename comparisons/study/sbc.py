@@ -41,8 +41,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-
-import em
+from mixcompare import em
 
 from .ranks import rank_figure, uniformity
 from .store import to_jsonable, write_json_atomic, write_text_atomic
@@ -189,8 +188,7 @@ def simulate(cfg: SBCConfig, means, variances, generator: str, rng) -> np.ndarra
 
 def _model(cfg: SBCConfig, X):
     import pymc as pm
-
-    import models
+    from mixcompare import models
 
     key = (cfg.n, tuple(cfg.weights), json.dumps(cfg.prior.to_dict(), sort_keys=True))
     if key in _MODELS:
@@ -211,7 +209,7 @@ def sbc_replicate(cfg: SBCConfig, i: int, generator: str) -> dict:
         ``divergences``, ``fresh`` (first fit of the process's model), ``time``,
         ``theta`` (the drawn means and variances), ``warnings`` (mixcompare's).
     """
-    import models  # before _quiet_loggers: importing pymc sets its logger's level
+    from mixcompare import models  # before _quiet_loggers: importing pymc sets its logger's level
 
     from .worker import capture_warnings, quiet_loggers
 
@@ -253,10 +251,10 @@ def run_sbc(config: SBCConfig | None = None, *, generator: str = "correct",
     generator : {"correct", "sd_as_variance"}
         ``"sd_as_variance"`` is the negative control, which SBC must flag.
     scheduler, workers :
-        Where the simulations run, as in :func:`comparisons.study.run`
+        Where the simulations run, as in :func:`mixcompare.comparisons.study.run`
         (``"inline"``: this process, one compiled model for all simulations).
     progress : callable, optional
-        Called with a :class:`~comparisons.study.run.ProgressInfo` per simulation.
+        Called with a :class:`~mixcompare.comparisons.study.run.ProgressInfo` per simulation.
 
     Returns
     -------

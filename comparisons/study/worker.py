@@ -17,7 +17,7 @@ import time
 import warnings
 from contextlib import contextmanager
 
-import em
+from mixcompare import em
 
 __all__ = ["FITTED", "MODELS", "capture_warnings", "clear_models", "model_for", "quiet_loggers"]
 
@@ -54,8 +54,7 @@ def model_for(cell, prior, ordered: bool, X):
         Time to build it or to swap the data.
     """
     import pymc as pm
-
-    import models
+    from mixcompare import models
 
     key = (cell.n, cell.K, cell.structure, bool(ordered),
            json.dumps(prior.to_dict(), sort_keys=True))
