@@ -1,5 +1,5 @@
 """Comparisons of EM and Bayesian fits: data sets, harness, reports and the CLI."""
 
-from .harness import METHODS, ComparisonResult, compare
+from mixcompare.comparisons.pipeline import METHODS, ComparisonResult, compare
 
 __all__ = ["METHODS", "ComparisonResult", "compare"]

@@ -32,7 +32,7 @@ def _fail(msg: str, code: int = 2):
 
 
 def _load(dataset: str | None, csv: Path | None, columns: str | None):
-    from . import datasets
+    from mixcompare.comparisons import datasets
 
     if csv is not None:
         if dataset is not None:
@@ -81,7 +81,7 @@ def _guard(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from .datasets import DataError
+        from mixcompare.comparisons.datasets import DataError
 
         try:
             return func(*args, **kwargs)
@@ -120,8 +120,8 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", help="Print nothing but errors."),
 ):
     """Run every method on one data set and write the comparison report."""
-    from .harness import compare
-    from .report import write_report
+    from mixcompare.comparisons.pipeline import compare
+    from mixcompare.comparisons.report.comparison import write_report
 
     ds = _load(dataset, csv, columns)
     k = ds.default_k if k is None else k
@@ -228,7 +228,7 @@ def em_cmd(
     map_: bool = typer.Option(False, "--map", help="MAP-EM under the default prior."),
 ):
     """Run EM alone and print its JSON."""
-    from .em_summary import em_summary
+    from mixcompare.comparisons.report.em_json import em_summary
 
     ds = _load(dataset, csv, columns)
     fixed_d = _parse_fixed(fixed) if fixed else ds.fixed
@@ -247,7 +247,7 @@ def lecture(
     quick: bool = typer.Option(False, "--quick", help="Small settings (a few seconds)."),
 ):
     """Reproduce the EM lecture slide by slide: figures, tables, index.md and captions.md."""
-    from .lecture import lecture_command
+    from mixcompare.comparisons.lecture.slides import lecture_command
 
     files = lecture_command(out, seed, quick)
     typer.echo(f"{len(files)} files written to {out}/ (see index.md)")
@@ -296,7 +296,7 @@ def sbc(
 @app.command()
 def datasets():
     """List the bundled data sets with their sources."""
-    from . import datasets as ds_mod
+    from mixcompare.comparisons import datasets as ds_mod
 
     for info in ds_mod.list_datasets():
         name = getattr(info, "name", info)

@@ -25,8 +25,9 @@ import logging
 
 import numpy as np
 from IPython.display import display
-from mixcompare.comparisons import lecture, surface
-from mixcompare.comparisons import lecture_figures as lf
+from mixcompare.comparisons.lecture import figures as lf
+from mixcompare.comparisons.lecture import slides as lecture
+from mixcompare.comparisons.lecture import surface
 from scipy.optimize import minimize
 
 rng = np.random.default_rng(20240917)

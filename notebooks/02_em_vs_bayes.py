@@ -17,7 +17,7 @@
 # Old Faithful waiting times, K = 2: EM (with Louis and bootstrap standard
 # errors and the atlas of optima), MAP-EM, `find_MAP` and NUTS with the same
 # prior, through `comparisons.compare`. The tables below are the report's
-# (`summary.json`), the figures the report's (`mixcompare.comparisons.figures`). NUTS runs
+# (`summary.json`), the figures the report's (`mixcompare.comparisons.report.figures`). NUTS runs
 # are kept short for CI (2 chains × (200 tune + 200 draws)); use the defaults
 # of `mixcompare run` for real work.
 
@@ -30,9 +30,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
-from mixcompare.comparisons import datasets, figures
-from mixcompare.comparisons.harness import compare
-from mixcompare.comparisons.report import write_report
+from mixcompare.comparisons import datasets
+from mixcompare.comparisons.pipeline import compare
+from mixcompare.comparisons.report import figures
+from mixcompare.comparisons.report.comparison import write_report
 
 rng = np.random.default_rng(19900412)
 logging.getLogger("pymc").setLevel(logging.ERROR)

@@ -18,7 +18,7 @@
 # an unordered posterior has K! copies of every mode. A chain may sit in any
 # copy (*between-chain* switching) or hop between copies (*within-chain*
 # switching, when the components overlap). Raw per-component summaries and
-# R-hat are then meaningless; `mixcompare.comparisons.labels` detects the switching and
+# R-hat are then meaningless; `mixcompare.comparisons.posterior.relabel` detects the switching and
 # relabels the draws, by a pivot (the MAP-EM solution) and by Stephens' (2000)
 # Kullback–Leibler algorithm. NUTS runs are small (CI).
 
@@ -31,8 +31,9 @@ import pandas as pd
 from IPython.display import display
 from matplotlib.figure import Figure
 from mixcompare import em, models
-from mixcompare.comparisons import figures, labels
-from mixcompare.comparisons.harness import compare
+from mixcompare.comparisons.pipeline import compare
+from mixcompare.comparisons.posterior import relabel as labels
+from mixcompare.comparisons.report import figures
 
 rng = np.random.default_rng(20000101)
 logging.getLogger("pymc").setLevel(logging.ERROR)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import xarray as xr
 from mixcompare import em, models
-from mixcompare.comparisons import census
-from mixcompare.comparisons.harness import compare
+from mixcompare.comparisons.pipeline import compare
+from mixcompare.comparisons.posterior import census
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
 
@@ -182,8 +182,9 @@ def test_starts_kept_or_left():
 @pytest.mark.slow
 def test_atlas_starts_show_which_em_optima_are_posterior_modes():
     """Galaxies, K = 3: a chain started at MAP-EM's second optimum leaves it for the best."""
-    from mixcompare.comparisons import report, report_modes
     from mixcompare.comparisons.datasets import load
+    from mixcompare.comparisons.report import comparison as report
+    from mixcompare.comparisons.report import modes as report_modes
 
     res = compare(load("galaxies").X, 3, methods=("em", "map_em", "nuts"), n_boot=0,
                   draws=300, tune=500, chains=4, init="atlas", rng=0)

@@ -88,8 +88,8 @@ def test_datasets_command_lists_sources():
 
 @pytest.mark.slow
 def test_run_end_to_end_writes_every_file(tmp_path):
-    from mixcompare.comparisons.harness import ComparisonResult
-    from mixcompare.comparisons.summary import REQUIRED_KEYS
+    from mixcompare.comparisons.pipeline import ComparisonResult
+    from mixcompare.comparisons.report.summary_json import REQUIRED_KEYS
 
     out = tmp_path / "rep"
     proc = _run("run", "faithful", "--draws", "150", "--tune", "150", "--chains", "2",

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 from mixcompare import em
-from mixcompare.comparisons.harness import ComparisonResult, compare
+from mixcompare.comparisons.pipeline import ComparisonResult, compare
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
 

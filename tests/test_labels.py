@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import xarray as xr
 from mixcompare import em
-from mixcompare.comparisons import labels
-from mixcompare.comparisons._stephens import all_permutations, permute
+from mixcompare.comparisons.posterior import relabel as labels
+from mixcompare.comparisons.posterior.stephens import all_permutations, permute
 from scipy.stats import norm
 
 K = 3
@@ -323,7 +323,7 @@ def test_stephens_iteration_cap_is_logged(caplog):
     theta = _draws(TRUTH_1D, draws=50)
     p = labels.membership_per_draw(*_apply(theta, _switches(draws=50, within=False)),
                                    _data(TRUTH_1D, n=50))
-    with caplog.at_level(logging.WARNING, logger="comparisons._stephens"):
+    with caplog.at_level(logging.WARNING, logger="mixcompare.comparisons.posterior.stephens"):
         _, trace = labels.stephens_kl(p, max_iter=1, return_trace=True)
     assert not trace.converged and len(trace.objective) == 2
     assert "max_iter=1" in caplog.text

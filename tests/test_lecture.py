@@ -6,7 +6,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from mixcompare import em
-from mixcompare.comparisons import lecture, lecture_figures, lecture_pages, surface
+from mixcompare.comparisons.lecture import figures as lecture_figures
+from mixcompare.comparisons.lecture import pages as lecture_pages
+from mixcompare.comparisons.lecture import slides as lecture
+from mixcompare.comparisons.lecture import surface
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 

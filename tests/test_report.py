@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import xarray as xr
 from matplotlib.figure import Figure
-from mixcompare.comparisons import datasets, figures
-from mixcompare.comparisons.harness import ComparisonResult, compare
-from mixcompare.comparisons.report import write_report
+from mixcompare.comparisons import datasets
+from mixcompare.comparisons.pipeline import ComparisonResult, compare
+from mixcompare.comparisons.report import figures
+from mixcompare.comparisons.report.comparison import write_report
 
 SECTIONS = ("## Problems", "## Agreement", "## MAP-EM versus find_MAP",
             "## What EM's point estimate hides", "## Label switching", "## EM's atlas of optima",

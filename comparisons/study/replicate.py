@@ -181,7 +181,7 @@ def _posterior_block(post, level: float):
 
 def _fit_nuts(cfg, cell, X, prior, variant, g, start_fit, reference, pivot, out: dict):
     from mixcompare import models
-    from mixcompare.comparisons import labels
+    from mixcompare.comparisons.posterior import relabel as labels
 
     name = f"nuts_{variant}"
     ns = cfg.nuts

@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
-
-from .lecture_figures import (
+from mixcompare.comparisons.lecture.figures import (
     CAPTIONS,
     DEPTH,
     fig_atlas,
@@ -100,7 +99,7 @@ def write_lecture(out: Path, b, post: dict, table: pd.DataFrame, bias: xr.Datase
     list of Path
         Every file written.
     """
-    from . import figures
+    from mixcompare.comparisons.report import figures
 
     out.mkdir(parents=True, exist_ok=True)
     files, caps = [], []

@@ -1,7 +1,7 @@
 """Figures of one comparison, drawn from the precomputed ``DataTree`` only.
 
 Every ``fig_*`` function takes the ``tree`` of a
-:class:`~mixcompare.comparisons.harness.ComparisonResult` and returns a
+:class:`~mixcompare.comparisons.pipeline.ComparisonResult` and returns a
 :class:`matplotlib.figure.Figure`, or ``None`` when the groups it draws are
 absent (NUTS not run, multivariate data for a density, ...). Nothing is fitted
 or estimated here: the harness computed every number, the figures only reshape
@@ -19,9 +19,8 @@ import xarray as xr
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-
-from . import report_modes
-from .metrics import AGREE_Z
+from mixcompare.comparisons.pipeline.metrics import AGREE_Z
+from mixcompare.comparisons.report import modes as report_modes
 
 __all__ = ["CAPTIONS", "DPI", "FIGURES", "fig_data_density", "fig_em_traces", "fig_intervals",
            "fig_membership", "fig_modes", "fig_pair_means", "fig_trace_raw",
@@ -384,7 +383,7 @@ def save_all(tree: xr.DataTree, outdir) -> dict[str, Path]:
     Parameters
     ----------
     tree : xarray.DataTree
-        The tree of a :class:`~mixcompare.comparisons.harness.ComparisonResult`.
+        The tree of a :class:`~mixcompare.comparisons.pipeline.ComparisonResult`.
     outdir : str or Path
         Folder for ``<name>.png``; created if needed.
 

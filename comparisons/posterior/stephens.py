@@ -2,7 +2,7 @@
 
 Everything here works on plain arrays whose leading axes are sample axes
 (``(S,)`` or ``(chain, draw)``); the public functions are re-exported by
-:mod:`mixcompare.comparisons.labels`, which also holds the xarray adapters.
+:mod:`mixcompare.comparisons.posterior.relabel`, which also holds the xarray adapters.
 
 Permutation convention (shared by every function of both modules): a
 permutation ``perm`` of shape ``(..., K)`` relabels a draw by

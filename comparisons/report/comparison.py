@@ -1,7 +1,7 @@
 """The comparison report: Markdown and self-contained HTML rendered from one tree.
 
 :func:`write_report` reads every number from the ``DataTree`` of a
-:class:`~mixcompare.comparisons.harness.ComparisonResult` (nothing is recomputed), lays
+:class:`~mixcompare.comparisons.pipeline.ComparisonResult` (nothing is recomputed), lays
 the sections out once as a list of blocks, and renders those blocks twice:
 ``report.md`` (figures linked as PNG files) and ``report.html`` (figures
 embedded as base64, inline CSS, no external resource). Every file is written
@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-
-from . import figures, metrics, report_modes
-from .figures import group_or_none as _g
+from mixcompare.comparisons.pipeline import metrics
+from mixcompare.comparisons.report import figures
+from mixcompare.comparisons.report import modes as report_modes
+from mixcompare.comparisons.report.figures import group_or_none as _g
 
 __all__ = ["PACKAGES", "write_report"]
 
@@ -88,7 +89,7 @@ def _table(header: list[str], rows: list[list]) -> tuple:
 
 
 def _rule_text() -> str:
-    """Return the agreement rule as written in :mod:`mixcompare.comparisons.metrics`'s docstring."""
+    """Return the agreement rule as written in the docstring of :mod:`..pipeline.metrics`."""
     lines = (metrics.__doc__ or "").splitlines()
     for i in range(1, len(lines)):
         if lines[i].startswith("---") and lines[i - 1].lower().startswith("the rule"):
@@ -367,14 +368,14 @@ def write_report(result, outdir, *, command=None, seed=None,
 
     Parameters
     ----------
-    result : mixcompare.comparisons.harness.ComparisonResult
+    result : mixcompare.comparisons.pipeline.ComparisonResult
         The comparison to report; only its ``tree`` is read.
     outdir : str or Path
         Output folder, created if needed.
     command : str, optional
         The command line that produced the result (for provenance).
     seed : int, optional
-        The seed given to :func:`mixcompare.comparisons.harness.compare` (for provenance).
+        The seed given to :func:`mixcompare.comparisons.pipeline.compare` (for provenance).
     data_name : str, optional
         Data set name for the title; the tree's ``name`` attribute by default.
 

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
-
-from . import labels
+from mixcompare.comparisons.posterior import relabel as labels
 
 __all__ = ["SwitchingAnalysis", "analyse"]
 

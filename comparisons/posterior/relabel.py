@@ -27,8 +27,7 @@ from math import prod
 
 import numpy as np
 import xarray as xr
-
-from ._stephens import (
+from mixcompare.comparisons.posterior.stephens import (
     MAX_ELEMENTS,
     StephensTrace,
     as_draws,
@@ -38,7 +37,7 @@ from ._stephens import (
     permute,
     stephens_kl,
 )
-from ._summary import SwitchingSummary, switching_summary
+from mixcompare.comparisons.posterior.switch_summary import SwitchingSummary, switching_summary
 
 __all__ = [
     "draw_arrays",

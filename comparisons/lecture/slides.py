@@ -6,7 +6,7 @@ figures, the tables (Markdown and CSV) and ``index.md``/``captions.md``, which
 say what every figure shows and which lecture claim it supports. The slide
 functions (:func:`bumps`, :func:`bumps_posterior`, :func:`iteration_table`,
 :func:`cem_bias`, :func:`cpg_comparison`, :func:`galaxies_atlas`) return data
-(xarray, pandas or a :class:`~mixcompare.comparisons.harness.ComparisonResult`) and are
+(xarray, pandas or a :class:`~mixcompare.comparisons.pipeline.ComparisonResult`) and are
 what the notebooks call.
 """
 
@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from mixcompare import em
-
-from . import datasets, surface
-from .harness import METHODS, ComparisonResult, compare
+from mixcompare.comparisons import datasets
+from mixcompare.comparisons.lecture import surface
+from mixcompare.comparisons.pipeline import METHODS, ComparisonResult, compare
 
 __all__ = ["FULL", "LIMITS", "PATH_STARTS", "QUICK", "TWO_ITER_START", "TWO_ITER_X", "Bumps",
            "LectureSettings", "bumps", "bumps_data", "bumps_posterior", "cem_bias",
@@ -364,7 +364,7 @@ def lecture_command(out: Path, seed: int, quick: bool) -> list[Path]:
     list of Path
         Every file written.
     """
-    from . import lecture_pages
+    from mixcompare.comparisons.lecture import pages as lecture_pages
 
     settings = QUICK if quick else FULL
     rng = np.random.default_rng(seed)

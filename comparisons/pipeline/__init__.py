@@ -3,7 +3,7 @@
 ``compare`` runs EM (with Louis and bootstrap standard errors), MAP-EM,
 ``find_MAP`` and NUTS on the same data with the same prior, aligns their
 components, detects and undoes label switching, and computes the agreement
-and "what EM hides" tables (:mod:`mixcompare.comparisons.metrics`).
+and "what EM hides" tables (:mod:`mixcompare.comparisons.pipeline.metrics`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 from mixcompare import em
-
-from . import census, metrics, switching
-from .tables import flatten, table
+from mixcompare.comparisons.pipeline import metrics
+from mixcompare.comparisons.posterior import census, switching
+from mixcompare.comparisons.tables import flatten, table
 
 __all__ = ["METHODS", "ComparisonResult", "compare"]
 
@@ -62,7 +62,7 @@ class ComparisonResult:
 
     def summary(self) -> dict:
         """Return the ``summary.json`` contract (see :func:`.summary.summarise`)."""
-        from .summary import summarise
+        from mixcompare.comparisons.report.summary_json import summarise
 
         return summarise(self.tree)
 

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 from mixcompare import em
-
-from .labels import draw_arrays
+from mixcompare.comparisons.posterior.relabel import draw_arrays
 
 __all__ = ["Z_MAX", "Census", "census", "per_mode_diagnostics", "take_census"]
 
@@ -186,8 +185,7 @@ def census(post: xr.Dataset, optima=None, *, z_max: float = Z_MAX,
 def _unsettled(post: xr.Dataset) -> np.ndarray:
     """Chains whose own split R-hat (first vs second half) exceeds ``UNSETTLED_RHAT``."""
     import arviz_stats as azs
-
-    from .tables import posterior_rows
+    from mixcompare.comparisons.tables import posterior_rows
 
     rows = posterior_rows(post).values
     C, D, R = rows.shape
@@ -218,9 +216,8 @@ def per_mode_diagnostics(post: xr.Dataset, cen: Census) -> xr.Dataset:
         ``rhat_max``, ``ess_bulk_min`` and ``n_chains`` over ``mode``.
     """
     import arviz_stats as azs
-
-    from .labels import permute_components
-    from .tables import posterior_rows
+    from mixcompare.comparisons.posterior.relabel import permute_components
+    from mixcompare.comparisons.tables import posterior_rows
 
     C, D = post.sizes["chain"], post.sizes["draw"]
     K = post.sizes["component"]

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
-
-from ._stephens import check_perms
+from mixcompare.comparisons.posterior.stephens import check_perms
 
 __all__ = ["SwitchingSummary", "switching_summary"]
 

@@ -17,8 +17,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 from mixcompare import em
-
-from .tables import posterior_rows, table
+from mixcompare.comparisons.tables import posterior_rows, table
 
 __all__ = ["AGREE_Z", "HDI_PROB", "agreement", "diagnostics", "hidden", "posterior_summary"]
 
@@ -183,7 +182,7 @@ def posterior_mass_near_optima(post: xr.Dataset, mle: em.EMResult) -> xr.Dataset
     matched distance. EM's best optimum is a *minor mode* of the posterior
     when another optimum collects more draws.
     """
-    from .labels import draw_arrays
+    from mixcompare.comparisons.posterior.relabel import draw_arrays
 
     w, m, v = draw_arrays(post)
     C, D, K = w.shape
