@@ -140,20 +140,17 @@ def run(
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a folder; choose another path")
     console = _console(quiet)
+    command = " ".join(["mixcompare"] + sys.argv[1:])
     with console.status("starting", spinner="dots") as status, _quiet_pymc(quiet):
         result = compare(
             ds.X, k, methods=meths, structure=structure, fixed=fixed_d, ordered=ordered,
             draws=draws, tune=tune, chains=chains, sampler=sampler, init=init, n_init=n_init,
-            n_boot=n_boot, rng=seed, name=ds.name,
+            n_boot=n_boot, rng=seed, name=ds.name, source=ds.source, command=command,
             progress=lambda msg: (status.update(msg), console.log(msg)))
         status.update("writing the report")
         out.mkdir(parents=True, exist_ok=True)
         summary = result.summary()
-        summary["dataset"]["source"] = ds.source
-        summary["seed"] = seed
-        summary["command"] = " ".join(["mixcompare"] + sys.argv[1:])
-        files = write_report(result, out, command=summary["command"], seed=seed,
-                             data_name=ds.name)
+        files = write_report(result, out, command=command, seed=seed, data_name=ds.name)
         _atomic_json(out / "summary.json", summary)
     if not quiet:
         _print_summary(console, ds, k, summary, out, files)

@@ -54,7 +54,7 @@ def posterior_rows(posterior: xr.Dataset) -> xr.DataArray:
     return xr.DataArray(flatten(w, m, s), dims=("chain", "draw", "row"))
 
 
-def table(K: int, d: int | None, columns: dict) -> xr.Dataset:
+def table(K: int, d: int | None, columns: dict, attrs: dict | None = None) -> xr.Dataset:
     """Build a row-indexed table with parameter, component, feature and name coordinates."""
     labels = row_labels(K, d)
     coords = {
@@ -66,4 +66,4 @@ def table(K: int, d: int | None, columns: dict) -> xr.Dataset:
     }
     data = {k: ("row", np.asarray(v, dtype=float if not np.asarray(v).dtype == bool else bool))
             for k, v in columns.items()}
-    return xr.Dataset(data, coords=coords)
+    return xr.Dataset(data, coords=coords, attrs=attrs or {})

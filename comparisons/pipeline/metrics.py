@@ -29,12 +29,12 @@ ESS_MIN = 400
 UNCERTAIN = 0.2
 
 
-def posterior_summary(post: xr.Dataset, K: int, d) -> xr.Dataset:
-    """Posterior mean, median, sd and the 94 % HDI of every row."""
+def posterior_summary(post: xr.Dataset, K: int, d, *, prob: float = HDI_PROB) -> xr.Dataset:
+    """Posterior mean, median, sd and the HDI at ``prob`` (default 94 %) of every row."""
     import arviz_stats as azs
 
     draws = posterior_rows(post)
-    hdi = azs.hdi(draws, prob=HDI_PROB)
+    hdi = azs.hdi(draws, prob=prob)
     flat = draws.values.reshape(-1, draws.shape[-1])
     return table(K, d, {
         "post_mean": flat.mean(axis=0),
@@ -42,7 +42,7 @@ def posterior_summary(post: xr.Dataset, K: int, d) -> xr.Dataset:
         "post_sd": flat.std(axis=0, ddof=1),
         "hdi_low": hdi.sel(ci_bound="lower").values,
         "hdi_high": hdi.sel(ci_bound="upper").values,
-    })
+    }, {"hdi_prob": float(prob)})
 
 
 def diagnostics(raw: xr.Dataset, relabeled: xr.Dataset, K: int, d,
@@ -95,8 +95,9 @@ def agreement(K: int, d, est: dict, se: xr.Dataset | None, summ: xr.Dataset | No
             scale = 1e-4 * np.maximum(np.abs(est["map"]), 1e-12)
         cols["map_disagree"] = (np.abs(diff) > scale) & map_comparable
     out = table(K, d, cols)
+    prob = HDI_PROB if summ is None else float(summ.attrs.get("hdi_prob", HDI_PROB))
     out.attrs.update({"rule": f"|MLE - posterior mean| / posterior sd <= {AGREE_Z:g}",
-                      "hdi_prob": HDI_PROB, "interval": "HDI"})
+                      "hdi_prob": prob, "interval": "HDI"})
     return out
 
 
@@ -158,15 +159,15 @@ def membership(post: xr.Dataset, X, mle: em.EMResult, order) -> xr.Dataset:
     return ds
 
 
-def density(post: xr.Dataset, X, mle: em.EMResult, n_grid: int = 400) -> xr.Dataset:
-    """Posterior predictive density with its 94 % band against EM's plug-in density (1-D)."""
+def density(post: xr.Dataset, X, mle: em.EMResult, n_grid: int = 400, *,
+            prob: float = HDI_PROB) -> xr.Dataset:
+    """Posterior predictive density with its band at ``prob`` against EM's plug-in density (1-D)."""
     from mixcompare import models
 
     lo, hi = float(np.min(X)), float(np.max(X))
     pad = 0.1 * (hi - lo)
     grid = np.linspace(lo - pad, hi + pad, n_grid)
-    band = models.predictive_density(post, grid,
-                                     prob=HDI_PROB)
+    band = models.predictive_density(post, grid, prob=prob)
     em_d = np.exp(mle.score_samples(grid))
     outside = (em_d < band["lower"].values) | (em_d > band["upper"].values)
     band["em"] = ("x", em_d)

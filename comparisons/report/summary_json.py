@@ -130,14 +130,19 @@ def summarise(tree: xr.DataTree) -> dict:
     data = tree["data"].to_dataset()["x"].values
     one_d = data.ndim == 1
     emg = _group(tree, "em")
+    prov = _json_attr(tree, "provenance", {})
     out = {
         "dataset": {"name": tree.attrs.get("name"), "n": int(data.shape[0]),
                     "d": 1 if one_d else int(data.shape[1]),
-                    "sha256": hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest()},
+                    "sha256": hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest(),
+                    "source": prov.get("source", "")},
         "n_components": int(tree.attrs["n_components"]),
         "structure": str(tree.attrs["structure"]),
         "ordered": bool(tree.attrs.get("ordered", 0)),
         "prior": _json_attr(tree, "prior", {}),
+        "seed": prov.get("seed"),
+        "command": prov.get("command", ""),
+        "level": _py(tree.attrs.get("level")),
     }
     em_out = {"log_likelihood": float(emg.attrs["log_likelihood"]),
               "converged": bool(emg.attrs["converged"]), "n_iter": int(emg.attrs["n_iter"]),

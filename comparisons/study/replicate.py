@@ -8,9 +8,20 @@ Seeds
 -----
 Replicate ``r`` of cell ``c`` draws everything from
 ``np.random.SeedSequence(entropy=seed, spawn_key=(c, r))`` (see
-:func:`replicate_seed`), whose children seed, in order, the data, EM (and
-MAP-EM, which uses the same restarts), the bootstrap, ``find_MAP`` and each
-NUTS variant. The record does not depend on which worker runs it, nor when.
+:func:`replicate_seed`). Its first child seeds the data; its second is the
+root of the comparison pipeline's named streams
+(:class:`~mixcompare.comparisons.pipeline.Streams`): ``restarts`` for EM *and*
+MAP-EM (the same restarts, tested), ``bootstrap``, ``map`` and ``nuts``, whose
+children 0 and 1 seed the ordered and unordered variants. The record does not
+depend on which worker runs it, nor when.
+
+Fits
+----
+Every method runs through the comparison pipeline's own steps
+(:mod:`mixcompare.comparisons.pipeline.fits`), so a study fits exactly what
+``mixcompare run`` fits; posterior intervals are HDIs at the study's
+``level`` (as in the report), EM's are Wald (Louis) and bootstrap percentile
+intervals at the same level.
 
 Compiled models
 ---------------
@@ -29,13 +40,16 @@ import time
 
 import numpy as np
 from mixcompare import em
+from mixcompare.comparisons.pipeline import RunLog, Streams
+from mixcompare.comparisons.pipeline import fits as steps
+from mixcompare.comparisons.pipeline.metrics import posterior_summary
 
 from .store import RECORD_SCHEMA
-from .worker import FITTED, capture_warnings, model_for, quiet_loggers
+from .worker import FITTED, model_for, quiet_loggers
 
 __all__ = ["replicate_seed", "run_replicate"]
 
-_N_STREAMS = 7  # data, em, bootstrap, map, nuts_ordered, nuts_unordered, spare
+_PARAMS = ("weights", "means", "sds")
 
 
 def replicate_seed(seed: int, cell: int, replicate: int) -> np.random.SeedSequence:
@@ -56,16 +70,15 @@ def _params(w, m, s, scale: float) -> em.Params:
     return em.Params(np.asarray(w, float), m[:, None], (s**2)[:, None, None])
 
 
-def _align(cell, w, m, s) -> tuple[np.ndarray, float]:
+def _align(cell, est: dict) -> tuple[np.ndarray, float]:
     """Permutation of a fit's components matching the truth (Hungarian, never sorting)."""
     sc = _scale(cell)
     return em.match_components(_params(cell.weights, cell.means, cell.sds, sc),
-                               _params(w, m, s, sc))
+                               _params(est["weights"], est["means"], est["sds"], sc))
 
 
-def _block(w, m, s, perm) -> dict:
-    return {"weights": np.asarray(w, float)[perm], "means": np.asarray(m, float)[perm],
-            "sds": np.asarray(s, float)[perm]}
+def _block(est: dict, perm) -> dict:
+    return {p: np.asarray(est[p], float)[perm] for p in _PARAMS}
 
 
 def _entry(**kw) -> dict:
@@ -81,140 +94,153 @@ def _failed(err: BaseException | str, t0: float | None = None, warns=None) -> di
                   time=None if t0 is None else time.perf_counter() - t0, warnings=warns or [])
 
 
+def _warnings(log: RunLog) -> list:
+    return log.unique_warnings()
+
+
 # --------------------------------------------------------------------------- methods
-def _fit_em(cfg, cell, X, g_em, g_boot, out: dict):
-    """EM with Louis (Wald) and bootstrap (percentile) intervals; returns (mle, perm)."""
+def _fit_em(cfg, cell, s, streams, out: dict):
+    """EM with Wald (Louis) and bootstrap percentile intervals; returns the EM fit or None."""
     names = [f"em_{k}" for k in cfg.em.intervals] or ["em"]
-    warns: list = []
+    log = RunLog()
     t0 = time.perf_counter()
     try:
-        with capture_warnings(warns):
-            mle = em.fit(X, cell.K, structure=cell.structure, n_init=cfg.em.n_init, rng=g_em)
-        perm, dist = _align(cell, mle.weights, mle.means, mle.sds)
+        fit = steps.fit_em(s, n_init=cfg.em.n_init, rng=streams.generator("restarts"), log=log)
+        perm, dist = _align(cell, _est(fit.result))
     except Exception as err:  # noqa: BLE001 - every failure is recorded, never raised
         for name in names:
-            out[name] = _failed(err, t0, warns)
-        return None, None
+            out[name] = _failed(err, t0, _warnings(log))
+        return None
+    mle = fit.result
     t_fit = time.perf_counter() - t0
-    est = _block(mle.weights, mle.means, mle.sds, perm)
+    est = _block(_est(mle), perm)
     info = {"converged": bool(mle.converged), "n_iter": int(mle.n_iter),
             "log_likelihood": mle.log_likelihood, "n_optima": len(mle.optima),
             "align_distance": dist, "degenerate": bool(np.any(mle.degenerate))}
     if not cfg.em.intervals:
-        out["em"] = _entry(time=t_fit, estimate=est, info=info, warnings=warns)
+        out["em"] = _entry(time=t_fit, estimate=est, info=info, warnings=_warnings(log))
     for kind in cfg.em.intervals:
-        w2 = list(warns)
+        klog = RunLog(warnings=list(log.warnings))
         t1 = time.perf_counter()
         try:
-            with capture_warnings(w2):
+            with klog.step(kind, timed=False):
                 if kind == "louis":
                     se = mle.standard_errors("louis")
                 else:
-                    se = mle.standard_errors("bootstrap", n_boot=cfg.em.n_boot, rng=g_boot)
+                    se = mle.standard_errors("bootstrap", n_boot=cfg.em.n_boot,
+                                             rng=streams.generator("bootstrap"))
                 ci = se.intervals(cfg.level)
         except Exception as err:  # noqa: BLE001
-            out[f"em_{kind}"] = _failed(err, t1, w2)
+            out[f"em_{kind}"] = _failed(err, t1, _warnings(klog))
             continue
         extra = {"interval": ci.kind, "se_method": se.method_used,
                  "se_nan": list(se.affected), "n_failed": int(se.n_failed)}
         out[f"em_{kind}"] = _entry(
             time=t_fit + time.perf_counter() - t1, estimate=est,
-            lower=_block(ci.weights[0], ci.means[0], ci.sds[0], perm),
-            upper=_block(ci.weights[1], ci.means[1], ci.sds[1], perm),
-            info={**info, **extra}, warnings=w2)
-    return mle, perm
+            lower=_block({"weights": ci.weights[0], "means": ci.means[0], "sds": ci.sds[0]},
+                         perm),
+            upper=_block({"weights": ci.weights[1], "means": ci.means[1], "sds": ci.sds[1]},
+                         perm),
+            info={**info, **extra}, warnings=_warnings(klog))
+    return fit
 
 
-def _fit_map_em(cfg, cell, X, prior, g_em, out: dict):
-    warns: list = []
+def _est(res) -> dict:
+    return {"weights": res.weights, "means": res.means, "sds": res.sds}
+
+
+def _fit_map_em(cfg, cell, s, fit, streams, out: dict):
+    log = RunLog()
     t0 = time.perf_counter()
     try:
-        with capture_warnings(warns):
-            res = em.fit(X, cell.K, structure=cell.structure, n_init=cfg.em.n_init, rng=g_em,
-                         prior=prior)
-        perm, dist = _align(cell, res.weights, res.means, res.sds)
+        ref = fit if fit is not None else _truth_fit(cell)
+        res = steps.fit_map_em(s, ref, n_init=cfg.em.n_init,
+                               rng=streams.generator("restarts"), log=log)
+        if res is None:
+            raise ValueError("; ".join(log.problems))
+        perm, dist = _align(cell, _est(res.result))
     except Exception as err:  # noqa: BLE001
-        out["map_em"] = _failed(err, t0, warns)
-        return None, None
+        out["map_em"] = _failed(err, t0, _warnings(log))
+        return None
     out["map_em"] = _entry(
-        time=time.perf_counter() - t0, estimate=_block(res.weights, res.means, res.sds, perm),
-        info={"converged": bool(res.converged), "log_posterior": res.log_posterior,
-              "align_distance": dist}, warnings=warns)
-    return res, perm
+        time=time.perf_counter() - t0, estimate=_block(_est(res.result), perm),
+        info={"converged": bool(res.result.converged), "log_posterior": res.result.log_posterior,
+              "align_distance": dist}, warnings=_warnings(log))
+    return res
 
 
-def _fit_map(cfg, cell, X, prior, ordered, g_map, out: dict):
-    from mixcompare import models
-
-    warns: list = []
+def _fit_map(cfg, cell, s, ordered, fit, streams, out: dict):
+    log = RunLog()
     t0 = time.perf_counter()
     try:
-        model, key, built, t_build = model_for(cell, prior, ordered, X)
+        model, key, built, t_build = model_for(cell, s.prior, ordered, s.X)
         fresh = (key, "map") not in FITTED
-        with capture_warnings(warns):
-            tree = models.fit_map(model, rng=g_map, n_starts=cfg.map.n_starts)
+        ref = fit if fit is not None else _truth_fit(cell)
+        res = steps.fit_map(model, ref, rng=streams.generator("map"), log=log,
+                            n_starts=cfg.map.n_starts)
+        if res is None:
+            raise RuntimeError("; ".join(log.problems))
         FITTED.add((key, "map"))
-        p = tree["posterior"]
-        w = p["weights"].values[0, 0]
-        m = p["means"].values[0, 0]
-        s = p["sds"].values[0, 0]
-        perm, dist = _align(cell, w, m, s)
+        est = res.estimates(one_d=True)
+        perm, dist = _align(cell, est)
     except Exception as err:  # noqa: BLE001
-        out["map"] = _failed(err, t0, warns)
+        out["map"] = _failed(err, t0, _warnings(log))
         return
     out["map"] = _entry(
-        time=time.perf_counter() - t0, estimate=_block(w, m, s, perm),
-        info={"log_density": tree.attrs["log_density"], "align_distance": dist,
+        time=time.perf_counter() - t0, estimate=_block(est, perm),
+        info={"log_density": res.tree.attrs["log_density"], "align_distance": dist,
               "model_built": built, "fresh": fresh, "build_time": t_build,
-              "ordered": bool(ordered)}, warnings=warns)
+              "ordered": bool(ordered)}, warnings=_warnings(log))
 
 
-def _posterior_block(post, level: float):
-    flat = {v: post[v].transpose("chain", "draw", "component").values.reshape(
-        -1, post.sizes["component"]) for v in ("weights", "means", "sds")}
-    q = [(1 - level) / 2, (1 + level) / 2]
-    mean = {v: a.mean(axis=0) for v, a in flat.items()}
-    lo = {v: np.quantile(a, q[0], axis=0) for v, a in flat.items()}
-    hi = {v: np.quantile(a, q[1], axis=0) for v, a in flat.items()}
-    return mean, lo, hi
+def _truth_fit(cell) -> steps.EMFit:
+    """Return the truth as the reference order, for when EM failed (alignment needs one)."""
+    truth = _params(cell.weights, cell.means, cell.sds, 1.0)
+    return steps.EMFit(None, np.arange(len(cell.weights)), truth)
 
 
-def _fit_nuts(cfg, cell, X, prior, variant, g, start_fit, reference, pivot, out: dict):
-    from mixcompare import models
-    from mixcompare.comparisons.posterior import relabel as labels
+def _by_param(table, column: str) -> dict:
+    return {p: table[column].values[table["parameter"].values == p] for p in _PARAMS}
+
+
+def _fit_nuts(cfg, cell, s, variant, rng, fit, map_em, out: dict):
+    from mixcompare.comparisons.pipeline.analysis import pivot_of
+    from mixcompare.comparisons.posterior import relabel
 
     name = f"nuts_{variant}"
     ns = cfg.nuts
-    warns: list = []
+    log = RunLog()
     t0 = time.perf_counter()
-    if ns.init in ("em", "atlas") and start_fit is None:
+    if ns.init in ("em", "atlas") and fit is None:
         out[name] = _failed(f"init={ns.init!r} starts from the EM fit, which failed", t0)
         return
+    ref = fit if fit is not None else _truth_fit(cell)
+    pivot = (pivot_of(fit, map_em) if fit is not None else
+             (np.asarray(cell.weights), np.asarray(cell.means), np.asarray(cell.variances)))
     try:
-        model, key, built, t_build = model_for(cell, prior, variant == "ordered", X)
+        model, key, built, t_build = model_for(cell, s.prior, variant == "ordered", s.X)
         fresh = (key, "nuts") not in FITTED
         t1 = time.perf_counter()
-        with capture_warnings(warns):
-            tree = models.fit_nuts(model, draws=ns.draws, tune=ns.tune, chains=ns.chains,
-                                   target_accept=ns.target_accept, sampler=ns.sampler, rng=g,
-                                   init=ns.init, em_result=start_fit, reference=reference,
-                                   progressbar=False, cores=1)
+        nuts = steps.fit_nuts(model, ref, map_em, draws=ns.draws, tune=ns.tune,
+                              chains=ns.chains, sampler=ns.sampler, init=ns.init,
+                              target_accept=ns.target_accept, rng=rng, log=log, cores=1)
         t_fit = time.perf_counter() - t1
         FITTED.add((key, "nuts"))
-        post = tree["posterior"].to_dataset()
-        relabeled, perms = labels.relabel_pivot(post, pivot)
-        summ = labels.switching_summary(perms.values)
+        post = nuts.posterior
+        relabeled, perms = relabel.relabel_pivot(post, pivot)
+        summ = relabel.switching_summary(perms.values)
         used = relabeled if variant == "unordered" else post
-        mean, lo, hi = _posterior_block(used, cfg.level)
-        vars_ = ["weights", "means", "sds"]
-        diag = labels.rhat_ess(used, var_names=vars_)
-        raw = labels.rhat_ess(post, var_names=vars_) if variant == "unordered" else diag
-        stats = tree["sample_stats"]
-        t_sampling = float(tree["posterior"].attrs.get("sampling_time", np.nan))
+        table = posterior_summary(used, cell.K, None, prob=cfg.level)
+        mean, lo, hi = (_by_param(table, c) for c in ("post_mean", "hdi_low", "hdi_high"))
+        vars_ = list(_PARAMS)
+        diag = relabel.rhat_ess(used, var_names=vars_)
+        raw = relabel.rhat_ess(post, var_names=vars_) if variant == "unordered" else diag
+        stats = nuts.tree["sample_stats"]
+        t_sampling = float(nuts.tree["posterior"].attrs.get("sampling_time", np.nan))
         div = int(np.sum(stats["diverging"].values)) if "diverging" in stats else 0
-        perm, dist = _align(cell, mean["weights"], mean["means"], mean["sds"])
+        perm, dist = _align(cell, mean)
     except Exception as err:  # noqa: BLE001
-        out[name] = _failed(err, t0, warns)
+        out[name] = _failed(err, t0, _warnings(log))
         return
 
     def _max(ds, d):
@@ -224,18 +250,16 @@ def _fit_nuts(cfg, cell, X, prior, variant, g, start_fit, reference, pivot, out:
         return float(np.nanmin([ds[v].sel(diagnostic=d).min() for v in vars_]))
 
     out[name] = _entry(
-        time=time.perf_counter() - t0,
-        estimate=_block(mean["weights"], mean["means"], mean["sds"], perm),
-        lower=_block(lo["weights"], lo["means"], lo["sds"], perm),
-        upper=_block(hi["weights"], hi["means"], hi["sds"], perm),
+        time=time.perf_counter() - t0, estimate=_block(mean, perm),
+        lower=_block(lo, perm), upper=_block(hi, perm),
         info={"divergences": div, "rhat_max": _max(diag, "r_hat"),
               "rhat_max_raw": _max(raw, "r_hat"), "ess_bulk_min": _min(diag, "ess_bulk"),
               "label_switching": bool(summ.detected), "switching_reason": summ.reason,
               "switching_rate_max": float(np.max(summ.switching_rate)),
               "model_built": built, "fresh": fresh, "build_time": t_build, "fit_time": t_fit,
               "sampling_time": t_sampling, "align_distance": dist, "draws": ns.draws,
-              "chains": ns.chains},
-        warnings=warns)
+              "chains": ns.chains, "interval": "hdi"},
+        warnings=_warnings(log))
 
 
 # --------------------------------------------------------------------------- driver
@@ -261,16 +285,19 @@ def run_replicate(config, cell_index: int, replicate: int) -> dict:
     """
     t0 = time.perf_counter()
     cell = config.cells[cell_index]
-    ss = replicate_seed(config.seed, cell_index, replicate)
-    g_data, g_em, g_boot, g_map, g_ord, g_unord, _ = (np.random.default_rng(c)
-                                                      for c in ss.spawn(_N_STREAMS))
+    data_seed, run_seed = replicate_seed(config.seed, cell_index, replicate).spawn(2)
+    streams = Streams(run_seed)
+    nuts_rngs = dict(zip(("ordered", "unordered"),
+                         (np.random.default_rng(c) for c in streams.seed("nuts").spawn(2)),
+                         strict=True))
     record = {"schema": RECORD_SCHEMA, "cell": cell_index, "replicate": replicate,
               "seed": {"entropy": config.seed, "spawn_key": [cell_index, replicate]},
               "factors": cell.factors(), "truth": cell.truth(), "status": "ok",
               "reason": None, "data": None, "methods": {},
               "worker": {"host": socket.gethostname(), "pid": os.getpid()}}
     try:
-        X, z = em.sample(cell.n, cell.weights, cell.means, cell.variances, rng=g_data)
+        X, z = em.sample(cell.n, cell.weights, cell.means, cell.variances,
+                         rng=np.random.default_rng(data_seed))
     except Exception as err:  # noqa: BLE001
         record.update(status="failed", reason=f"simulation: {type(err).__name__}: {err}",
                       time=time.perf_counter() - t0)
@@ -278,29 +305,20 @@ def run_replicate(config, cell_index: int, replicate: int) -> dict:
     record["data"] = {"n": int(X.shape[0]), "sha256": hashlib.sha256(X.tobytes()).hexdigest(),
                       "counts": np.bincount(z, minlength=cell.K).tolist()}
     out = record["methods"]
-    prior = config.prior_for(cell)
+    s = steps.setup(X, cell.K, structure=cell.structure, prior=config.prior_for(cell))
     if {"map", "nuts"} & set(config.methods):
         import pymc  # noqa: F401 - imported before _quiet_loggers: its import sets pymc's level
     with quiet_loggers():
-        mle = perm = mapem = mperm = None
+        fit = map_em = None
         if "em" in config.methods:
-            mle, perm = _fit_em(config, cell, X, g_em, g_boot, out)
+            fit = _fit_em(config, cell, s, streams, out)
         if "map_em" in config.methods:
-            mapem, mperm = _fit_map_em(config, cell, X, prior, g_em, out)
+            map_em = _fit_map_em(config, cell, s, fit, streams, out)
         if "map" in config.methods:
-            _fit_map(config, cell, X, prior, "ordered" in config.nuts.variants, g_map, out)
+            _fit_map(config, cell, s, "ordered" in config.nuts.variants, fit, streams, out)
         if "nuts" in config.methods:
-            start = mapem if mapem is not None else mle
-            sperm = mperm if mapem is not None else perm
-            if start is not None:
-                ref = _params(start.weights[sperm], start.means[sperm], start.sds[sperm], 1.0)
-                pivot = (start.weights[sperm], start.means[sperm], start.variances[sperm])
-            else:
-                ref = None
-                pivot = (np.asarray(cell.weights), np.asarray(cell.means),
-                         np.asarray(cell.variances))
-            for variant, g in (("ordered", g_ord), ("unordered", g_unord)):
+            for variant in ("ordered", "unordered"):
                 if variant in config.nuts.variants:
-                    _fit_nuts(config, cell, X, prior, variant, g, start, ref, pivot, out)
+                    _fit_nuts(config, cell, s, variant, nuts_rngs[variant], fit, map_em, out)
     record["time"] = time.perf_counter() - t0
     return record

@@ -1,0 +1,90 @@
+"""The analysis steps of a comparison, after the fits: labels, posterior summaries, census.
+
+:func:`analyse_posterior` takes the NUTS draws and EM's fits and returns a
+:class:`PosteriorAnalysis`: label switching detected and undone, posterior
+summaries and diagnostics of the relabelled draws, memberships and the
+predictive band against EM's, the posterior mass near EM's optima, and the
+census of modes. Each is an ``xarray.Dataset`` ready for the tree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import xarray as xr
+from mixcompare.comparisons.posterior import census, switching
+
+from . import metrics
+from .fits import EMFit, MapEMFit, NutsFit, Setup
+from .runlog import RunLog
+
+__all__ = ["PosteriorAnalysis", "analyse_posterior", "pivot_of"]
+
+
+@dataclass(frozen=True)
+class PosteriorAnalysis:
+    """What the posterior says, relabelled to the reference order.
+
+    Attributes
+    ----------
+    switching : mixcompare.comparisons.posterior.switching.SwitchingAnalysis
+        Permutations, switching measures and the relabelled posterior.
+    summary : xarray.Dataset
+        Posterior mean, median, sd and interval per parameter row.
+    diagnostics : xarray.Dataset
+        R-hat and ESS raw and relabelled, divergences.
+    membership : xarray.Dataset
+        EM's responsibilities against posterior membership probabilities.
+    density : xarray.Dataset or None
+        Posterior predictive band against EM's plug-in density (1-D only).
+    modes : xarray.Dataset
+        Share of draws nearest each EM optimum.
+    census : xarray.Dataset
+        Where each chain settled, against the (MAP-)EM atlas.
+    """
+
+    switching: switching.SwitchingAnalysis
+    summary: xr.Dataset
+    diagnostics: xr.Dataset
+    membership: xr.Dataset
+    density: xr.Dataset | None
+    modes: xr.Dataset
+    census: xr.Dataset
+
+    @property
+    def relabeled(self) -> xr.Dataset:
+        """The posterior relabelled to the pivot's labelling."""
+        return self.switching.relabeled
+
+
+def pivot_of(fit: EMFit, map_em: MapEMFit | None) -> tuple:
+    """Relabelling pivot ``(weights, means, variances)`` in reference order: MAP-EM, else EM."""
+    if map_em is None:
+        src, perm = fit.result, fit.order
+    else:
+        src, perm = map_em.result, map_em.perm
+    return src.weights[perm], src.means[perm], src.variances[perm]
+
+
+def analyse_posterior(s: Setup, fit: EMFit, map_em: MapEMFit | None, nuts: NutsFit, model, *,
+                      level: float, log: RunLog) -> PosteriorAnalysis:
+    """Relabel the draws, summarise them, and take the census of modes."""
+    K, spec = s.spec.n_components, s.spec
+    dd = None if spec.one_d else spec.n_features
+    post = nuts.posterior
+    with log.step("labels", "label switching and relabelling"):
+        ls = switching.analyse(post, pivot_of(fit, map_em), s.X)
+        relabeled = ls.relabeled
+        summ = metrics.posterior_summary(relabeled, K, dd, prob=level)
+        diag = metrics.diagnostics(post, relabeled, K, dd,
+                                   nuts.tree["sample_stats"].to_dataset())
+        memb = metrics.membership(relabeled, s.X, fit.result, fit.order)
+        dens = metrics.density(relabeled, s.X, fit.result, prob=level) if spec.one_d else None
+        modes = metrics.posterior_mass_near_optima(post, fit.result)
+    with log.step("census", "census of posterior modes"):
+        atlas = map_em.result if map_em is not None else fit.result
+        cen = census.take_census(post, atlas, model, s.X,
+                                 switching_rate=ls.dataset["switching_rate"].values,
+                                 structure=s.structure, fixed=s.fixed,
+                                 started_at=nuts.started_at)
+    return PosteriorAnalysis(ls, summ, diag, memb, dens, modes, cen)

@@ -1,0 +1,203 @@
+"""A comparison as one ``xarray.DataTree``: assembled from the steps' results, read back.
+
+:func:`assemble` turns the steps' results into the groups of the tree (the
+layout is documented on :class:`ComparisonResult`); :func:`read_attr` is the
+one reader of the run's attributes that are stored as JSON (the prior,
+problems, warnings, timings, settings), for reports and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+from mixcompare import em
+from mixcompare.comparisons.tables import flatten, table
+
+from . import metrics
+from .analysis import PosteriorAnalysis
+from .fits import EMErrors, EMFit, MapEMFit, MapFit, NutsFit, Setup
+from .runlog import RunLog
+
+__all__ = ["JSON_ATTRS", "ComparisonResult", "assemble", "read_attr"]
+
+#: tree attributes stored as JSON text (netCDF attributes cannot hold mappings)
+JSON_ATTRS = ("prior", "problems", "warnings", "timings", "provenance")
+
+
+@dataclass(frozen=True)
+class ComparisonResult:
+    """Everything a comparison produced, in one DataTree.
+
+    Attributes
+    ----------
+    tree : xarray.DataTree
+        Groups: ``data``; ``em`` (estimates, attributes with the
+        log-likelihood), ``em/optima``, ``em/se``, ``em/traces``; ``map_em``,
+        ``map_em/optima``; ``map``, ``map/starts``; ``posterior``,
+        ``posterior_relabeled``, ``sample_stats``, ``init``;
+        ``comparison/agreement``, ``comparison/hidden``,
+        ``comparison/label_switching``, ``comparison/diagnostics``,
+        ``comparison/membership``, ``comparison/density``,
+        ``comparison/modes``, ``comparison/census``. Attributes: the settings,
+        and as JSON (:data:`JSON_ATTRS`) the prior, problems, warnings,
+        timings and provenance (seed, command, data source).
+    """
+
+    tree: xr.DataTree
+
+    def to_netcdf(self, path) -> None:
+        """Write the whole tree to one netCDF file (h5netcdf), atomically."""
+        from pathlib import Path
+
+        path = Path(path)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        _netcdf_safe(self.tree).to_netcdf(tmp, engine="h5netcdf")
+        tmp.replace(path)
+
+    @classmethod
+    def from_netcdf(cls, path) -> ComparisonResult:
+        """Read a result written by :meth:`to_netcdf`."""
+        tree = xr.open_datatree(path, engine="h5netcdf").load()
+        return cls(tree)
+
+    def summary(self) -> dict:
+        """Return the ``summary.json`` contract (:func:`..report.summary_json.summarise`)."""
+        from mixcompare.comparisons.report.summary_json import summarise
+
+        return summarise(self.tree)
+
+
+def read_attr(tree: xr.DataTree, key: str, default=None):
+    """Return a tree attribute, decoding the ones stored as JSON; ``default`` when absent."""
+    raw = tree.attrs.get(key)
+    if raw is None or (isinstance(raw, str) and raw == ""):
+        return default
+    if key in JSON_ATTRS and isinstance(raw, str):
+        return json.loads(raw)
+    return raw
+
+
+def _safe_attr(v):
+    """Convert an attribute to one netCDF can store (bools as ints, mappings as JSON)."""
+    if isinstance(v, (bool, np.bool_)):
+        return int(v)
+    if v is None:
+        return ""
+    if isinstance(v, dict):
+        return json.dumps(v, default=str)
+    if isinstance(v, (list, tuple)):
+        if len(v) == 0:
+            return ""
+        if all(isinstance(x, (bool, np.bool_)) for x in v):
+            return [int(x) for x in v]
+        if all(isinstance(x, (int, float, np.integer, np.floating)) for x in v):
+            return list(v)
+        return [str(x) for x in v]
+    if isinstance(v, np.ndarray) and v.dtype == bool:
+        return v.astype(int)
+    return v
+
+
+def _netcdf_safe(tree: xr.DataTree) -> xr.DataTree:
+    """Copy the tree with attributes netCDF accepts."""
+    out = tree.copy()
+    for node in out.subtree:
+        node.attrs = {k: _safe_attr(v) for k, v in node.attrs.items()}
+        for var in node.variables.values():
+            var.attrs = {k: _safe_attr(v) for k, v in var.attrs.items()}
+    return out
+
+
+# --------------------------------------------------------------------------- assembly
+def _em_dataset(res: em.EMResult, order: np.ndarray) -> xr.Dataset:
+    """EM-like estimates in the reference component order."""
+    ds = res.to_dataset().isel(component=order)
+    return ds.assign_coords(component=np.arange(res.n_components))
+
+
+def _se_table(fit: EMFit, errs: EMErrors | None, K: int, dd) -> xr.Dataset:
+    o = fit.order
+    cols = {}
+    if errs is not None and errs.louis is not None:
+        lo = errs.louis
+        cols["se_louis"] = flatten(lo.weights[o], lo.means[o], lo.sds[o])
+        cols["se_louis_method"] = np.full(len(cols["se_louis"]), lo.method_used == "louis",
+                                          dtype=float)
+    if errs is not None and errs.bootstrap is not None:
+        b, ci = errs.bootstrap, errs.bootstrap_interval
+        cols["se_boot"] = flatten(b.weights[o], b.means[o], b.sds[o])
+        cols["boot_low"] = flatten(ci.weights[0][o], ci.means[0][o], ci.sds[0][o])
+        cols["boot_high"] = flatten(ci.weights[1][o], ci.means[1][o], ci.sds[1][o])
+    if not cols:
+        return xr.Dataset()
+    return table(K, dd, cols, {"level": errs.level})
+
+
+def _em_groups(fit: EMFit, errs: EMErrors | None, map_em: MapEMFit | None,
+               map_fit: MapFit | None, one_d: bool, K: int, dd) -> tuple[dict, dict]:
+    """Return the EM-side groups and the per-method estimate rows (reference order)."""
+    mle = fit.result
+    groups = {"em": _em_dataset(mle, fit.order)}
+    groups["em"].attrs.update({"log_likelihood": mle.log_likelihood,
+                               "converged": int(mle.converged), "n_iter": mle.n_iter})
+    groups["em/optima"] = metrics.optima_dataset(mle)
+    groups["em/traces"] = metrics.traces_dataset(mle)
+    groups["em/se"] = _se_table(fit, errs, K, dd)
+    est = {"em": flatten(*fit.estimates().values())}
+    if map_em is not None:
+        res = map_em.result
+        groups["map_em"] = _em_dataset(res, map_em.perm)
+        groups["map_em"].attrs.update({"log_posterior": res.log_posterior,
+                                       "log_likelihood": res.log_likelihood})
+        groups["map_em/optima"] = metrics.optima_dataset(res)
+        est["map_em"] = flatten(*map_em.estimates().values())
+    if map_fit is not None:
+        est["map"] = flatten(*map_fit.estimates(one_d).values())
+        groups["map"] = map_fit.tree["posterior"].to_dataset().isel(
+            chain=0, draw=0, component=map_fit.perm).assign_coords(component=np.arange(K))
+        groups["map"].attrs.update({"log_density": map_fit.tree.attrs["log_density"],
+                                    "n_starts": map_fit.tree.attrs["n_starts"]})
+        groups["map/starts"] = map_fit.tree["map_starts"].to_dataset()
+    return groups, est
+
+
+def assemble(s: Setup, settings: dict, log: RunLog, fit: EMFit, errs: EMErrors | None,
+             map_em: MapEMFit | None, map_fit: MapFit | None, nuts: NutsFit | None,
+             post: PosteriorAnalysis | None) -> ComparisonResult:
+    """Put every step's result into one tree, with the agreement and hidden-spread tables."""
+    spec = s.spec
+    K, dd = spec.n_components, None if spec.one_d else spec.n_features
+    groups, est = _em_groups(fit, errs, map_em, map_fit, spec.one_d, K, dd)
+    summ = None
+    if nuts is not None:
+        groups["posterior"] = nuts.posterior
+        groups["sample_stats"] = nuts.tree["sample_stats"].to_dataset()
+        groups["init"] = nuts.tree["init"].to_dataset()
+    if post is not None:
+        summ = post.summary
+        groups["posterior_relabeled"] = post.relabeled
+        groups["comparison/label_switching"] = post.switching.dataset
+        groups["comparison/diagnostics"] = post.diagnostics
+        groups["comparison/membership"] = post.membership
+        if post.density is not None:
+            groups["comparison/density"] = post.density
+        groups["comparison/modes"] = post.modes
+        groups["comparison/census"] = post.census
+    se = groups["em/se"] if groups["em/se"].data_vars else None
+    groups["comparison/agreement"] = metrics.agreement(K, dd, est, se, summ,
+                                                       map_comparable=spec.kind != "full")
+    groups["comparison/hidden"] = metrics.hidden(K, dd, se, summ)
+    log.problems.extend(metrics.problems(groups))
+    groups["data"] = xr.Dataset({"x": (("obs",) if spec.one_d else ("obs", "feature"), s.X)})
+    tree = xr.DataTree.from_dict({"/" + k: v for k, v in groups.items()})
+    tree.attrs.update({
+        **settings,
+        "n_components": K, "structure": spec.structure,
+        "prior": json.dumps(s.prior.to_dict()), "problems": json.dumps(list(log.problems)),
+        "warnings": json.dumps(log.unique_warnings()), "timings": json.dumps(log.timings),
+        "map_comparable": int(spec.kind != "full"),
+    })
+    return ComparisonResult(tree)
