@@ -116,4 +116,20 @@ def test_run_end_to_end_writes_every_file(tmp_path):
     assert em_means == sorted(em_means)
     assert np.allclose(summary["nuts"]["mean"]["means"], em_means, atol=2.0)
     back = ComparisonResult.from_netcdf(out / "results.nc")
-    assert back.summary()["em"] == summary["em"]
+    # summary.json is derivable from results.nc alone, whole (seed, command, source included)
+    assert back.summary() == summary
+    assert summary["seed"] == 3 and summary["command"].startswith("mixcompare run faithful")
+    assert "Azzalini" in summary["dataset"]["source"]
+
+
+@pytest.mark.slow
+def test_galaxies_summary_is_derivable_from_results(tmp_path):
+    from mixcompare.comparisons.pipeline import ComparisonResult
+
+    out = tmp_path / "gal"
+    proc = _run("run", "galaxies", "--k", "3", "--draws", "100", "--tune", "100", "--chains",
+                "2", "--n-boot", "10", "--n-init", "5", "--out", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert ComparisonResult.from_netcdf(out / "results.nc").summary() == summary
+    assert summary["seed"] == 0 and summary["n_components"] == 3

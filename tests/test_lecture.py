@@ -8,6 +8,7 @@ import pytest
 from mixcompare import em
 from mixcompare.comparisons.lecture import figures as lecture_figures
 from mixcompare.comparisons.lecture import pages as lecture_pages
+from mixcompare.comparisons.lecture import paths as em_paths_mod
 from mixcompare.comparisons.lecture import slides as lecture
 from mixcompare.comparisons.lecture import surface
 from scipy.optimize import minimize
@@ -93,7 +94,7 @@ def test_profiled_surface_states_it_and_its_maxima_are_stationary():
 @pytest.mark.parametrize("algorithm", ["em", "cem"])
 def test_basin_colours_agree_with_em_fit_from_those_starts(surf, algorithm):
     maxima = np.column_stack([surf["opt_mu1"].values, surf["opt_mu2"].values])
-    basins = surface.basin_map(X, maxima, limits=(-15.3, 17.1), n_grid=17,
+    basins = em_paths_mod.basin_map(X, maxima, limits=(-15.3, 17.1), n_grid=17,
                                algorithm=algorithm, **FIXED)
     seen = set()
     tol = basins.attrs["match_tol"]
@@ -103,7 +104,7 @@ def test_basin_colours_agree_with_em_fit_from_those_starts(surf, algorithm):
                 warnings.simplefilter("ignore", em.SymmetricStartWarning)  # the diagonal
                 res = em.fit(X, 2, fixed=FIXED, init={"means": [a, b]}, algorithm=algorithm,
                              tol=1e-10, max_iter=1000)
-            want = surface.classify(res.means[None], maxima, tol=tol)[0]
+            want = em_paths_mod.classify(res.means[None], maxima, tol=tol)[0]
             assert basins["optimum"].values[i, j] == want, (a, b)
             seen.add(int(want))
     assert seen == {-1, 0, 1, 2, 3}  # every bump has a basin; the diagonal reaches none
@@ -112,17 +113,17 @@ def test_basin_colours_agree_with_em_fit_from_those_starts(surf, algorithm):
 def test_em_paths_climb_and_end_where_the_basin_map_says(surf):
     maxima = np.column_stack([surf["opt_mu1"].values, surf["opt_mu2"].values])
     for alg in ("em", "cem"):
-        paths = surface.em_paths(X, lecture.PATH_STARTS, algorithm=alg, fixed=FIXED,
+        paths = em_paths_mod.em_paths(X, lecture.PATH_STARTS, algorithm=alg, fixed=FIXED,
                                  max_iter=6)
         assert paths["means"].shape == (len(lecture.PATH_STARTS), 7, 2)
-        ends = surface.classify(paths["means"].values[:, -1], maxima, tol=0.1)
+        ends = em_paths_mod.classify(paths["means"].values[:, -1], maxima, tol=0.1)
         starts = np.array(lecture.PATH_STARTS)
-        final, _, _ = surface.em_means(X, starts, algorithm=alg, **FIXED)
-        np.testing.assert_array_equal(ends, surface.classify(final, maxima, tol=0.1))
+        final, _, _ = em_paths_mod.em_means(X, starts, algorithm=alg, **FIXED)
+        np.testing.assert_array_equal(ends, em_paths_mod.classify(final, maxima, tol=0.1))
         assert set(ends.tolist()) == {0, 1, 2, 3}
         assert np.all(np.diff(paths["objective"].values, axis=1) >= -1e-9)
     with pytest.raises(ValueError, match="weights"):
-        surface.em_paths(X, [(0.0, 1.0)], fixed={"variances": 1.0})
+        em_paths_mod.em_paths(X, [(0.0, 1.0)], fixed={"variances": 1.0})
 
 
 def test_em_converges_in_two_iterations_on_the_spreadsheet_example():

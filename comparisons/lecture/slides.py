@@ -22,6 +22,7 @@ import pandas as pd
 import xarray as xr
 from mixcompare import em
 from mixcompare.comparisons import datasets
+from mixcompare.comparisons.lecture import paths as em_paths_mod
 from mixcompare.comparisons.lecture import surface
 from mixcompare.comparisons.pipeline import METHODS, ComparisonResult, compare
 
@@ -110,9 +111,9 @@ class Bumps:
         :func:`comparisons.surface.loglik_surface` with sigma^2 = 1 fixed and
         with a common sigma^2 profiled out.
     paths_em, paths_cem : xarray.Dataset
-        :func:`comparisons.surface.em_paths` from :data:`PATH_STARTS`.
+        :func:`.paths.em_paths` from :data:`PATH_STARTS`.
     basin_em, basin_cem : xarray.Dataset
-        :func:`comparisons.surface.basin_map` for EM and CEM.
+        :func:`.paths.basin_map` for EM and CEM.
     optima : pandas.DataFrame
         One row per maximum: means, log-likelihood, gap to the best, share of
         the basin-map starts that EM and CEM bring there.
@@ -145,9 +146,9 @@ def bumps(settings: LectureSettings = QUICK) -> Bumps:
     prof = surface.loglik_surface(x, limits=LIMITS, n_grid=settings.n_grid, weights=w,
                                   profile=True)
     maxima = np.column_stack([surf["opt_mu1"].values, surf["opt_mu2"].values])
-    paths = {alg: surface.em_paths(x, PATH_STARTS, algorithm=alg, fixed=fixed,
+    paths = {alg: em_paths_mod.em_paths(x, PATH_STARTS, algorithm=alg, fixed=fixed,
                                    max_iter=settings.path_iter) for alg in ("em", "cem")}
-    basins = {alg: surface.basin_map(x, maxima, limits=LIMITS, n_grid=settings.n_basin,
+    basins = {alg: em_paths_mod.basin_map(x, maxima, limits=LIMITS, n_grid=settings.n_basin,
                                      weights=w, variances=v, algorithm=alg)
               for alg in ("em", "cem")}
     best = float(surf["opt_loglik"].max())
@@ -178,7 +179,7 @@ def bumps_posterior(*, draws: int = 200, tune: int = 200, rng=None) -> dict:
     dict
         ``unordered``, ``ordered``: Datasets of ``means`` over ``(chain, draw,
         component)`` with attribute ``starts``; ``map_path``: the MAP-EM path
-        (:func:`comparisons.surface.em_paths` with the shared prior) from
+        (:func:`.paths.em_paths` with the shared prior) from
         :data:`MAP_PATH_START`; ``find_map``: ``find_MAP``'s means (2,);
         ``find_map_log_density``: its log density. ``find_MAP``'s own iterates
         are not exposed by PyMC, hence the MAP-EM path.
@@ -205,7 +206,7 @@ def bumps_posterior(*, draws: int = 200, tune: int = 200, rng=None) -> dict:
             mtree = models.fit_map(model, rng=seeds[2], n_starts=2)
             out["find_map"] = np.asarray(mtree["posterior"]["means"].values[0, 0], float)
             out["find_map_log_density"] = float(mtree.attrs["log_density"])
-    out["map_path"] = surface.em_paths(x, [MAP_PATH_START], fixed=fixed, prior=prior,
+    out["map_path"] = em_paths_mod.em_paths(x, [MAP_PATH_START], fixed=fixed, prior=prior,
                                        max_iter=12)
     return out
 
