@@ -6,7 +6,6 @@ import warnings
 
 import numpy as np
 import pytest
-
 from mixcompare import em
 from mixcompare.comparisons.pipeline import RunLog, Streams, compare
 from mixcompare.comparisons.pipeline import fits as steps
