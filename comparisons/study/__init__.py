@@ -18,20 +18,11 @@ command line); :mod:`.results` (what a study produced); :mod:`.aggregate`
 (simulation-based calibration).
 """
 
-import warnings as _warnings
-
-# ``python -m mixcompare.comparisons.study.run`` imports this package, which imports ``.run`` (the
-# function ``run`` is part of the API) before runpy executes the module as __main__: runpy's
-# warning about it is harmless here (__main__ only calls ``main``), so it is not shown.
-_warnings.filterwarnings(
-    "ignore", message=r"'mixcompare\.comparisons\.study\.run' found in sys\.modules",
-    category=RuntimeWarning)
-
-from .config import Cell, ConfigError, StudyConfig, load_config  # noqa: E402
-from .results import ProgressInfo, StudyResult, summarise  # noqa: E402
-from .run import run, study_command  # noqa: E402
-from .sbc import SBCConfig, SBCResult, run_sbc, sbc_command  # noqa: E402
-from .store import StoreError  # noqa: E402
+from .config import Cell, ConfigError, StudyConfig, load_config
+from .results import ProgressInfo, StudyResult, summarise
+from .run import run, study_command
+from .sbc import SBCConfig, SBCResult, run_sbc, sbc_command
+from .store import StoreError
 
 __all__ = [
     "Cell",

@@ -1,8 +1,8 @@
-"""Run a study: ``python -m mixcompare.comparisons.study CONFIG --out DIR``."""
+"""``python -m mixcompare.comparisons.study CONFIG ...`` is ``mixcompare study CONFIG ...``."""
 
 import sys
 
-from .run import main
+from mixcompare.comparisons.cli import app
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(app(["study", *sys.argv[1:]]))

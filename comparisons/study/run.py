@@ -1,6 +1,6 @@
 """Run a simulation study: every replicate on Dask workers, written as it finishes.
 
-``python -m mixcompare.comparisons.study.run CONFIG --out DIR [--scheduler ADDRESS]
+``mixcompare study CONFIG --out DIR [--scheduler ADDRESS]
 [--workers N] [--resume] [--quiet]`` is the command line; :func:`run` the API;
 :func:`study_command` what the ``mixcompare study`` command calls.
 
@@ -14,9 +14,7 @@ to ``DIR/study.log``.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,13 +22,13 @@ from pathlib import Path
 import pandas as pd
 
 from . import aggregate
-from .cluster import INLINE, Executor
+from .cluster import Executor
 from .config import ConfigError, StudyConfig, load_config
 from .replicate import run_replicate
 from .results import ProgressInfo, StudyResult, log_reuse, summarise
 from .store import RECORD_SCHEMA, Store, StoreError
 
-__all__ = ["ProgressInfo", "StudyResult", "main", "run", "study_command", "summarise"]
+__all__ = ["ProgressInfo", "StudyResult", "run", "study_command", "summarise"]
 
 _log = logging.getLogger("mixcompare.comparisons.study")
 
@@ -244,22 +242,3 @@ def study_command(config: Path, out: Path, scheduler: str | None, workers: int, 
                           "run again with --resume", markup=False, highlight=False, soft_wrap=True)
         return 1
     return 0
-
-
-def main(argv=None) -> int:
-    """Entry point of ``python -m mixcompare.comparisons.study.run``."""
-    p = argparse.ArgumentParser(prog="python -m mixcompare.comparisons.study.run",
-                                description="Run a mixcompare simulation study.")
-    p.add_argument("config", type=Path, help="the study's TOML file")
-    p.add_argument("--out", type=Path, default=Path("mixcompare-study"))
-    p.add_argument("--scheduler", default=None,
-                   help=f"Dask scheduler address, or {INLINE!r} (default: a local cluster)")
-    p.add_argument("--workers", type=int, default=0, help="local worker processes")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--quiet", action="store_true")
-    a = p.parse_args(argv)
-    return study_command(a.config, a.out, a.scheduler, a.workers, a.resume, a.quiet)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
