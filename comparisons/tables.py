@@ -64,6 +64,13 @@ def table(K: int, d: int | None, columns: dict, attrs: dict | None = None) -> xr
         "feature": ("row", np.array([r[2] for r in labels])),
         "name": ("row", row_names(K, d)),
     }
-    data = {k: ("row", np.asarray(v, dtype=float if not np.asarray(v).dtype == bool else bool))
-            for k, v in columns.items()}
+    data = {k: ("row", _column(v)) for k, v in columns.items()}
     return xr.Dataset(data, coords=coords, attrs=attrs or {})
+
+
+def _column(values) -> np.ndarray:
+    """Return a table column: booleans and strings kept, everything else as float."""
+    a = np.asarray(values)
+    if a.dtype == bool or a.dtype.kind in "US":
+        return a
+    return a.astype(float)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import xarray as xr
 from mixcompare.comparisons.posterior import census, switching
 
 from . import metrics
 from .fits import EMFit, MapEMFit, NutsFit, Setup
 from .runlog import RunLog
+from .verdict import per_mode_agreement
 
 __all__ = ["PosteriorAnalysis", "analyse_posterior", "pivot_of"]
 
@@ -41,6 +43,8 @@ class PosteriorAnalysis:
         Share of draws nearest each EM optimum.
     census : xarray.Dataset
         Where each chain settled, against the (MAP-)EM atlas.
+    modes_agreement : xarray.Dataset
+        Each mode's posterior against the optimum it matches (:mod:`.verdict`).
     """
 
     switching: switching.SwitchingAnalysis
@@ -50,6 +54,7 @@ class PosteriorAnalysis:
     density: xr.Dataset | None
     modes: xr.Dataset
     census: xr.Dataset
+    modes_agreement: xr.Dataset
 
     @property
     def relabeled(self) -> xr.Dataset:
@@ -87,4 +92,8 @@ def analyse_posterior(s: Setup, fit: EMFit, map_em: MapEMFit | None, nuts: NutsF
                                  switching_rate=ls.dataset["switching_rate"].values,
                                  structure=s.structure, fixed=s.fixed,
                                  started_at=nuts.started_at)
-    return PosteriorAnalysis(ls, summ, diag, memb, dens, modes, cen)
+        X2 = s.X.reshape(s.X.shape[0], -1)
+        scale = float(np.sqrt(np.mean(np.var(X2, axis=0))))
+        optima = [(o.weights, o.means, o.variances) for o in atlas.optima]
+        per_mode = per_mode_agreement(post, cen, optima, fit.reference, scale, prob=level)
+    return PosteriorAnalysis(ls, summ, diag, memb, dens, modes, cen, per_mode)

@@ -235,6 +235,9 @@ def problems(groups: dict) -> list[str]:
         if e < ESS_MIN and not several:
             out.append(f"lowest bulk ESS after relabelling is {e:.0f} (< {ESS_MIN})")
     agr = groups.get("comparison/agreement")
+    if agr is not None and "post_mean" in agr and agr.attrs.get("verdict") == "not_assessable":
+        out.append(f"no pooled verdict on EM against the posterior ({agr.attrs['reason']}); "
+                   "agreement is given per mode")
     if agr is not None and "map_disagree" in agr and bool(agr["map_disagree"].values.any()):
         names = agr["name"].values[agr["map_disagree"].values].tolist()
         out.append("MAP-EM and find_MAP differ (they maximise the same density): "

@@ -20,6 +20,7 @@ from . import metrics
 from .analysis import PosteriorAnalysis
 from .fits import EMErrors, EMFit, MapEMFit, MapFit, NutsFit, Setup
 from .runlog import RunLog
+from .verdict import apply_verdict
 
 __all__ = ["JSON_ATTRS", "ComparisonResult", "assemble", "read_attr"]
 
@@ -186,9 +187,12 @@ def assemble(s: Setup, settings: dict, log: RunLog, fit: EMFit, errs: EMErrors |
             groups["comparison/density"] = post.density
         groups["comparison/modes"] = post.modes
         groups["comparison/census"] = post.census
+        groups["comparison/agreement_modes"] = post.modes_agreement
     se = groups["em/se"] if groups["em/se"].data_vars else None
-    groups["comparison/agreement"] = metrics.agreement(K, dd, est, se, summ,
-                                                       map_comparable=spec.kind != "full")
+    agreement = metrics.agreement(K, dd, est, se, summ, map_comparable=spec.kind != "full")
+    groups["comparison/agreement"] = apply_verdict(
+        agreement, est, None if post is None else post.census,
+        None if post is None else post.diagnostics, None if post is None else post.modes_agreement)
     groups["comparison/hidden"] = metrics.hidden(K, dd, se, summ)
     log.problems.extend(metrics.problems(groups))
     groups["data"] = xr.Dataset({"x": (("obs",) if spec.one_d else ("obs", "feature"), s.X)})

@@ -125,6 +125,20 @@ def _modes(cen: xr.Dataset | None) -> dict:
     return out
 
 
+def _agreement_modes(modes: xr.Dataset | None) -> list:
+    """Per-mode agreement rows (each mode's posterior against the optimum it matches)."""
+    if modes is None:
+        return []
+    out = []
+    for k in range(modes.sizes["mode"]):
+        one = modes.isel(mode=k)
+        out.append({"mode": k, "em_optimum": int(one["optimum"]),
+                    "n_chains": int(one["n_chains"]), "chain_share": _py(one["chain_share"]),
+                    "rows": _rows(one, ("optimum_value", "post_mean", "post_sd", "hdi_low",
+                                        "hdi_high", "z", "optimum_in_hdi", "agree"))})
+    return out
+
+
 def summarise(tree: xr.DataTree) -> dict:
     """Build the ``summary.json`` dictionary of a comparison (see the module docstring)."""
     data = tree["data"].to_dataset()["x"].values
@@ -202,9 +216,13 @@ def summarise(tree: xr.DataTree) -> dict:
         out["nuts"] = None
     out["agreement"] = {
         "rule": agr.attrs.get("rule"),
+        "verdict": agr.attrs.get("verdict"),
+        "reason": agr.attrs.get("reason"),
         "rows": _rows(agr, ("em", "map_em", "map", "post_mean", "post_sd", "hdi_low",
                             "hdi_high", "z", "mle_in_hdi", "agree", "map_em_minus_map",
-                            "map_disagree")),
+                            "map_disagree", "part_prior", "part_asymmetry", "part_modes",
+                            "dominant")),
+        "modes": _agreement_modes(_group(tree, "comparison/agreement_modes")),
     }
     hid = _group(tree, "comparison/hidden")
     memb = _group(tree, "comparison/membership")

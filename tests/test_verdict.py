@@ -1,0 +1,136 @@
+"""Verdicts that never mislead: the agreement rule, when a pooled verdict can be given, modes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from mixcompare import em
+from mixcompare.comparisons.pipeline import compare, metrics
+from mixcompare.comparisons.pipeline.verdict import (
+    assessability,
+    decompose,
+    per_mode_agreement,
+)
+from mixcompare.comparisons.tables import flatten
+
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
+
+
+def _census(kind="one mode", unsettled=(False, False), modes=(0, 0), optima=(0,)):
+    return xr.Dataset({"unsettled": ("chain", np.asarray(unsettled)),
+                       "mode_of_chain": ("chain", np.asarray(modes)),
+                       "optimum_of_mode": ("mode", np.asarray(optima))},
+                      attrs={"kind": kind})
+
+
+def _diag(rhat=1.001, ess=900.0):
+    return xr.Dataset({"rhat_relabeled": ("row", [1.0, rhat]),
+                       "ess_bulk_relabeled": ("row", [2000.0, ess])})
+
+
+def test_agreement_rule_on_known_inputs():
+    K, d = 2, None
+    est = {"em": flatten([0.4, 0.6], [0.0, 5.0], [1.0, 1.0]),
+           "map_em": flatten([0.4, 0.6], [0.0, 5.0], [1.0, 1.0]),
+           "map": flatten([0.4, 0.6], [0.0, 5.0 + 1e-2], [1.0, 1.0])}
+    summ = metrics.posterior_summary(xr.Dataset({
+        "weights": (("chain", "draw", "component"), np.zeros((1, 3, 2))),
+        "means": (("chain", "draw", "component"), np.zeros((1, 3, 2))),
+        "sds": (("chain", "draw", "component"), np.ones((1, 3, 2)))}), K, d)
+    summ["post_mean"] = ("row", flatten([0.4, 0.6], [0.5, 8.0], [1.0, 1.0]))
+    summ["post_sd"] = ("row", np.full(6, 1.0))
+    summ["hdi_low"] = ("row", flatten([0.3, 0.5], [-1.0, 7.0], [0.9, 0.9]))
+    summ["hdi_high"] = ("row", flatten([0.5, 0.7], [1.0, 9.0], [1.1, 1.1]))
+    agr = metrics.agreement(K, d, est, None, summ)
+    np.testing.assert_allclose(agr["z"].values, [0, 0, -0.5, -3.0, 0, 0])
+    assert agr["agree"].values.tolist() == [True, True, True, False, True, True]
+    assert agr["mle_in_hdi"].values.tolist() == [True, True, True, False, True, True]
+    # MAP-EM and find_MAP differ by 1e-2 posterior sd on means[1]: above 1e-3, flagged
+    assert agr["map_disagree"].values.tolist() == [False, False, False, True, False, False]
+
+
+def test_pooled_verdict_needs_one_settled_converged_mode():
+    ok, why = assessability(_census(), _diag())
+    assert ok and "one mode" in why
+    ok, why = assessability(_census(kind="several modes", modes=(0, 1), optima=(0, 1)), _diag())
+    assert not ok and "2 different modes" in why
+    ok, why = assessability(_census(unsettled=(False, True)), _diag())
+    assert not ok and "chain 1 had not settled" in why
+    ok, why = assessability(_census(), _diag(rhat=1.53))
+    assert not ok and "R-hat 1.530 > 1.01" in why
+    ok, why = assessability(_census(), _diag(ess=7))
+    assert not ok and "bulk ESS 7 < 400" in why
+    ok, why = assessability(None, None)
+    assert not ok and "NUTS did not run" in why
+
+
+def test_decomposition_adds_up_and_names_the_largest_part():
+    mle = np.array([0.42, 10.0])
+    map_em = np.array([0.69, 10.1])
+    mode = np.array([0.83, 10.2])
+    pooled = np.array([0.84, 14.0])
+    parts = decompose(mle, map_em, mode, pooled)
+    total = parts["prior"] + parts["asymmetry"] + parts["modes"]
+    np.testing.assert_allclose(total, pooled - mle)
+    assert parts["dominant"].tolist() == ["prior", "modes"]
+    one = decompose(mle, map_em, None, mode)
+    np.testing.assert_allclose(one["modes"], 0.0)
+    no_map = decompose(mle, None, None, mode)
+    assert np.isnan(no_map["prior"]).all() and no_map["dominant"].tolist() == ["asymmetry"] * 2
+
+
+def _fake_posterior(chain_params, draws=400, noise=0.02, seed=0):
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, i in (("weights", 0), ("means", 1), ("variances", 2)):
+        a = np.stack([np.asarray(p[i], float) + noise * rng.standard_normal((draws, 2))
+                      for p in chain_params])
+        out[name] = a
+    out["weights"] = np.abs(out["weights"]) / np.abs(out["weights"]).sum(-1, keepdims=True)
+    out["sds"] = np.sqrt(out["variances"])
+    dims = ("chain", "draw", "component")
+    return xr.Dataset({k: (dims, v) for k, v in out.items()})
+
+
+def test_per_mode_agreement_aligns_each_mode_to_its_optimum():
+    a = ([0.3, 0.7], [0.0, 5.0], [1.0, 1.0])
+    a_swapped = ([0.7, 0.3], [5.0, 0.0], [1.0, 1.0])
+    b = ([0.5, 0.5], [2.0, 2.5], [4.0, 0.5])
+    post = _fake_posterior([a, a_swapped, b, b])
+    cen = _census(kind="several modes", unsettled=(False,) * 4, modes=(0, 0, 1, 1),
+                  optima=(0, 1))
+    ref = em.Params(np.array([0.3, 0.7]), np.array([[0.0], [5.0]]),
+                    np.array([[[1.0]], [[1.0]]]))
+    out = per_mode_agreement(post, cen, [a, b], ref, 1.0, prob=0.94)
+    assert out["chain_share"].values.tolist() == [0.5, 0.5]
+    # mode 0: the swapped chain is put back in the reference order; the optimum agrees
+    np.testing.assert_allclose(out["post_mean"].values[0], flatten(*a[:2], np.sqrt(a[2])),
+                               atol=0.02)
+    assert out["agree"].values[0].all()
+    np.testing.assert_allclose(out["optimum_value"].values[1][[2, 3]], [2.0, 2.5])
+
+
+@pytest.mark.slow
+def test_far_apart_optima_give_per_mode_agreement_and_no_pooled_verdict():
+    """Three tight clusters far apart, K = 2: merging the left pair or the right pair are two
+    optima separated by a huge likelihood barrier, and both are posterior modes. Chains started
+    at each (``init="atlas"``) stay, so the census finds two modes whatever the seed."""
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(c, 1.0, 100) for c in (-30.0, 0.0, 30.0)])
+    res = compare(X, 2, methods=("em", "map_em", "nuts"), init="atlas", draws=200, tune=300,
+                  chains=4, n_init=20, n_boot=0, rng=1)
+    tree = res.tree
+    assert tree["comparison/census"].attrs["kind"] == "several modes"
+    agr = tree["comparison/agreement"].to_dataset()
+    assert agr.attrs["verdict"] == "not_assessable" and "modes" in agr.attrs["reason"]
+    assert "agree" not in agr  # no pooled verdict
+    modes = tree["comparison/agreement_modes"].to_dataset()
+    assert modes.sizes["mode"] == 2 and np.all(modes["optimum"].values >= 0)
+    assert modes["agree"].values.all()  # each mode agrees with its own optimum
+    summary = res.summary()
+    assert summary["agreement"]["verdict"] == "not_assessable"
+    assert all("agree" not in r for r in summary["agreement"]["rows"])
+    assert len(summary["agreement"]["modes"]) == 2
+    assert any("no pooled verdict" in p for p in summary["problems"])
