@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
-
 from mixcompare import em
 from mixcompare.comparisons.pipeline import compare, metrics
 from mixcompare.comparisons.pipeline.verdict import (
