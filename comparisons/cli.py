@@ -106,6 +106,10 @@ def run(
         None, "--fixed", help="Fixed parameters, e.g. 'variances=1;weights=0.5,0.5'."),
     ordered: bool = typer.Option(False, "--ordered/--unordered",
                                  help="Ordered means in the PyMC model (default: unordered)."),
+    permute_labels: bool = typer.Option(
+        False, "--permute-labels",
+        help="Randomly permute each draw's labels (unordered models): show the symmetric "
+             "posterior and how relabelling recovers one copy."),
     methods: str = typer.Option("em,map_em,map,nuts", "--methods",
                                 help="Comma-separated subset of em,map_em,map,nuts."),
     draws: int = typer.Option(1000, "--draws", help="NUTS draws per chain."),
@@ -145,7 +149,8 @@ def run(
         result = compare(
             ds.X, k, methods=meths, structure=structure, fixed=fixed_d, ordered=ordered,
             draws=draws, tune=tune, chains=chains, sampler=sampler, init=init, n_init=n_init,
-            n_boot=n_boot, rng=seed, name=ds.name, source=ds.source, command=command,
+            n_boot=n_boot, permute=permute_labels, rng=seed, name=ds.name, source=ds.source,
+            command=command,
             progress=lambda msg: (status.update(msg), console.log(msg)))
         status.update("writing the report")
         out.mkdir(parents=True, exist_ok=True)

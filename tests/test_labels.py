@@ -153,7 +153,13 @@ def test_switching_summary_reports_chains_and_rates():
     assert s.chains_by_labelling == {(0, 1, 2): (0, 2), (1, 2, 0): (1,), (1, 0, 2): (3,)}
     assert s.reason == ("chain 1 sits in labelling (1, 2, 0), chain 3 sits in labelling "
                         "(1, 0, 2) while chains 0 and 2 sit in labelling (0, 1, 2); "
-                        "chain 2 switches labels in 3.2 % of its draws")
+                        "chain 2 changes labelling 16 times in 500 draws (3.2 % of its steps) "
+                        "and spends 14 % of its draws outside its main labelling (6 of 6 "
+                        "labellings visited)")
+    # the two measures are not the same thing: 16 switch events, 71 draws outside the main one
+    assert s.switch_events.tolist() == [0, 0, 16, 0]
+    np.testing.assert_allclose(s.outside_main, [0, 0, 71 / 500, 0])
+    assert s.labellings_visited.tolist() == [1, 1, 6, 1] and s.n_labellings == 6
     assert s.to_dict()["chains_by_labelling"]["(1, 2, 0)"] == [1]
     s = labels.switching_summary(_inverse(_switches(within=False)))  # chains disagree only
     assert s.detected
@@ -171,7 +177,9 @@ def test_switching_summary_within_chain_only_and_threshold():
     assert "0.4 %" in s.reason
     s = labels.switching_summary(_inverse(sigma), max_rate=0.001)
     assert s.detected
-    assert s.reason == "chain 0 switches labels in 0.4 % of its draws"
+    assert s.reason == ("chain 0 changes labelling 2 times in 500 draws (0.4 % of its steps) "
+                        "and spends 0.2 % of its draws outside its main labelling (2 of 6 "
+                        "labellings visited)")
 
 
 def test_no_switching_and_global_relabelling():

@@ -133,3 +133,27 @@ def test_far_apart_optima_give_per_mode_agreement_and_no_pooled_verdict():
     assert all("agree" not in r for r in summary["agreement"]["rows"])
     assert len(summary["agreement"]["modes"]) == 2
     assert any("no pooled verdict" in p for p in summary["problems"])
+
+
+@pytest.mark.slow
+def test_permuted_labels_switch_and_relabelling_recovers_one_copy():
+    rng = np.random.default_rng(3)
+    X = np.concatenate([rng.normal(-4.0, 1.0, 80), rng.normal(4.0, 1.0, 120)])
+    kw = dict(methods=("em", "map_em", "nuts"), draws=200, tune=300, chains=2, n_init=5,
+              n_boot=0, rng=4)
+    plain = compare(X, 2, **kw).tree
+    shown = compare(X, 2, permute=True, **kw).tree
+    ls = shown["comparison/label_switching"].to_dataset()
+    assert ls.attrs["detected"] == 1
+    # every draw was permuted at random: about half of each chain's draws sit outside its
+    # main labelling, and both of the 2! labellings are visited
+    assert np.all(ls["labellings_visited"].values == 2)
+    assert np.all(np.abs(ls["outside_main"].values - 0.5) < 0.1)
+    assert plain["comparison/label_switching"].attrs["detected"] == 0
+    assert "started at EM optimum" in plain["comparison/label_switching"].attrs["starts_note"]
+    # relabelling recovers the copy the unpermuted chains sampled, draw for draw
+    a = plain["posterior_relabeled"]["means"].values
+    b = shown["posterior_relabeled"]["means"].values
+    np.testing.assert_allclose(a, b)
+    with pytest.raises(ValueError, match="ordered"):
+        compare(X, 2, permute=True, ordered=True, methods=("em",), n_boot=0)

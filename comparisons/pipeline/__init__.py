@@ -39,7 +39,7 @@ def _check_methods(methods) -> tuple:
 
 def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fixed=None,
             ordered=False, draws=1000, tune=1000, chains=4, sampler="pymc", init="em",
-            target_accept=0.9, n_init=20, n_boot=200, level=HDI_PROB, rng=None,
+            target_accept=0.9, n_init=20, n_boot=200, level=HDI_PROB, permute=False, rng=None,
             progress=None, progressbar=False, name="data", source="",
             command="") -> ComparisonResult:
     """Fit the same mixture by EM, MAP-EM, ``find_MAP`` and NUTS and compare them.
@@ -66,6 +66,10 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
         EM restarts (the atlas of optima); MAP-EM uses the same restarts.
     n_boot : int, default 200
         Bootstrap replicates for EM's standard errors (0 to skip).
+    permute : bool, default False
+        Randomly permute each draw's labels before the label-switching
+        analysis (Frühwirth-Schnatter 2001; unordered models only), to show
+        the full symmetric posterior and how relabelling recovers one copy.
     level : float, default 0.94
         The one level of every interval: the posterior HDI, the predictive
         band and the bootstrap percentile interval (recorded as ``level``).
@@ -85,6 +89,9 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
     ComparisonResult
     """
     methods = _check_methods(methods)
+    if permute and ordered:
+        raise ValueError("permute=True shows the symmetric posterior of unordered labels; "
+                         "it cannot apply to ordered=True (drop one of them).")
     seed = rng if isinstance(rng, (int, np.integer)) else None
     s = make_setup(X, n_components, structure=structure, fixed=fixed, prior=prior)
     streams, log = Streams(rng), RunLog(progress=progress)
@@ -101,12 +108,14 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
         nuts = fit_nuts(model, fit, map_em, draws=draws, tune=tune, chains=chains,
                         sampler=sampler, init=init, target_accept=target_accept,
                         rng=streams.generator("nuts"), log=log, progressbar=progressbar)
-        post = analyse_posterior(s, fit, map_em, nuts, model, level=level, log=log)
+        post = analyse_posterior(s, fit, map_em, nuts, model, level=level, log=log,
+                                 ordered=ordered,
+                                 permute_rng=streams.generator("spare") if permute else None)
     settings = {
         "name": name, "ordered": int(ordered), "methods": list(methods), "draws": draws,
         "tune": tune, "chains": chains, "sampler": sampler,
         "init": init if isinstance(init, str) else "explicit", "n_init": n_init,
-        "n_boot": n_boot, "level": float(level),
+        "n_boot": n_boot, "level": float(level), "permute_labels": int(permute),
         "provenance": json.dumps({"seed": None if seed is None else int(seed),
                                   "command": command, "source": source}),
     }

@@ -45,6 +45,8 @@ class PosteriorAnalysis:
         Where each chain settled, against the (MAP-)EM atlas.
     modes_agreement : xarray.Dataset
         Each mode's posterior against the optimum it matches (:mod:`.verdict`).
+    raw : xarray.Dataset
+        The draws analysed: the sampler's, or with randomly permuted labels.
     """
 
     switching: switching.SwitchingAnalysis
@@ -55,6 +57,7 @@ class PosteriorAnalysis:
     modes: xr.Dataset
     census: xr.Dataset
     modes_agreement: xr.Dataset
+    raw: xr.Dataset
 
     @property
     def relabeled(self) -> xr.Dataset:
@@ -71,14 +74,45 @@ def pivot_of(fit: EMFit, map_em: MapEMFit | None) -> tuple:
     return src.weights[perm], src.means[perm], src.variances[perm]
 
 
+def permute_labels(post: xr.Dataset, rng) -> xr.Dataset:
+    """Apply an independent uniformly random permutation to each draw's labels.
+
+    The random-permutation sampler of Frühwirth-Schnatter (2001): the draws
+    then cover all K! symmetric copies of an unordered posterior, which
+    relabelling must bring back to one. Label-invariant quantities are unchanged.
+
+    References
+    ----------
+    Frühwirth-Schnatter, S. (2001). Markov chain Monte Carlo estimation of classical and
+    dynamic switching and mixture models. *JASA* 96(453), 194-209.
+    """
+    from mixcompare.comparisons.posterior.relabel import permute_components
+
+    C, D, K = post.sizes["chain"], post.sizes["draw"], post.sizes["component"]
+    perms = np.argsort(np.random.default_rng(rng).random((C, D, K)), axis=-1)
+    out = permute_components(post, perms)
+    out.attrs["labels_permuted"] = 1
+    return out
+
+
 def analyse_posterior(s: Setup, fit: EMFit, map_em: MapEMFit | None, nuts: NutsFit, model, *,
-                      level: float, log: RunLog) -> PosteriorAnalysis:
-    """Relabel the draws, summarise them, and take the census of modes."""
+                      level: float, log: RunLog, ordered: bool = False,
+                      permute_rng=None) -> PosteriorAnalysis:
+    """Relabel the draws, summarise them, and take the census of modes.
+
+    With ``permute_rng`` (unordered models), each draw's labels are first
+    randomly permuted (:func:`permute_labels`); the census and the per-mode
+    agreement then read the relabelled draws.
+    """
     K, spec = s.spec.n_components, s.spec
     dd = None if spec.one_d else spec.n_features
-    post = nuts.posterior
+    post = raw = nuts.posterior
+    if permute_rng is not None:
+        post = raw = permute_labels(post, permute_rng)
     with log.step("labels", "label switching and relabelling"):
         ls = switching.analyse(post, pivot_of(fit, map_em), s.X)
+        ls.dataset.attrs["starts_note"] = switching.starts_note(
+            ls.summary.detected, nuts.started_at, ordered, K)
         relabeled = ls.relabeled
         summ = metrics.posterior_summary(relabeled, K, dd, prob=level)
         diag = metrics.diagnostics(post, relabeled, K, dd,
@@ -88,6 +122,8 @@ def analyse_posterior(s: Setup, fit: EMFit, map_em: MapEMFit | None, nuts: NutsF
         modes = metrics.posterior_mass_near_optima(post, fit.result)
     with log.step("census", "census of posterior modes"):
         atlas = map_em.result if map_em is not None else fit.result
+        if permute_rng is not None:  # chain medians of permuted draws mean nothing
+            post = relabeled
         cen = census.take_census(post, atlas, model, s.X,
                                  switching_rate=ls.dataset["switching_rate"].values,
                                  structure=s.structure, fixed=s.fixed,
@@ -96,4 +132,4 @@ def analyse_posterior(s: Setup, fit: EMFit, map_em: MapEMFit | None, nuts: NutsF
         scale = float(np.sqrt(np.mean(np.var(X2, axis=0))))
         optima = [(o.weights, o.means, o.variances) for o in atlas.optima]
         per_mode = per_mode_agreement(post, cen, optima, fit.reference, scale, prob=level)
-    return PosteriorAnalysis(ls, summ, diag, memb, dens, modes, cen, per_mode)
+    return PosteriorAnalysis(ls, summ, diag, memb, dens, modes, cen, per_mode, raw)

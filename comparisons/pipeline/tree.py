@@ -174,7 +174,7 @@ def assemble(s: Setup, settings: dict, log: RunLog, fit: EMFit, errs: EMErrors |
     groups, est = _em_groups(fit, errs, map_em, map_fit, spec.one_d, K, dd)
     summ = None
     if nuts is not None:
-        groups["posterior"] = nuts.posterior
+        groups["posterior"] = nuts.posterior if post is None else post.raw
         groups["sample_stats"] = nuts.tree["sample_stats"].to_dataset()
         groups["init"] = nuts.tree["init"].to_dataset()
     if post is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 
@@ -21,7 +22,16 @@ class SwitchingSummary:
     Attributes
     ----------
     switching_rate : ndarray of shape (chain,)
-        Fraction of consecutive draw pairs whose permutation differs.
+        Fraction of consecutive draw pairs whose permutation differs (switch
+        events per step; not the share of draws in another labelling).
+    switch_events : ndarray of shape (chain,)
+        Number of consecutive draw pairs whose permutation differs.
+    labellings_visited : ndarray of shape (chain,)
+        Number of distinct labellings (of the K! possible) among the chain's draws.
+    outside_main : ndarray of shape (chain,)
+        Fraction of the chain's draws outside its dominant (main) labelling.
+    n_labellings : int
+        K!, the number of possible labellings.
     dominant : tuple of tuple of int
         Each chain's most frequent permutation.
     dominant_share : ndarray of shape (chain,)
@@ -46,6 +56,10 @@ class SwitchingSummary:
     detected: bool
     reason: str
     max_rate: float
+    switch_events: np.ndarray = None
+    labellings_visited: np.ndarray = None
+    outside_main: np.ndarray = None
+    n_labellings: int = 0
 
     def to_dict(self) -> dict:
         """JSON-ready copy (labellings as lists, keys of ``chains_by_labelling`` as strings)."""
@@ -58,6 +72,10 @@ class SwitchingSummary:
             "detected": self.detected,
             "reason": self.reason,
             "max_rate": self.max_rate,
+            "switch_events": np.asarray(self.switch_events).tolist(),
+            "labellings_visited": np.asarray(self.labellings_visited).tolist(),
+            "outside_main": np.asarray(self.outside_main).tolist(),
+            "n_labellings": self.n_labellings,
         }
 
 
@@ -100,8 +118,9 @@ def switching_summary(perms, *, max_rate: float = 0.01) -> SwitchingSummary:
     another order than the reference -- and is reported as a global
     relabelling (``matches_reference`` is then False). "Pivot" in
     ``reason`` means the reference labelling of ``perms`` (the identity).
-    The reason quotes ``switching_rate`` as "switches labels in x % of its
-    draws".
+    The reason names both measures for what they are: the number of switch
+    events (and their share of the chain's steps) and the share of its draws
+    outside its main labelling, with the labellings visited out of K!.
     """
     if isinstance(perms, xr.DataArray) and set(_SAMPLE_DIMS) <= set(perms.dims):
         perms = perms.transpose(*_SAMPLE_DIMS, ...)
@@ -116,6 +135,8 @@ def switching_summary(perms, *, max_rate: float = 0.01) -> SwitchingSummary:
     check_perms(arr, (C, D), K)
     moves = np.any(arr[:, 1:] != arr[:, :-1], axis=2)
     rate = moves.mean(axis=1) if D > 1 else np.zeros(C)
+    events = moves.sum(axis=1).astype(int)
+    visited = np.array([len({tuple(p) for p in arr[c].tolist()}) for c in range(C)])
     dominant, share = [], np.empty(C)
     for c in range(C):
         counts = Counter(map(tuple, arr[c].tolist()))
@@ -137,7 +158,10 @@ def switching_summary(perms, *, max_rate: float = 0.01) -> SwitchingSummary:
             said = [f"{_chains(groups[p])} {'sits' if len(groups[p]) == 1 else 'sit'} in "
                     f"labelling {p}" for p in order]
             parts.append(", ".join(said[:-1]) + " while " + said[-1])
-        parts += [f"chain {c} switches labels in {_pct(rate[c])} of its draws" for c in fast]
+        parts += [f"chain {c} changes labelling {events[c]} times in {D} draws ({_pct(rate[c])} "
+                  f"of its steps) and spends {_pct(1 - share[c])} of its draws outside its main "
+                  f"labelling ({visited[c]} of {math.factorial(K)} labellings visited)"
+                  for c in fast]
         reason = "; ".join(parts)
     elif matches:
         reason = "no switching: every draw matches the pivot's labelling"
@@ -148,6 +172,6 @@ def switching_summary(perms, *, max_rate: float = 0.01) -> SwitchingSummary:
         reason = (f"no switching: every chain sits in {where} (largest switching rate "
                   f"{_pct(rate.max())}, threshold {_pct(max_rate)})")
     return SwitchingSummary(rate, tuple(dominant), share, groups, matches, detected, reason,
-                            float(max_rate))
+                            float(max_rate), events, visited, 1 - share, math.factorial(K))
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
 from mixcompare.comparisons.posterior import relabel as labels
 
-__all__ = ["SwitchingAnalysis", "analyse"]
+__all__ = ["SwitchingAnalysis", "analyse", "starts_note"]
 
 _log = logging.getLogger(__name__)
 
@@ -34,6 +35,36 @@ class SwitchingAnalysis:
     relabeled: xr.Dataset
     dataset: xr.Dataset
     summary: labels.SwitchingSummary
+
+
+def starts_note(detected: bool, started_at, ordered: bool, K: int) -> str:
+    """Say why no switching was seen when that reflects the starts or the ordering, not the data.
+
+    Parameters
+    ----------
+    detected : bool
+        Whether switching was detected.
+    started_at : array_like of shape (chain,) or None
+        The EM optimum each chain started at (None: PyMC's default starts).
+    ordered : bool
+        Whether the model orders the means (labels identified).
+    K : int
+    """
+    if detected:
+        return ("the chains visit several labellings; relabelling puts every draw in the "
+                "pivot's, and label-invariant quantities (the density, relabelled "
+                "memberships) are unaffected")
+    if ordered:
+        return "ordered means identify the labels, so no switching is possible"
+    started = None if started_at is None else np.unique(np.asarray(started_at))
+    if started is not None and started.size == 1 and started[0] >= 0:
+        return (f"no switching seen, but every chain started at EM optimum {int(started[0])}: "
+                "this reflects where the chains started, not the posterior, whose unordered "
+                f"labels have {math.factorial(K)} symmetric copies of every mode; "
+                "label-invariant quantities are unaffected (use --permute-labels to show the "
+                "symmetric posterior)")
+    return ("no switching seen from these starts; the unordered posterior still has "
+            f"{math.factorial(K)} symmetric copies of every mode")
 
 
 def analyse(post: xr.Dataset, pivot, X) -> SwitchingAnalysis:
@@ -64,6 +95,9 @@ def analyse(post: xr.Dataset, pivot, X) -> SwitchingAnalysis:
     names = ["(" + ", ".join(map(str, u)) + ")" for u in uniq[order]]
     ds = xr.Dataset(data)
     ds["switching_rate"] = ("chain", np.asarray(summ.switching_rate))
+    ds["switch_events"] = ("chain", np.asarray(summ.switch_events))
+    ds["outside_main"] = ("chain", np.asarray(summ.outside_main))
+    ds["labellings_visited"] = ("chain", np.asarray(summ.labellings_visited))
     ds["labelling_mass"] = ("labelling", counts[order] / counts.sum())
     ds = ds.assign_coords(labelling=names)
     ds.attrs.update({
@@ -71,5 +105,6 @@ def analyse(post: xr.Dataset, pivot, X) -> SwitchingAnalysis:
         "reason": summ.reason,
         "stephens_agrees": stephens_share,
         "chain_labelings": [str(tuple(int(i) for i in p)) for p in summ.dominant],
+        "n_labellings": int(summ.n_labellings),
     })
     return SwitchingAnalysis(relabeled, ds, summ)

@@ -205,6 +205,12 @@ def summarise(tree: xr.DataTree) -> dict:
             "label_switching": {
                 "detected": bool(ls.attrs["detected"]), "reason": str(ls.attrs["reason"]),
                 "within_chain_rate": _py(ls["switching_rate"]),
+                "switch_events": _py(ls["switch_events"]) if "switch_events" in ls else None,
+                "outside_main": _py(ls["outside_main"]) if "outside_main" in ls else None,
+                "labellings_visited": (_py(ls["labellings_visited"])
+                                       if "labellings_visited" in ls else None),
+                "n_labellings": _py(ls.attrs.get("n_labellings")),
+                "starts_note": ls.attrs.get("starts_note", ""),
                 "chain_labelings": _py(ls.attrs["chain_labelings"]),
             },
             "mass_near_em_optima": None if modes is None else {
