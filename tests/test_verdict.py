@@ -157,3 +157,24 @@ def test_permuted_labels_switch_and_relabelling_recovers_one_copy():
     np.testing.assert_allclose(a, b)
     with pytest.raises(ValueError, match="ordered"):
         compare(X, 2, permute=True, ordered=True, methods=("em",), n_boot=0)
+
+
+def test_one_atlas_with_stable_identifiers():
+    from mixcompare.comparisons.datasets import load
+
+    X = load("galaxies").X
+    res = compare(X, 3, methods=("em", "map_em"), n_init=20, n_boot=0, rng=0)
+    atlas = res.tree["comparison/atlas"].to_dataset()
+    ids = atlas["id"].values.tolist()
+    n_em = int((atlas["source"].values == "em").sum())
+    assert ids[:n_em] == [f"E{j}" for j in range(n_em)] and ids[n_em] == "M0"
+    mapem_lp = res.tree["map_em"].attrs["log_posterior"]
+    # M0's log posterior is MAP-EM's own objective; E0's is its log-likelihood plus the prior
+    assert atlas["log_posterior"].values[n_em] == pytest.approx(mapem_lp, rel=1e-10)
+    assert atlas["log_likelihood"].values[0] == pytest.approx(
+        res.tree["em"].attrs["log_likelihood"], rel=1e-12)
+    assert np.all(np.diff(atlas["log_likelihood"].values[:n_em]) <= 0)  # best first
+    # EM's best optimum and MAP-EM's best are the same solution moved by the prior
+    assert atlas["counterpart"].values[0] == "M0"
+    summary = res.summary()
+    assert [a["id"] for a in summary["atlas"]] == ids

@@ -18,6 +18,7 @@ from mixcompare.comparisons.tables import flatten, table
 
 from . import metrics
 from .analysis import PosteriorAnalysis
+from .atlas import atlas_dataset
 from .fits import EMErrors, EMFit, MapEMFit, MapFit, NutsFit, Setup
 from .runlog import RunLog
 from .verdict import apply_verdict
@@ -172,6 +173,10 @@ def assemble(s: Setup, settings: dict, log: RunLog, fit: EMFit, errs: EMErrors |
     spec = s.spec
     K, dd = spec.n_components, None if spec.one_d else spec.n_features
     groups, est = _em_groups(fit, errs, map_em, map_fit, spec.one_d, K, dd)
+    X2 = s.X.reshape(s.X.shape[0], -1)
+    groups["comparison/atlas"] = atlas_dataset(
+        fit.result, None if map_em is None else map_em.result, s.prior, spec,
+        float(np.sqrt(np.mean(np.var(X2, axis=0)))))
     summ = None
     if nuts is not None:
         groups["posterior"] = nuts.posterior if post is None else post.raw

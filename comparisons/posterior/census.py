@@ -26,7 +26,7 @@ import xarray as xr
 from mixcompare import em
 from mixcompare.comparisons.posterior.relabel import draw_arrays
 
-__all__ = ["Z_MAX", "Census", "census", "per_mode_diagnostics", "take_census"]
+__all__ = ["optimum_id", "Z_MAX", "Census", "census", "per_mode_diagnostics", "take_census"]
 
 #: a chain sits at an optimum when every matched parameter is within this many posterior sds
 Z_MAX = 4.0
@@ -78,8 +78,20 @@ def _z_distance(a, b, scale):
     return float(worst[rows, cols].max()), perm
 
 
+def optimum_id(source: str, index: int) -> str:
+    """Return the identifier of optimum ``index`` of the ``"em"`` or ``"map_em"`` atlas.
+
+    ``E0, E1, ...`` name EM's optima and ``M0, M1, ...`` MAP-EM's, best first
+    (:mod:`mixcompare.comparisons.pipeline.atlas` lists both in one table);
+    ``"none"`` stands for no optimum.
+    """
+    if index < 0:
+        return "none"
+    return ("E" if source == "em" else "M") + str(int(index))
+
+
 def census(post: xr.Dataset, optima=None, *, z_max: float = Z_MAX,
-           switching_rate=None) -> Census:
+           switching_rate=None, name=None) -> Census:
     """Classify where the chains of a posterior settled.
 
     Parameters
@@ -94,11 +106,16 @@ def census(post: xr.Dataset, optima=None, *, z_max: float = Z_MAX,
     switching_rate : array_like of shape (chain,), optional
         Within-chain label-switching rates (from the label-switching analysis);
         a rate above 1 % counts as switching.
+    name : callable, optional
+        ``name(j)`` names optimum ``j`` in the reason (default ``"EM optimum j"``).
 
     Returns
     -------
     Census
     """
+    if name is None:
+        def name(j):
+            return f"EM optimum {j}"
     w, m, v = draw_arrays(post)
     C, D, K = w.shape
     m = m.reshape(C, D, K, -1)
@@ -153,7 +170,7 @@ def census(post: xr.Dataset, optima=None, *, z_max: float = Z_MAX,
         parts = []
         for k, j in enumerate(optimum_of_mode):
             cs = np.flatnonzero(mode_of_chain == k).tolist()
-            where = f"EM optimum {j}" if j >= 0 else "no EM optimum"
+            where = name(j) if j >= 0 else "no EM optimum"
             parts.append(f"chain{'s' if len(cs) > 1 else ''} {', '.join(map(str, cs))} at {where}")
         reason = "; ".join(parts)
     elif distinct_lab or switching.any():
@@ -163,7 +180,7 @@ def census(post: xr.Dataset, optima=None, *, z_max: float = Z_MAX,
     else:
         kind = "one mode"
         j = optimum_of_mode[0] if optimum_of_mode else -1
-        reason = "every chain sits in one mode" + (f" (EM optimum {j})" if j >= 0 else "")
+        reason = "every chain sits in one mode" + (f" ({name(j)})" if j >= 0 else "")
     unsettled = _unsettled(post)
     if unsettled.any():
         reason += (f"; chain{'s' if unsettled.sum() > 1 else ''} "
@@ -322,10 +339,19 @@ def take_census(post: xr.Dataset, atlas: em.EMResult, model, X, *, switching_rat
     from mixcompare import models
 
     rates = switching_rate
+    source_kind = "map_em" if atlas.prior is not None else "em"
+    n_atlas = len(atlas.optima)
+
+    def name(j):
+        if j < n_atlas:
+            return f"{'MAP-EM' if source_kind == 'map_em' else 'EM'} optimum " \
+                   f"{optimum_id(source_kind, j)}"
+        return f"an optimum the atlas missed (polished from a chain, #{j})"
+
     optima = [(o.weights, o.means, o.variances) for o in atlas.optima]
     lls = [o.log_likelihood for o in atlas.optima]
     source = ["atlas"] * len(optima)
-    cen = census(post, optima, switching_rate=rates)
+    cen = census(post, optima, switching_rate=rates, name=name)
     for k, j in enumerate(cen.optimum_of_mode):
         if j >= 0:
             continue
@@ -344,7 +370,7 @@ def take_census(post: xr.Dataset, atlas: em.EMResult, model, X, *, switching_rat
         lls.append(res.log_likelihood)
         source.append(f"chain {c}")
     if len(optima) > len(atlas.optima):
-        cen = census(post, optima, switching_rate=rates)
+        cen = census(post, optima, switching_rate=rates, name=name)
     ds = xr.merge([cen.dataset, per_mode_diagnostics(post, cen)],
                   combine_attrs="override")
     logd = []
@@ -366,6 +392,9 @@ def take_census(post: xr.Dataset, atlas: em.EMResult, model, X, *, switching_rat
         ds["stayed"] = ("chain", stayed)
         ds.attrs["optima_kept"] = json.dumps(verdict["kept"])
         ds.attrs["optima_left"] = json.dumps({str(k): v for k, v in verdict["left"].items()})
-    ds.attrs["atlas"] = "map_em" if atlas.prior is not None else "em"
+    ds.attrs["atlas"] = source_kind
+    ds["optimum_id"] = ("mode", np.array([optimum_id(source_kind, j) if 0 <= j < n_atlas
+                                          else ("none" if j < 0 else f"P{j}")
+                                          for j in cen.optimum_of_mode], dtype=str))
     ds.attrs["n_atlas_optima"] = len(atlas.optima)
     return ds

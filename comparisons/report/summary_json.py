@@ -109,6 +109,8 @@ def _modes(cen: xr.Dataset | None) -> dict:
         modes.append({
             "chains": chains,
             "em_optimum": int(cen["optimum_of_mode"].values[k]),
+            "em_optimum_id": (str(cen["optimum_id"].values[k]) if "optimum_id" in cen
+                              else None),
             "em_optimum_source": str(cen["optimum_source"].values[k]),
             "em_optimum_log_likelihood": _py(cen["optimum_log_likelihood"].values[k]),
             "log_density": _py(cen["log_density_at_median"].values[k]),
@@ -123,6 +125,18 @@ def _modes(cen: xr.Dataset | None) -> dict:
         out["census"]["optima_kept"] = json.loads(cen.attrs["optima_kept"])
         out["census"]["optima_left"] = json.loads(cen.attrs["optima_left"])
     return out
+
+
+def _atlas(atlas: xr.Dataset | None) -> list:
+    """EM's and MAP-EM's optima in one list, with their identifiers (``E0``, ``M0``...)."""
+    if atlas is None:
+        return []
+    cols = ("source", "log_likelihood", "log_posterior", "count", "basin_share", "converged",
+            "degenerate", "counterpart")
+    return [{"id": str(atlas["id"].values[i]),
+             **{c: (str(atlas[c].values[i]) if atlas[c].dtype.kind in "USO"
+                    else _py(atlas[c].values[i])) for c in cols}}
+            for i in range(atlas.sizes["optimum"])]
 
 
 def _agreement_modes(modes: xr.Dataset | None) -> list:
@@ -176,6 +190,7 @@ def summarise(tree: xr.DataTree) -> dict:
         em_out["se"]["bootstrap"] = _by_param(se, "se_boot")
     out["em"] = em_out
     me = _group(tree, "map_em")
+    out["atlas"] = _atlas(_group(tree, "comparison/atlas"))
     out["map_em"] = None if me is None else {
         "log_posterior": _py(me.attrs.get("log_posterior")),
         "log_likelihood": _py(me.attrs.get("log_likelihood")), **_params(me, one_d)}
