@@ -1,7 +1,12 @@
 """The ``mixcompare`` command line.
 
-Every anticipated failure (bad data, bad options) ends with one readable
-line on stderr and a non-zero exit code, never a traceback.
+Every anticipated failure ends with one readable line on stderr and a
+non-zero exit code, never a traceback. Exit codes: 0 done; 1 the run failed
+(an internal error: the line says where its traceback was written, and
+``mixcompare --debug ...`` prints it); 2 a usage or data error, found before
+any work; 130 interrupted (Ctrl-C or SIGTERM; nothing half-written is left).
+Each command first checks its inputs and its output folder (created and
+tested for writing), then works.
 """
 
 from __future__ import annotations
@@ -26,9 +31,105 @@ class UsageError(ValueError):
     """A bad option value given on the command line."""
 
 
+class _WorkError(Exception):
+    """An unexpected error during the work phase (after every input was checked)."""
+
+    def __init__(self, err: BaseException, out: Path | None):
+        super().__init__(str(err))
+        self.err, self.out = err, out
+
+
+_STATE = {"debug": False}
+
+
 def _fail(msg: str, code: int = 2):
     typer.echo(f"mixcompare: error: {msg}", err=True)
     raise typer.Exit(code)
+
+
+def _version(value: bool):
+    if value:
+        import mixcompare
+
+        typer.echo(f"mixcompare {mixcompare.__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug",
+                               help="Print the traceback of an internal error."),
+):
+    """Fit one Gaussian mixture by EM and by PyMC, and compare them."""
+    _STATE["debug"] = debug
+
+
+def _check_out(out: Path, flag: str = "--out") -> Path:
+    """Create the output folder and check that it can be written, before any work."""
+    import tempfile
+
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{flag} {out} exists and is not a folder; choose another path")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".mixcompare-check-"):
+            pass
+    except OSError as err:
+        raise UsageError(f"{flag} {out} cannot be written ({err.strerror or err}); choose a "
+                         "folder you can write to") from None
+    return out
+
+
+@contextlib.contextmanager
+def _working(out: Path | None = None):
+    """Run the work phase: an unexpected error is a failed run (exit 1), not a usage error."""
+    import signal
+
+    def _term(signum, frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, _term)
+    try:
+        yield
+    except (KeyboardInterrupt, typer.Exit):
+        raise
+    except Exception as err:  # noqa: BLE001 - reported as an internal error with its traceback
+        raise _WorkError(err, out) from err
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _stop_children() -> None:
+    """End any worker process this run started (PyMC's chains, the bootstrap's pool)."""
+    import multiprocessing
+
+    for child in multiprocessing.active_children():
+        child.terminate()
+    for child in multiprocessing.active_children():
+        child.join(timeout=5)
+        if child.is_alive():
+            child.kill()
+
+
+def _internal_error(err: _WorkError):
+    import tempfile
+    import traceback
+
+    text = "".join(traceback.format_exception(err.err))
+    if _STATE["debug"]:
+        typer.echo(text, err=True)
+    where = (err.out if err.out is not None and err.out.is_dir()
+             else Path(tempfile.gettempdir()))
+    path = where / "mixcompare-error.txt"
+    try:
+        path.write_text(text)
+        said = f"traceback in {path}"
+    except OSError:
+        said = "rerun with --debug for the traceback"
+    _fail(f"the run failed with an unexpected {type(err.err).__name__}: {err.err} -- "
+          f"probably a bug in mixcompare; {said} (mixcompare --debug ... prints it)", code=1)
 
 
 def _load(dataset: str | None, csv: Path | None, columns: str | None):
@@ -85,10 +186,16 @@ def _guard(func):
 
         try:
             return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except _WorkError as err:
+            _stop_children()
+            _internal_error(err)
         except (DataError, UsageError, ValueError, TypeError) as err:
             _fail(str(err))
         except KeyboardInterrupt:
-            _fail("interrupted", code=130)
+            _stop_children()
+            _fail("interrupted; nothing was written for this run", code=130)
 
     return wrapper
 
@@ -141,11 +248,15 @@ def run(
         raise UsageError(f"--sampler must be pymc or nutpie, got {sampler!r}")
     if init not in ("em", "atlas", "prior"):
         raise UsageError(f"--init must be em, atlas or prior, got {init!r}")
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} exists and is not a folder; choose another path")
+    if permute_labels and ordered:
+        raise UsageError("--permute-labels shows the symmetric posterior of unordered labels; "
+                         "drop --ordered or --permute-labels")
+    em.model_spec(ds.X, k, structure=structure, fixed=fixed_d)  # data and model, checked once
+    _check_out(out)
     console = _console(quiet)
     command = " ".join(["mixcompare"] + sys.argv[1:])
-    with console.status("starting", spinner="dots") as status, _quiet_pymc(quiet):
+    with console.status("starting", spinner="dots") as status, _quiet_pymc(quiet), \
+            _working(out):
         result = compare(
             ds.X, k, methods=meths, structure=structure, fixed=fixed_d, ordered=ordered,
             draws=draws, tune=tune, chains=chains, sampler=sampler, init=init, n_init=n_init,
@@ -235,7 +346,13 @@ def em_cmd(
     ds = _load(dataset, csv, columns)
     fixed_d = _parse_fixed(fixed) if fixed else ds.fixed
     k = ds.default_k if k is None else k
-    res, notes = _fit_em(ds, k, structure, fixed_d, algorithm, n_init, seed, map_)
+    em.model_spec(ds.X, k, structure=structure, fixed=fixed_d)
+    if algorithm not in ("em", "cem"):
+        raise UsageError(f"--algorithm must be em or cem, got {algorithm!r}")
+    if n_init < 1:
+        raise UsageError(f"--n-init must be at least 1, got {n_init}")
+    with _working():
+        res, notes = _fit_em(ds, k, structure, fixed_d, algorithm, n_init, seed, map_)
     out = em_summary(res)
     out["warnings"] = notes
     typer.echo(json.dumps(out, indent=2))
@@ -251,11 +368,14 @@ def lecture(
     """Reproduce the EM lecture slide by slide: figures, tables, index.md and captions.md."""
     from mixcompare.comparisons.lecture.slides import lecture_command
 
-    files = lecture_command(out, seed, quick)
+    _check_out(out)
+    with _working(out):
+        files = lecture_command(out, seed, quick)
     typer.echo(f"{len(files)} files written to {out}/ (see index.md)")
 
 
 @app.command()
+@_guard
 def study(
     config: Path = typer.Argument(
         ..., help="The study's TOML file (see benchmarks/example_study.toml)."),
@@ -270,10 +390,14 @@ def study(
     """Run a simulation study: coverage of EM's and the posterior's intervals over a grid."""
     from .study.run import study_command
 
-    raise typer.Exit(study_command(config, out, scheduler, workers, resume, quiet))
+    _check_out(out)
+    with _working(out):
+        code = study_command(config, out, scheduler, workers, resume, quiet)
+    raise typer.Exit(code)
 
 
 @app.command()
+@_guard
 def sbc(
     out: Path = typer.Option(Path("mixcompare-sbc"), "--out", help="Output folder."),
     n_sims: int = typer.Option(100, "--n-sims", help="Simulations."),
@@ -291,8 +415,16 @@ def sbc(
     """Check the PyMC model by simulation-based calibration, with a negative control."""
     from .study.sbc import sbc_command
 
-    raise typer.Exit(sbc_command(out, n_sims, n, draws, tune, chains, seed, control, scheduler,
-                                 workers, quiet))
+    for name, val, low in (("n-sims", n_sims, 1), ("n", n, 4), ("draws", draws, 1),
+                           ("tune", tune, 0), ("chains", chains, 1), ("seed", seed, 0),
+                           ("workers", workers, 0)):
+        if val < low:
+            raise UsageError(f"--{name} must be at least {low}, got {val}")
+    _check_out(out)
+    with _working(out):
+        code = sbc_command(out, n_sims, n, draws, tune, chains, seed, control, scheduler,
+                           workers, quiet)
+    raise typer.Exit(code)
 
 
 @app.command()

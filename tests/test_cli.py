@@ -133,3 +133,56 @@ def test_galaxies_summary_is_derivable_from_results(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert ComparisonResult.from_netcdf(out / "results.nc").summary() == summary
     assert summary["seed"] == 0 and summary["n_components"] == 3
+
+
+# --------------------------------------------------------------------------- faults
+def _invoke(monkeypatch, args, boom=None):
+    from typer.testing import CliRunner
+
+    from mixcompare.comparisons import cli, pipeline
+
+    if boom is not None:
+        def fake_compare(*a, **k):
+            raise boom
+
+        monkeypatch.setattr(pipeline, "compare", fake_compare)
+    return CliRunner().invoke(cli.app, args)
+
+
+def test_internal_error_is_exit_1_with_a_traceback_file(monkeypatch, tmp_path):
+    res = _invoke(monkeypatch, ["run", "--out", str(tmp_path / "o"), "--quiet"],
+                  boom=RuntimeError("kaboom"))
+    assert res.exit_code == 1
+    line = res.output.strip().splitlines()[-1]
+    assert "unexpected RuntimeError: kaboom" in line and "bug" in line
+    assert "Traceback" in (tmp_path / "o" / "mixcompare-error.txt").read_text()
+    res = _invoke(monkeypatch, ["--debug", "run", "--out", str(tmp_path / "o"), "--quiet"],
+                  boom=RuntimeError("kaboom"))
+    assert res.exit_code == 1 and "Traceback" in res.output
+
+
+def test_interrupt_is_exit_130_and_writes_nothing(monkeypatch, tmp_path):
+    out = tmp_path / "o"
+    res = _invoke(monkeypatch, ["run", "--out", str(out), "--quiet"], boom=KeyboardInterrupt())
+    assert res.exit_code == 130 and "interrupted" in res.output
+    assert not (out / "summary.json").exists() and not (out / "report.md").exists()
+
+
+def test_unwritable_out_is_refused_before_any_work(monkeypatch, tmp_path):
+    (tmp_path / "file").write_text("x")
+    res = _invoke(monkeypatch, ["run", "--out", str(tmp_path / "file" / "sub")],
+                  boom=AssertionError("compare must not run"))
+    assert res.exit_code == 2 and "cannot be written" in res.output
+    for cmd in (["lecture", "--quick"], ["sbc"], ["study", str(tmp_path / "c.toml")]):
+        res = _invoke(monkeypatch, [*cmd, "--out", str(tmp_path / "file")])
+        assert res.exit_code == 2 and "is not a folder" in res.output, cmd
+
+
+def test_version_and_sbc_options_checked_up_front(monkeypatch):
+    import mixcompare
+
+    res = _invoke(monkeypatch, ["--version"])
+    assert res.exit_code == 0 and mixcompare.__version__ in res.output
+    for args, word in ((["sbc", "--tune", "-1"], "--tune"), (["sbc", "--seed", "-1"], "--seed")):
+        res = _invoke(monkeypatch, args)
+        assert res.exit_code == 2 and word in res.output
