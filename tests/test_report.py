@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 
@@ -65,6 +66,18 @@ def test_html_is_self_contained(written):
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
     assert not re.search(r"https?://|<link|<script|@import|url\(", text)
     assert "<table>" in text and "<style>" in text
+
+
+def test_html_renders_the_inline_markdown(written):
+    out, _ = written
+    md = (out / "report.md").read_text(encoding="utf-8")
+    text = (out / "report.html").read_text(encoding="utf-8")
+    bold = re.findall(r"\*\*(.+?)\*\*", md)
+    assert bold  # at least the census' classification, e.g. **one mode**
+    assert "<strong>" in text and "**" not in text
+    for b in set(bold):
+        assert f"<strong>{html.escape(b, quote=False)}</strong>" in text
+    assert "<code>mixcompare run faithful</code>" in text
 
 
 def test_markdown_has_every_section(written):

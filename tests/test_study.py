@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 from mixcompare import em
 from mixcompare.comparisons import study
+from mixcompare.comparisons.io import to_jsonable
 from mixcompare.comparisons.study.config import ConfigError, load_config
 from mixcompare.comparisons.study.replicate import replicate_seed, run_replicate
-from mixcompare.comparisons.study.store import StoreError, to_jsonable
+from mixcompare.comparisons.study.store import StoreError
 from scipy import stats
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning",

@@ -18,6 +18,7 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
+from mixcompare.comparisons.io import save_figure_atomic
 
 __all__ = ["CAPTIONS", "DPI", "fig_atlas", "fig_basins", "fig_cem_bias", "fig_iterations",
            "fig_paths", "fig_posterior", "fig_profile", "fig_surface", "save"]
@@ -337,10 +338,5 @@ def fig_atlas(tree: xr.DataTree) -> Figure:
 
 
 def save(fig: Figure, path) -> Path:
-    """Write a figure as PNG atomically and return its path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fig.savefig(tmp, format="png", dpi=DPI)
-    tmp.replace(path)
-    return path
+    """Write a figure as PNG atomically (at :data:`DPI`) and return its path."""
+    return save_figure_atomic(fig, path, dpi=DPI)

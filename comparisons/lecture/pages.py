@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from mixcompare.comparisons.io import write_text_atomic
 from mixcompare.comparisons.lecture.figures import (
     CAPTIONS,
     DEPTH,
@@ -20,6 +21,7 @@ from mixcompare.comparisons.lecture.figures import (
     fig_surface,
     save,
 )
+from mixcompare.comparisons.report.markdown import frame_table
 
 __all__ = ["md_table", "write_lecture"]
 
@@ -32,18 +34,8 @@ def _fmt(v) -> str:
 
 
 def md_table(df: pd.DataFrame) -> str:
-    """Render a DataFrame as a Markdown table (floats to 5 significant digits)."""
-    rows = ["| " + " | ".join(_fmt(v) for v in r) + " |" for r in df.itertuples(index=False)]
-    return "\n".join(["| " + " | ".join(map(str, df.columns)) + " |",
-                      "|" + "---|" * len(df.columns), *rows]) + "\n"
-
-
-def _text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    """Render a DataFrame as a Markdown table (floats to 5 significant digits), newline-ended."""
+    return frame_table(df, _fmt) + "\n"
 
 
 def _atlas_table(tree: xr.DataTree) -> pd.DataFrame:
@@ -113,8 +105,8 @@ def write_lecture(out: Path, b, post: dict, table: pd.DataFrame, bias: xr.Datase
 
     def tab(name, df, intro):
         text = md_table(df)
-        files.extend([_text(out / "tables" / f"{name}.md", text),
-                      _text(out / "tables" / f"{name}.csv", df.to_csv(index=False))])
+        files.extend([write_text_atomic(out / "tables" / f"{name}.md", text),
+                      write_text_atomic(out / "tables" / f"{name}.csv", df.to_csv(index=False))])
         md.append(f"{intro} (`tables/{name}.csv`):\n\n{text}")
 
     md.append("## 1. Nine points, four bumps\n\nData -10.2, -10, -9.8, -0.2, 0, 0.2, 11.8, "
@@ -156,7 +148,7 @@ def write_lecture(out: Path, b, post: dict, table: pd.DataFrame, bias: xr.Datase
     md.append(f"Posterior census: **{cen['kind']}** ({cen['reason']}).\n")
     figure("galaxies_atlas", fig_atlas(gal.tree), CAPTIONS["galaxies_atlas"].format(
         n_init=n_init, census=f"{cen['kind']} ({cen['reason']})"))
-    files.append(_text(out / "index.md", "\n".join(md)))
-    files.append(_text(out / "captions.md", "# Figures and captions\n\n" + "".join(
+    files.append(write_text_atomic(out / "index.md", "\n".join(md)))
+    files.append(write_text_atomic(out / "captions.md", "# Figures and captions\n\n" + "".join(
         f"- `{name}`: {cap}\n" for name, cap in caps)))
     return files

@@ -2,27 +2,26 @@
 
 :func:`write_report` reads every number from the ``DataTree`` of a
 :class:`~mixcompare.comparisons.pipeline.ComparisonResult` (nothing is recomputed), lays
-the sections out once as a list of blocks, and renders those blocks twice:
-``report.md`` (figures linked as PNG files) and ``report.html`` (figures
-embedded as base64, inline CSS, no external resource). Every file is written
-atomically, so an interrupted run never leaves a half-written file.
+the sections out once as a list of blocks (:mod:`.markdown`), writes them as
+Markdown once (``report.md``, figures linked as PNG files) and renders that
+Markdown to ``report.html`` (figures embedded as base64, inline CSS, no external
+resource). Every file is written atomically (:mod:`mixcompare.comparisons.io`),
+so an interrupted run never leaves a half-written file.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import html
 import json
-import re
 from importlib import metadata
 from itertools import takewhile
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from mixcompare.comparisons.io import write_text_atomic
 from mixcompare.comparisons.pipeline import metrics
-from mixcompare.comparisons.report import figures
+from mixcompare.comparisons.report import figures, markdown
 from mixcompare.comparisons.report import modes as report_modes
 from mixcompare.comparisons.report.figures import group_or_none as _g
 
@@ -36,15 +35,6 @@ _TITLES = {"data_density": "Data and densities", "trace_raw": "Traces as sampled
            "em_traces": "EM restarts", "intervals": "Intervals per parameter",
            "membership": "Membership uncertainty", "modes": "Posterior mass near EM's optima",
            "census": "Posterior modes and EM's optima"}
-_CSS = """body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:62rem;
-margin:2rem auto;padding:0 1rem;line-height:1.45;color:#222}
-h1{font-size:1.6rem}h2{border-bottom:1px solid #ccc;padding-bottom:.2rem;margin-top:2rem}
-table{border-collapse:collapse;margin:.8rem 0;font-size:.9rem}
-th,td{border:1px solid #ddd;padding:.25rem .55rem}th{background:#f3f3f3}
-td:not(:first-child){text-align:right;font-variant-numeric:tabular-nums}
-code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.88rem}
-.problems{background:#fff4f2;border-left:5px solid #c62828;padding:.4rem 1rem}
-figure{margin:1.2rem 0}img{max-width:100%}figcaption{font-style:italic;color:#444}"""
 
 
 def _fmt(v) -> str:
@@ -301,67 +291,6 @@ def _blocks(tree, figs, *, command, seed, data_name) -> list:
             + _provenance(tree, command, seed))
 
 
-def _markdown(blocks: list, outdir: Path) -> str:
-    out = []
-    for b in blocks:
-        kind = b[0]
-        if kind in ("h1", "h2", "h3"):
-            out.append("#" * int(kind[1]) + " " + b[1])
-        elif kind == "p":
-            out.append(b[1])
-        elif kind == "ul":
-            out.append("\n".join(f"- {s}" for s in b[1]))
-        elif kind == "warn":
-            out.append("\n>\n".join(f"> **⚠** {s}" for s in b[1]))
-        elif kind == "table":
-            lines = ["| " + " | ".join(h.replace("|", "\\|") for h in b[1]) + " |",
-                     "|" + "|".join("---" for _ in b[1]) + "|"]
-            lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in b[2]]
-            out.append("\n".join(lines))
-        elif kind == "figure":
-            out.append(f"![{b[1]}]({b[3].relative_to(outdir).as_posix()})\n\n*{b[2]}*")
-    return "\n\n".join(out) + "\n"
-
-
-def _inline(s: str) -> str:
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(s, quote=False))
-
-
-def _html(blocks: list) -> str:
-    body = []
-    for b in blocks:
-        kind = b[0]
-        if kind in ("h1", "h2", "h3"):
-            body.append(f"<{kind}>{_inline(b[1])}</{kind}>")
-        elif kind == "p":
-            body.append(f"<p>{_inline(b[1])}</p>")
-        elif kind in ("ul", "warn"):
-            items = "".join(f"<li>{_inline(s)}</li>" for s in b[1])
-            body.append(f'<div class="problems"><ul>{items}</ul></div>' if kind == "warn"
-                        else f"<ul>{items}</ul>")
-        elif kind == "table":
-            head = "".join(f"<th>{_inline(h)}</th>" for h in b[1])
-            rows = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>"
-                           for r in b[2])
-            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
-        elif kind == "figure":
-            data = base64.b64encode(b[3].read_bytes()).decode("ascii")
-            body.append(f'<figure><img alt="{html.escape(b[1])}" '
-                        f'src="data:image/png;base64,{data}">'
-                        f"<figcaption>{_inline(b[2])}</figcaption></figure>")
-    title = html.escape(blocks[0][1])
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f"<title>{title}</title>\n<style>\n{_CSS}\n</style>\n</head>\n<body>\n"
-            + "\n".join(body) + "\n</body>\n</html>\n")
-
-
-def _write_text(path: Path, text: str) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
-
-
 def write_report(result, outdir, *, command=None, seed=None,
                  data_name=None) -> dict[str, Path]:
     """Write the comparison report, its figures and the full results to a folder.
@@ -393,8 +322,11 @@ def write_report(result, outdir, *, command=None, seed=None,
     for name in set(figures.FIGURES) - set(figs):  # no stale figure from an earlier run
         (figdir / f"{name}.png").unlink(missing_ok=True)
     blocks = _blocks(tree, figs, command=command, seed=seed, data_name=data_name)
-    out = {"report.md": _write_text(outdir / "report.md", _markdown(blocks, outdir)),
-           "report.html": _write_text(outdir / "report.html", _html(blocks))}
+    text = markdown.from_blocks(blocks, outdir)
+    html = markdown.html_page(text, title=blocks[0][1], base=outdir,
+                              classes={"blockquote": "problems"})
+    out = {"report.md": write_text_atomic(outdir / "report.md", text),
+           "report.html": write_text_atomic(outdir / "report.html", html)}
     result.to_netcdf(out.setdefault("results.nc", outdir / "results.nc"))
     out.update({f"figures/{name}.png": path for name, path in figs.items()})
     return out

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from mixcompare import em
-
-
-def _list(a) -> list:
-    return np.asarray(a).tolist()
+from mixcompare.comparisons.io import to_jsonable
 
 
 def em_summary(res: em.EMResult) -> dict:
@@ -26,19 +23,19 @@ def em_summary(res: em.EMResult) -> dict:
         "structure": res.structure,
         "log_likelihood": res.log_likelihood,
         "log_posterior": res.log_posterior,
-        "weights": _list(res.weights),
-        "means": _list(res.means),
+        "weights": res.weights,
+        "means": res.means,
         "converged": bool(res.converged),
         "n_iter": int(res.n_iter),
         "bic": res.bic(),
         "aic": res.aic(),
         "icl": res.icl(),
-        "degenerate": _list(res.degenerate),
+        "degenerate": res.degenerate,
     }
     if res.spec.one_d:
-        out["sds"] = _list(res.sds)
+        out["sds"] = res.sds
     else:
-        out["covariances"] = _list(res.covariances)
+        out["covariances"] = res.covariances
     out["optima"] = [
         {
             "log_likelihood": o.log_likelihood,
@@ -46,10 +43,10 @@ def em_summary(res: em.EMResult) -> dict:
             "basin_share": o.basin_share,
             "converged": o.converged,
             "degenerate": o.degenerate,
-            "weights": _list(o.weights),
-            "means": _list(o.means),
-            "sds": _list(np.sqrt(o.variances)),
+            "weights": o.weights,
+            "means": o.means,
+            "sds": np.sqrt(o.variances),
         }
         for o in res.optima
     ]
-    return out
+    return to_jsonable(out)

@@ -19,6 +19,7 @@ import xarray as xr
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from mixcompare.comparisons.io import save_figure_atomic
 from mixcompare.comparisons.pipeline.metrics import AGREE_Z
 from mixcompare.comparisons.report import modes as report_modes
 
@@ -399,9 +400,5 @@ def save_all(tree: xr.DataTree, outdir) -> dict[str, Path]:
         fig = func(tree)
         if fig is None:
             continue
-        path = outdir / f"{name}.png"
-        tmp = path.with_name(path.name + ".tmp")
-        fig.savefig(tmp, format="png", dpi=DPI)
-        tmp.replace(path)
-        out[name] = path
+        out[name] = save_figure_atomic(fig, outdir / f"{name}.png", dpi=DPI)
     return out

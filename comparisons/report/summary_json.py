@@ -27,28 +27,12 @@ import json
 
 import numpy as np
 import xarray as xr
+from mixcompare.comparisons.io import to_jsonable as _py  # plain Python values, NaN -> None
 
 __all__ = ["REQUIRED_KEYS", "summarise"]
 
 REQUIRED_KEYS = ("dataset", "n_components", "structure", "prior", "em", "map_em", "map",
                  "nuts", "agreement", "hidden_spread", "warnings")
-
-
-def _py(v):
-    """Plain Python numbers and lists (NaN -> None, valid JSON)."""
-    if isinstance(v, xr.DataArray):
-        v = v.values
-    if isinstance(v, np.ndarray):
-        return [_py(x) for x in v.tolist()] if v.ndim else _py(v.item())
-    if isinstance(v, (list, tuple)):
-        return [_py(x) for x in v]
-    if isinstance(v, (np.floating, float)):
-        return None if not np.isfinite(v) else float(v)
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, np.bool_):
-        return bool(v)
-    return v
 
 
 def _json_attr(tree, key, default):

@@ -1,16 +1,14 @@
 """The study report: tables and coverage plots, as Markdown and self-contained HTML.
 
 Everything is read from a :class:`~mixcompare.comparisons.study.run.StudyResult`; the
-sections are laid out once as blocks and rendered twice (``report.md`` with
-linked PNG figures, ``report.html`` with the figures embedded). Figures are
-plain matplotlib ``Figure`` objects on an Agg canvas (no pyplot state).
+sections are laid out once as blocks (:mod:`mixcompare.comparisons.report.markdown`),
+written as Markdown once (``report.md``, linked PNG figures) and that Markdown is
+rendered to ``report.html`` (figures embedded). Figures are plain matplotlib
+``Figure`` objects on an Agg canvas (no pyplot state).
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 from pathlib import Path
 
 import numpy as np
@@ -18,17 +16,12 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
+from mixcompare.comparisons.io import save_figure_atomic, write_text_atomic
+from mixcompare.comparisons.report import markdown
 
 from .aggregate import BLOCKS, has_intervals
-from .store import write_text_atomic
 
 __all__ = ["coverage_figure", "write_report"]
-
-_CSS = """body{font-family:system-ui,sans-serif;max-width:68rem;margin:2rem auto;padding:0 1rem;
-line-height:1.45;color:#222}h2{border-bottom:1px solid #ccc;margin-top:2rem}
-table{border-collapse:collapse;margin:.8rem 0;font-size:.88rem}th,td{border:1px solid #ddd;
-padding:.2rem .5rem}th{background:#f3f3f3}td{text-align:right}td:first-child{text-align:left}
-img{max-width:100%}figcaption{font-style:italic;color:#444}"""
 
 
 def _f(v, digits: int = 3) -> str:
@@ -115,12 +108,6 @@ def coverage_figure(blocks: pd.DataFrame, block: str, level: float, *,
     return fig
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    return write_text_atomic(path, buf.getvalue())
-
-
 def _table(df: pd.DataFrame, value, cols: list[str] | None = None) -> tuple:
     """Cells as rows, methods as columns, ``value(row)`` in each cell."""
     methods = cols or list(dict.fromkeys(df["method"]))
@@ -199,52 +186,6 @@ def _blocks(res, figs: dict) -> list:
     return out
 
 
-def _markdown(blocks: list, outdir: Path) -> str:
-    parts = []
-    for b in blocks:
-        if b[0] in ("h1", "h2"):
-            parts.append("#" * int(b[0][1]) + " " + b[1])
-        elif b[0] == "p":
-            parts.append(b[1])
-        elif b[0] == "ul":
-            parts.append("\n".join(f"- {s}" for s in b[1]))
-        elif b[0] == "table":
-            lines = ["| " + " | ".join(b[1]) + " |", "|" + "---|" * len(b[1])]
-            lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |"
-                      for r in b[2]]
-            parts.append("\n".join(lines))
-        elif b[0] == "figure":
-            parts.append(f"![{b[1]}]({b[3].relative_to(outdir).as_posix()})\n\n*{b[2]}*")
-    return "\n\n".join(parts) + "\n"
-
-
-def _html(blocks: list) -> str:
-    def esc(s):
-        return html.escape(str(s), quote=False)
-
-    body = []
-    for b in blocks:
-        if b[0] in ("h1", "h2"):
-            body.append(f"<{b[0]}>{esc(b[1])}</{b[0]}>")
-        elif b[0] == "p":
-            body.append(f"<p>{esc(b[1])}</p>")
-        elif b[0] == "ul":
-            body.append("<ul>" + "".join(f"<li>{esc(s)}</li>" for s in b[1]) + "</ul>")
-        elif b[0] == "table":
-            head = "".join(f"<th>{esc(h)}</th>" for h in b[1])
-            rows = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>"
-                           for r in b[2])
-            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
-        elif b[0] == "figure":
-            data = base64.b64encode(b[3].read_bytes()).decode("ascii")
-            body.append(f'<figure><img alt="{html.escape(b[1])}" '
-                        f'src="data:image/png;base64,{data}"><figcaption>{esc(b[2])}'
-                        "</figcaption></figure>")
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{esc(blocks[0][1])}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-            + "\n".join(body) + "\n</body>\n</html>\n")
-
-
 def write_report(res, outdir) -> dict[str, Path]:
     """Write ``report.md``, ``report.html`` and ``figures/*.png`` for a study.
 
@@ -267,9 +208,12 @@ def write_report(res, outdir) -> dict[str, Path]:
             for col in ("coverage", "rmse"):
                 fig = coverage_figure(res.blocks, block, res.config.level, column=col)
                 if fig is not None:
-                    figs[f"{col}_{block}"] = _save(fig, figdir / f"{col}_{block}.png")
+                    figs[f"{col}_{block}"] = save_figure_atomic(
+                        fig, figdir / f"{col}_{block}.png", dpi=100)
     blocks = _blocks(res, figs)
-    files = {"report.md": write_text_atomic(outdir / "report.md", _markdown(blocks, outdir)),
-             "report.html": write_text_atomic(outdir / "report.html", _html(blocks))}
+    text = markdown.from_blocks(blocks, outdir)
+    files = {"report.md": write_text_atomic(outdir / "report.md", text),
+             "report.html": write_text_atomic(outdir / "report.html", markdown.html_page(
+                 text, title=blocks[0][1], base=outdir))}
     files.update({f"figures/{k}.png": p for k, p in figs.items()})
     return files

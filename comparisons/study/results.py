@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from mixcompare.comparisons.io import write_json_atomic, write_text_atomic
 
 from . import aggregate
 from .config import StudyConfig, load_config
-from .store import Store, to_jsonable, write_json_atomic, write_text_atomic
+from .store import Store
 
 __all__ = ["ProgressInfo", "StudyResult", "log_reuse", "summarise"]
 
@@ -129,7 +130,7 @@ def summarise(config, out, *, report: bool = True, **counts) -> StudyResult:
     for name in ("parameters", "blocks", "methods", "timings"):
         files[f"{name}.csv"] = write_text_atomic(out / f"{name}.csv",
                                                  getattr(res, name).to_csv(index=False))
-    files["reuse.json"] = write_json_atomic(out / "reuse.json", to_jsonable(res.reuse))
+    files["reuse.json"] = write_json_atomic(out / "reuse.json", res.reuse)
     if report:
         from .report import write_report
 

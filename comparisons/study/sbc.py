@@ -34,7 +34,6 @@ sample comparison. Statistics and Computing 32, 32.
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -42,9 +41,14 @@ from pathlib import Path
 
 import numpy as np
 from mixcompare import em
+from mixcompare.comparisons.io import (
+    save_figure_atomic,
+    to_jsonable,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 from .ranks import rank_figure, uniformity
-from .store import to_jsonable, write_json_atomic, write_text_atomic
 
 __all__ = ["GENERATORS", "SBCConfig", "SBCResult", "draw_prior", "run_sbc", "sbc_command",
            "sbc_replicate", "simulate", "write_sbc"]
@@ -304,6 +308,8 @@ def run_sbc(config: SBCConfig | None = None, *, generator: str = "correct",
 # --------------------------------------------------------------------------- output
 def write_sbc(results: list, out) -> dict:
     """Write ``sbc.json``, ``sbc.md``, ``ranks_<generator>.csv`` and ``sbc_<generator>.png``."""
+    from mixcompare.comparisons.report.markdown import table
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = {}
@@ -313,18 +319,18 @@ def write_sbc(results: list, out) -> dict:
              "each at alpha / (2 P) (Bonferroni).", ""]
     for r in results:
         g = r.generator
-        buf = io.BytesIO()
         title = f"SBC, generator {g}: {'passed' if r.passed else 'FLAGGED'}"
-        rank_figure(r.ranks, r.parameters, cfg=r.config, title=title).savefig(
-            buf, format="png", dpi=100)
-        files[f"sbc_{g}.png"] = write_text_atomic(out / f"sbc_{g}.png", buf.getvalue())
+        files[f"sbc_{g}.png"] = save_figure_atomic(
+            rank_figure(r.ranks, r.parameters, cfg=r.config, title=title),
+            out / f"sbc_{g}.png", dpi=100)
         csv = ",".join(r.parameters) + "\n" + "".join(
             ",".join(map(str, row)) + "\n" for row in r.ranks)
         files[f"ranks_{g}.csv"] = write_text_atomic(out / f"ranks_{g}.csv", csv)
         lines += [f"## generator `{g}`: {'passed' if r.passed else 'flagged'}", "",
-                  "| parameter | chi2 | p | ECDF inside band | flagged |", "|---|---|---|---|---|"]
-        lines += [f"| {p} | {c:.2f} | {pv:.3g} | {bool(e)} | {bool(f)} |" for p, c, pv, e, f in
-                  zip(r.parameters, r.chi2, r.pvalues, r.ecdf_inside, r.flagged, strict=True)]
+                  table(["parameter", "chi2", "p", "ECDF inside band", "flagged"],
+                        [[p, f"{c:.2f}", f"{pv:.3g}", bool(e), bool(f)] for p, c, pv, e, f in
+                         zip(r.parameters, r.chi2, r.pvalues, r.ecdf_inside, r.flagged,
+                             strict=True)])]
         lines += ["", f"{r.ranks.shape[0]} simulations, {r.n_failed} failed, {r.divergences} "
                   f"divergences; first fit {r.fresh_seconds:.2f} s, later fits "
                   f"{r.reused_seconds:.2f} s (median).", "", f"![SBC {g}](sbc_{g}.png)", ""]

@@ -5,28 +5,26 @@ Layout of the output folder::
     study.json                      the normalised configuration and its fingerprint
     replicates/c0003-r00012.json    one record per finished replicate (cell 3, replicate 12)
 
-A record is written to a temporary name in the same folder, flushed and
-``fsync``-ed, renamed with :func:`os.replace` (atomic on POSIX) and the
-folder is ``fsync``-ed. A study killed at any moment therefore leaves only
-complete records; a temporary file left behind by the kill is removed when
-the study resumes. The file name is the replicate's key, so there is never
-more than one record of a replicate. Only the process that drives the study
-(the Dask client) writes, so the workers need no shared file system.
+A record is written with :func:`mixcompare.comparisons.io.write_json_atomic`: to
+a temporary name in the same folder, flushed and ``fsync``-ed, renamed with
+:func:`os.replace` (atomic on POSIX) and the folder is ``fsync``-ed. A study
+killed at any moment therefore leaves only complete records; a temporary file
+left behind by the kill is removed when the study resumes. The file name is the
+replicate's key, so there is never more than one record of a replicate. Only the
+process that drives the study (the Dask client) writes, so the workers need no
+shared file system.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
-import os
 import re
 from pathlib import Path
 
-import numpy as np
+from mixcompare.comparisons.io import write_json_atomic
 
-__all__ = ["RECORD_SCHEMA", "Store", "StoreError", "to_jsonable", "write_json_atomic",
-           "write_text_atomic"]
+__all__ = ["RECORD_SCHEMA", "Store", "StoreError"]
 
 RECORD_SCHEMA = "mixcompare.study.replicate/1"
 _NAME = re.compile(r"^c(\d{4,})-r(\d{5,})\.json$")
@@ -35,71 +33,6 @@ _log = logging.getLogger(__name__)
 
 class StoreError(RuntimeError):
     """The output folder holds another study, or records without ``--resume``."""
-
-
-def to_jsonable(obj):
-    """Convert numpy scalars/arrays and tuples to JSON types; NaN and infinities become None."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, np.bool_ | bool):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    return obj
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # some platforms cannot open folders
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_json_atomic(path, obj) -> Path:
-    """Write ``obj`` as JSON to ``path`` durably: temporary file, fsync, rename, fsync folder.
-
-    Parameters
-    ----------
-    path : str or Path
-    obj : JSON-ready object (see :func:`to_jsonable`)
-
-    Returns
-    -------
-    Path
-    """
-    return write_text_atomic(path, json.dumps(obj, indent=1, allow_nan=False))
-
-
-def write_text_atomic(path, text: str | bytes) -> Path:
-    """Write text (or bytes) to ``path`` durably: temporary file, fsync, rename, fsync folder.
-
-    Returns
-    -------
-    Path
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    data = text.encode("utf-8") if isinstance(text, str) else text
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-    return path
 
 
 class Store:
@@ -166,7 +99,7 @@ class Store:
                 "to continue that study, or choose another --out folder.")
         for tmp in self.records_dir.glob(".*.tmp"):  # left by a killed run: never a record
             tmp.unlink(missing_ok=True)
-        write_json_atomic(manifest, to_jsonable({"fingerprint": fp, "config": config.to_dict()}))
+        write_json_atomic(manifest, {"fingerprint": fp, "config": config.to_dict()})
         return existing
 
     def _scan(self):
@@ -200,8 +133,7 @@ class Store:
     def write(self, record: dict) -> Path:
         """Write one replicate's record durably (replacing an ``"error"`` record)."""
         self.records_dir.mkdir(parents=True, exist_ok=True)
-        return write_json_atomic(self.path(record["cell"], record["replicate"]),
-                                 to_jsonable(record))
+        return write_json_atomic(self.path(record["cell"], record["replicate"]), record)
 
     def load(self, config=None) -> list[dict]:
         """Every readable record, sorted by cell and replicate.

@@ -1,0 +1,288 @@
+"""Writing files safely, and making values storable as JSON or as netCDF attributes.
+
+Every file mixcompare writes goes through :func:`atomic_path`: the content is
+written to a hidden temporary file in the target's own folder
+(``.<name>.<pid>-<random>.tmp``), flushed to disk with ``fsync``, renamed over
+the target with :func:`os.replace` (atomic on POSIX and Windows) and the folder
+is ``fsync``-ed so that the rename itself survives a crash. A reader therefore
+sees either the old file or the new one, never a partial file; if writing
+fails, the temporary file is removed and the target is left as it was. A
+temporary file left behind by a killed process matches ``.*.tmp``.
+
+- :func:`write_text_atomic`, :func:`write_bytes_atomic`, :func:`write_json_atomic`,
+  :func:`save_figure_atomic`, :func:`write_netcdf_atomic`: the writers;
+- :func:`to_jsonable`: numpy scalars and arrays to Python, NaN and infinities to
+  None (JSON has no NaN), so that :func:`json.dumps` with ``allow_nan=False``
+  never fails on a number;
+- :func:`netcdf_safe`: a copy of a ``DataTree`` whose attributes netCDF can store.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["atomic_path", "netcdf_attr", "netcdf_safe", "save_figure_atomic", "to_jsonable",
+           "write_bytes_atomic", "write_json_atomic", "write_netcdf_atomic",
+           "write_text_atomic"]
+
+
+# ------------------------------------------------------------------------- atomic writes
+def _fsync_dir(path: Path) -> None:
+    """Flush a folder's entries (the rename) to disk, where the platform allows it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # some platforms cannot open folders
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_path(path) -> Iterator[Path]:
+    """Give a temporary path to write to; on success it replaces ``path`` durably.
+
+    The temporary file is in the folder of ``path`` (created if needed), so
+    the final :func:`os.replace` never crosses file systems. On leaving the
+    block normally, the temporary file is ``fsync``-ed, renamed to ``path``
+    and the folder is ``fsync``-ed; if the block raises, the temporary file is
+    removed and ``path`` is untouched.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to write.
+
+    Yields
+    ------
+    Path
+        Where to write the content (any writer: ``savefig``, ``to_netcdf``, ...).
+
+    Examples
+    --------
+    >>> with atomic_path("table.csv") as tmp:  # doctest: +SKIP
+    ...     df.to_csv(tmp, index=False)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:  # the writer may have used its own handle
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def write_bytes_atomic(path, data: bytes) -> Path:
+    """Write bytes to ``path`` atomically and durably (see :func:`atomic_path`).
+
+    Parameters
+    ----------
+    path : str or Path
+    data : bytes
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "xb") as fh:
+        fh.write(data)
+    return path
+
+
+def write_text_atomic(path, text: str) -> Path:
+    """Write text to ``path`` as UTF-8, atomically and durably (see :func:`atomic_path`).
+
+    Parameters
+    ----------
+    path : str or Path
+    text : str
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path, obj, *, indent: int | None = 1) -> Path:
+    """Write ``obj`` as strict JSON, atomically and durably.
+
+    ``obj`` is passed through :func:`to_jsonable` first, so numpy values are
+    accepted and NaN or infinities are written as ``null``; the file never
+    holds the non-standard tokens ``NaN`` or ``Infinity``.
+
+    Parameters
+    ----------
+    path : str or Path
+    obj : object
+        Dicts, lists, tuples, numbers, strings, booleans, None and numpy
+        scalars or arrays.
+    indent : int or None, default 1
+        As in :func:`json.dumps`.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    return write_text_atomic(path, json.dumps(to_jsonable(obj), indent=indent, allow_nan=False))
+
+
+def save_figure_atomic(fig, path, *, dpi: float | None = None, **kwargs) -> Path:
+    """Save a matplotlib figure atomically; the format is the suffix of ``path``.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    path : str or Path
+        e.g. ``figures/modes.png``.
+    dpi : float, optional
+        Resolution; matplotlib's ``savefig.dpi`` by default.
+    **kwargs
+        Passed to :meth:`~matplotlib.figure.Figure.savefig`.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=dpi, **kwargs)
+    return path
+
+
+def write_netcdf_atomic(tree: xr.DataTree, path, *, engine: str = "h5netcdf") -> Path:
+    """Write a whole ``DataTree`` to one netCDF file atomically, attributes made storable.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        Written as :func:`netcdf_safe` converts it (``tree`` is not modified).
+    path : str or Path
+    engine : str, default "h5netcdf"
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        netcdf_safe(tree).to_netcdf(tmp, engine=engine)
+    return path
+
+
+# --------------------------------------------------------------------------------- JSON
+def to_jsonable(obj):
+    """Convert a value to plain JSON types, recursively.
+
+    Parameters
+    ----------
+    obj : object
+        Dicts (keys become strings), lists and tuples (become lists), numpy
+        arrays and xarray ``DataArray``/``Variable`` (nested lists; a 0-d
+        array becomes a scalar), numpy booleans, integers and floats, and
+        anything else JSON accepts as it is (strings, ints, None).
+
+    Returns
+    -------
+    object
+        The same structure with Python ``bool``/``int``/``float`` only, and
+        ``None`` for every NaN or infinity (JSON has neither).
+    """
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, xr.DataArray | xr.Variable):
+        obj = obj.values
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())  # a 0-d array gives its scalar
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    return obj
+
+
+# ------------------------------------------------------------------------------- netCDF
+def netcdf_attr(v):
+    """Convert one attribute to a value netCDF can store.
+
+    Booleans (also in lists and boolean arrays) become integers, None and
+    empty lists become ``""``, dicts become JSON text, lists of numbers stay
+    lists and any other list becomes a list of strings; everything else is
+    returned as it is.
+
+    Parameters
+    ----------
+    v : object
+
+    Returns
+    -------
+    object
+    """
+    if isinstance(v, bool | np.bool_):
+        return int(v)
+    if v is None:
+        return ""
+    if isinstance(v, dict):
+        return json.dumps(v, default=str)
+    if isinstance(v, list | tuple):
+        if len(v) == 0:
+            return ""
+        if all(isinstance(x, bool | np.bool_) for x in v):
+            return [int(x) for x in v]
+        if all(isinstance(x, int | float | np.integer | np.floating) for x in v):
+            return list(v)
+        return [str(x) for x in v]
+    if isinstance(v, np.ndarray) and v.dtype == bool:
+        return v.astype(int)
+    return v
+
+
+def netcdf_safe(tree: xr.DataTree) -> xr.DataTree:
+    """Copy a tree with every attribute (of nodes and variables) made storable by netCDF.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        Not modified.
+
+    Returns
+    -------
+    xarray.DataTree
+        A shallow copy (the data are shared) whose attributes went through
+        :func:`netcdf_attr`.
+    """
+    out = tree.copy()
+    for node in out.subtree:
+        node.attrs = {k: netcdf_attr(v) for k, v in node.attrs.items()}
+        for var in node.variables.values():
+            var.attrs = {k: netcdf_attr(v) for k, v in var.attrs.items()}
+    return out
