@@ -231,6 +231,7 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", help="Print nothing but errors."),
 ):
     """Run every method on one data set and write the comparison report."""
+    from mixcompare.comparisons.io import write_json_atomic
     from mixcompare.comparisons.pipeline import compare
     from mixcompare.comparisons.report.comparison import write_report
 
@@ -267,7 +268,7 @@ def run(
         out.mkdir(parents=True, exist_ok=True)
         summary = result.summary()
         files = write_report(result, out, command=command, seed=seed, data_name=ds.name)
-        _atomic_json(out / "summary.json", summary)
+        write_json_atomic(out / "summary.json", summary, indent=2)
     if not quiet:
         _print_summary(console, ds, k, summary, out, files)
 
@@ -291,12 +292,6 @@ def _console(quiet: bool):
     from rich.console import Console
 
     return Console(stderr=True, quiet=quiet)
-
-
-def _atomic_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, allow_nan=False))
-    tmp.replace(path)
 
 
 def _print_summary(console, ds, k, summary, out, files):
@@ -348,7 +343,7 @@ def em_cmd(
     k = ds.default_k if k is None else k
     em.model_spec(ds.X, k, structure=structure, fixed=fixed_d)
     if algorithm not in ("em", "cem"):
-        raise UsageError(f"--algorithm must be em or cem, got {algorithm!r}")
+        raise UsageError(f"--algorithm must be one of em, cem; got {algorithm!r}")
     if n_init < 1:
         raise UsageError(f"--n-init must be at least 1, got {n_init}")
     with _working():

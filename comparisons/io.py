@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-__all__ = ["atomic_path", "netcdf_attr", "netcdf_safe", "save_figure_atomic", "to_jsonable",
-           "write_bytes_atomic", "write_json_atomic", "write_netcdf_atomic",
-           "write_text_atomic"]
+__all__ = ["JSON_ATTRS", "atomic_path", "netcdf_attr", "netcdf_safe", "read_attr",
+           "save_figure_atomic", "to_jsonable", "write_bytes_atomic", "write_json_atomic",
+           "write_netcdf_atomic", "write_text_atomic"]
 
 
 # ------------------------------------------------------------------------- atomic writes
@@ -286,3 +286,17 @@ def netcdf_safe(tree: xr.DataTree) -> xr.DataTree:
         for var in node.variables.values():
             var.attrs = {k: netcdf_attr(v) for k, v in var.attrs.items()}
     return out
+
+
+#: tree attributes a comparison stores as JSON text (netCDF attributes cannot hold mappings)
+JSON_ATTRS = ("prior", "problems", "warnings", "timings", "provenance")
+
+
+def read_attr(tree, key: str, default=None):
+    """Return a tree attribute, decoding the ones stored as JSON; ``default`` when absent."""
+    raw = tree.attrs.get(key)
+    if raw is None or (isinstance(raw, str) and raw == ""):
+        return default
+    if key in JSON_ATTRS and isinstance(raw, str):
+        return json.loads(raw)
+    return raw

@@ -137,9 +137,8 @@ def test_galaxies_summary_is_derivable_from_results(tmp_path):
 
 # --------------------------------------------------------------------------- faults
 def _invoke(monkeypatch, args, boom=None):
-    from typer.testing import CliRunner
-
     from mixcompare.comparisons import cli, pipeline
+    from typer.testing import CliRunner
 
     if boom is not None:
         def fake_compare(*a, **k):

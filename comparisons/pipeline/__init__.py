@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from mixcompare.comparisons.io import read_attr
 
 from .analysis import PosteriorAnalysis, analyse_posterior
 from .fits import Setup, build_model, em_standard_errors, fit_em, fit_map, fit_map_em, fit_nuts
 from .fits import setup as make_setup
 from .metrics import HDI_PROB
 from .runlog import RunLog, Streams
-from .tree import ComparisonResult, assemble, read_attr
+from .tree import ComparisonResult, assemble
 
 __all__ = ["METHODS", "ComparisonResult", "PosteriorAnalysis", "RunLog", "Setup", "Streams",
            "compare", "read_attr"]

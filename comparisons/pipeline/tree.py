@@ -1,9 +1,9 @@
 """A comparison as one ``xarray.DataTree``: assembled from the steps' results, read back.
 
 :func:`assemble` turns the steps' results into the groups of the tree (the
-layout is documented on :class:`ComparisonResult`); :func:`read_attr` is the
-one reader of the run's attributes that are stored as JSON (the prior,
-problems, warnings, timings, settings), for reports and ``summary.json``.
+layout is documented on :class:`ComparisonResult`);
+:func:`mixcompare.comparisons.io.read_attr` is the one reader of the run's
+attributes stored as JSON (the prior, problems, warnings, timings, provenance).
 """
 
 from __future__ import annotations
@@ -23,10 +23,8 @@ from .fits import EMErrors, EMFit, MapEMFit, MapFit, NutsFit, Setup
 from .runlog import RunLog
 from .verdict import apply_verdict
 
-__all__ = ["JSON_ATTRS", "ComparisonResult", "assemble", "read_attr"]
+__all__ = ["ComparisonResult", "assemble"]
 
-#: tree attributes stored as JSON text (netCDF attributes cannot hold mappings)
-JSON_ATTRS = ("prior", "problems", "warnings", "timings", "provenance")
 
 
 @dataclass(frozen=True)
@@ -52,12 +50,9 @@ class ComparisonResult:
 
     def to_netcdf(self, path) -> None:
         """Write the whole tree to one netCDF file (h5netcdf), atomically."""
-        from pathlib import Path
+        from mixcompare.comparisons.io import write_netcdf_atomic
 
-        path = Path(path)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        _netcdf_safe(self.tree).to_netcdf(tmp, engine="h5netcdf")
-        tmp.replace(path)
+        write_netcdf_atomic(self.tree, path)
 
     @classmethod
     def from_netcdf(cls, path) -> ComparisonResult:
@@ -70,47 +65,6 @@ class ComparisonResult:
         from mixcompare.comparisons.report.summary_json import summarise
 
         return summarise(self.tree)
-
-
-def read_attr(tree: xr.DataTree, key: str, default=None):
-    """Return a tree attribute, decoding the ones stored as JSON; ``default`` when absent."""
-    raw = tree.attrs.get(key)
-    if raw is None or (isinstance(raw, str) and raw == ""):
-        return default
-    if key in JSON_ATTRS and isinstance(raw, str):
-        return json.loads(raw)
-    return raw
-
-
-def _safe_attr(v):
-    """Convert an attribute to one netCDF can store (bools as ints, mappings as JSON)."""
-    if isinstance(v, (bool, np.bool_)):
-        return int(v)
-    if v is None:
-        return ""
-    if isinstance(v, dict):
-        return json.dumps(v, default=str)
-    if isinstance(v, (list, tuple)):
-        if len(v) == 0:
-            return ""
-        if all(isinstance(x, (bool, np.bool_)) for x in v):
-            return [int(x) for x in v]
-        if all(isinstance(x, (int, float, np.integer, np.floating)) for x in v):
-            return list(v)
-        return [str(x) for x in v]
-    if isinstance(v, np.ndarray) and v.dtype == bool:
-        return v.astype(int)
-    return v
-
-
-def _netcdf_safe(tree: xr.DataTree) -> xr.DataTree:
-    """Copy the tree with attributes netCDF accepts."""
-    out = tree.copy()
-    for node in out.subtree:
-        node.attrs = {k: _safe_attr(v) for k, v in node.attrs.items()}
-        for var in node.variables.values():
-            var.attrs = {k: _safe_attr(v) for k, v in var.attrs.items()}
-    return out
 
 
 # --------------------------------------------------------------------------- assembly

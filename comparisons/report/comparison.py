@@ -12,14 +12,13 @@ so an interrupted run never leaves a half-written file.
 from __future__ import annotations
 
 import hashlib
-import json
 from importlib import metadata
 from itertools import takewhile
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from mixcompare.comparisons.io import write_text_atomic
+from mixcompare.comparisons.io import read_attr, write_text_atomic
 from mixcompare.comparisons.pipeline import metrics
 from mixcompare.comparisons.report import figures, markdown
 from mixcompare.comparisons.report import modes as report_modes
@@ -63,13 +62,6 @@ def _cell(ds: xr.Dataset | None, var: str, i: int):
     return ds[var].values[i].item() if ds is not None and var in ds else None
 
 
-def _json_attr(tree: xr.DataTree, key: str, default):
-    raw = tree.attrs.get(key)
-    if raw is None or (isinstance(raw, str) and not raw):
-        return default
-    return json.loads(raw) if isinstance(raw, str) else raw
-
-
 def _table(header: list[str], rows: list[list]) -> tuple:
     """Build a table block, dropping columns that are missing in every row."""
     cells = [[_fmt(v) if not isinstance(v, str) else v for v in r] for r in rows]
@@ -98,8 +90,8 @@ def _head(tree, data_name) -> list:
            ("p", f"n = {x.shape[0]} observations, d = {d}, "
                  f"K = {int(tree.attrs['n_components'])} components, structure "
                  f"`{tree.attrs.get('structure', '?')}`, {order}; methods: {methods}.")]
-    problems = _json_attr(tree, "problems", [])
-    warns = _json_attr(tree, "warnings", [])
+    problems = read_attr(tree, "problems", [])
+    warns = read_attr(tree, "warnings", [])
     out.append(("h2", "Problems"))
     if problems or warns:
         out.append(("warn", list(problems) + [f"Warning: {w}" for w in warns]))
@@ -275,13 +267,13 @@ def _provenance(tree, command, seed) -> list:
                                f"chains {_fmt(a.get('chains'))}, init {a.get('init', '—')}"],
              ["EM settings", f"n_init {_fmt(a.get('n_init'))}, n_boot {_fmt(a.get('n_boot'))}"],
              ["data sha256", f"`{hashlib.sha256(x.tobytes()).hexdigest()}`"]]
-    timings = _json_attr(tree, "timings", {})
+    timings = read_attr(tree, "timings", {})
     return [("h2", "Provenance"), _table(["item", "value"], rows),
             ("h3", "Timings (seconds)"),
             _table(["step", "seconds"], [[k, float(v)] for k, v in timings.items()]),
             ("h3", "Prior (shared by MAP-EM and the PyMC model)"),
             _table(["hyperparameter", "value"],
-                   [[k, _fmt(v)] for k, v in _json_attr(tree, "prior", {}).items()])]
+                   [[k, _fmt(v)] for k, v in read_attr(tree, "prior", {}).items()])]
 
 
 def _blocks(tree, figs, *, command, seed, data_name) -> list:

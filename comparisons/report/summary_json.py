@@ -27,19 +27,13 @@ import json
 
 import numpy as np
 import xarray as xr
+from mixcompare.comparisons.io import read_attr
 from mixcompare.comparisons.io import to_jsonable as _py  # plain Python values, NaN -> None
 
 __all__ = ["REQUIRED_KEYS", "summarise"]
 
 REQUIRED_KEYS = ("dataset", "n_components", "structure", "prior", "em", "map_em", "map",
                  "nuts", "agreement", "hidden_spread", "warnings")
-
-
-def _json_attr(tree, key, default):
-    raw = tree.attrs.get(key)
-    if raw is None or raw == "":
-        return default
-    return json.loads(raw) if isinstance(raw, str) else raw
 
 
 def _group(tree, path):
@@ -142,7 +136,7 @@ def summarise(tree: xr.DataTree) -> dict:
     data = tree["data"].to_dataset()["x"].values
     one_d = data.ndim == 1
     emg = _group(tree, "em")
-    prov = _json_attr(tree, "provenance", {})
+    prov = read_attr(tree, "provenance", {})
     out = {
         "dataset": {"name": tree.attrs.get("name"), "n": int(data.shape[0]),
                     "d": 1 if one_d else int(data.shape[1]),
@@ -151,7 +145,7 @@ def summarise(tree: xr.DataTree) -> dict:
         "n_components": int(tree.attrs["n_components"]),
         "structure": str(tree.attrs["structure"]),
         "ordered": bool(tree.attrs.get("ordered", 0)),
-        "prior": _json_attr(tree, "prior", {}),
+        "prior": read_attr(tree, "prior", {}),
         "seed": prov.get("seed"),
         "command": prov.get("command", ""),
         "level": _py(tree.attrs.get("level")),
@@ -239,7 +233,7 @@ def summarise(tree: xr.DataTree) -> dict:
         "fraction_em_outside_band": None if dens is None else _py(
             dens.attrs["fraction_em_outside_band"]),
     }
-    out["problems"] = _json_attr(tree, "problems", [])
-    out["warnings"] = _json_attr(tree, "warnings", [])
-    out["timings"] = _json_attr(tree, "timings", {})
+    out["problems"] = read_attr(tree, "problems", [])
+    out["warnings"] = read_attr(tree, "warnings", [])
+    out["timings"] = read_attr(tree, "timings", {})
     return out
