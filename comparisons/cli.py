@@ -383,8 +383,10 @@ def study(
     quiet: bool = typer.Option(False, "--quiet", help="Print nothing but errors."),
 ):
     """Run a simulation study: coverage of EM's and the posterior's intervals over a grid."""
+    from .study.cluster import check_scheduler
     from .study.run import study_command
 
+    check_scheduler(scheduler)
     _check_out(out)
     with _working(out):
         code = study_command(config, out, scheduler, workers, resume, quiet)
@@ -415,6 +417,9 @@ def sbc(
                            ("workers", workers, 0)):
         if val < low:
             raise UsageError(f"--{name} must be at least {low}, got {val}")
+    from .study.cluster import check_scheduler
+
+    check_scheduler(scheduler)
     _check_out(out)
     with _working(out):
         code = sbc_command(out, n_sims, n, draws, tune, chains, seed, control, scheduler,

@@ -185,3 +185,29 @@ def test_version_and_sbc_options_checked_up_front(monkeypatch):
     for args, word in ((["sbc", "--tune", "-1"], "--tune"), (["sbc", "--seed", "-1"], "--seed")):
         res = _invoke(monkeypatch, args)
         assert res.exit_code == 2 and word in res.output
+
+
+def test_study_faults_are_one_line_usage_errors(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from mixcompare.comparisons.study import cluster
+
+    example = (Path(__file__).parents[1] / "benchmarks" / "example_study.toml").read_text()
+    good = tmp_path / "ok.toml"
+    good.write_text(example)
+    bad = tmp_path / "bad.toml"
+    bad.write_bytes(b"\xff\xfe[study]\n")
+    res = _invoke(monkeypatch, ["study", str(bad), "--out", str(tmp_path / "a")])
+    assert res.exit_code == 2 and "not UTF-8" in res.output
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    (cut / "study.json").write_text('{"fingerp')
+    res = _invoke(monkeypatch, ["study", str(good), "--out", str(cut), "--resume"])
+    assert res.exit_code == 2 and "cut short" in res.output
+    res = _invoke(monkeypatch, ["study", str(good), "--out", str(tmp_path / "b"),
+                                "--scheduler", "not an address"])
+    assert res.exit_code == 2 and "tcp://HOST:PORT" in res.output
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", 1)
+    res = _invoke(monkeypatch, ["study", str(good), "--out", str(tmp_path / "c"), "--quiet",
+                                "--scheduler", "tcp://127.0.0.1:1"])
+    assert res.exit_code == 2 and "no Dask scheduler answered" in res.output

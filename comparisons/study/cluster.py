@@ -22,6 +22,42 @@ INLINE = "inline"
 _log = logging.getLogger(__name__)
 
 
+#: seconds to wait for an existing scheduler before giving up
+CONNECT_TIMEOUT = 10
+
+
+def check_scheduler(address: str | None) -> None:
+    """Refuse a ``--scheduler`` that is not an address, before any work.
+
+    Raises
+    ------
+    ValueError
+        Naming the setting and the expected form (``tcp://HOST:PORT`` or ``inline``).
+    """
+    if address is None or address == INLINE:
+        return
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(address if "://" in address else f"tcp://{address}")
+        port = parts.port
+    except ValueError:
+        port = None
+    if not parts.hostname or port is None or " " in address:
+        raise ValueError(f"--scheduler {address!r} is not a Dask scheduler address; give "
+                         "tcp://HOST:PORT, 'inline', or omit it for a local cluster.")
+
+
+def _connect(client_cls, address: str):
+    check_scheduler(address)
+    try:
+        return client_cls(address, timeout=CONNECT_TIMEOUT)
+    except OSError as err:
+        raise ConnectionError(f"--scheduler {address}: no Dask scheduler answered within "
+                              f"{CONNECT_TIMEOUT} s ({err}); check the address, or omit "
+                              "--scheduler for a local cluster.") from None
+
+
 class Executor:
     """Run tasks on Dask workers (or inline) and yield their results as they finish.
 
@@ -52,7 +88,7 @@ class Executor:
         from distributed import Client, LocalCluster
 
         if self.scheduler:
-            self.client = Client(self.scheduler)
+            self.client = _connect(Client, self.scheduler)
         else:
             import dask
 

@@ -371,6 +371,9 @@ def load_config(source) -> StudyConfig:
     except OSError as err:
         raise ConfigError(f"{path}: cannot read the study configuration ({err.strerror}); "
                           "check the path.") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: the study configuration is not UTF-8 text (byte "
+                          f"{err.start}); save it as UTF-8 TOML.") from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:

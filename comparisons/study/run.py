@@ -216,7 +216,7 @@ def study_command(config: Path, out: Path, scheduler: str | None, workers: int, 
         with bar:
             res = run(config, out, scheduler=scheduler, workers=workers or None, resume=resume,
                       progress=show)
-    except (ConfigError, StoreError) as err:
+    except (ConfigError, StoreError, ConnectionError) as err:
         err_console.print(f"mixcompare: error: {err}", markup=False, highlight=False,
                           soft_wrap=True)
         return 2

@@ -87,7 +87,12 @@ class Store:
         fp = config.fingerprint()
         existing = self.finished()
         if manifest.exists():
-            old = json.loads(manifest.read_text(encoding="utf-8")).get("fingerprint")
+            try:
+                old = json.loads(manifest.read_text(encoding="utf-8")).get("fingerprint")
+            except (ValueError, AttributeError, OSError) as err:
+                raise StoreError(
+                    f"{manifest} cannot be read ({type(err).__name__}: {err}); it was cut short "
+                    "or edited: move the folder away, or choose another --out.") from None
             if old != fp:
                 raise StoreError(
                     f"{self.root} holds a study with another configuration (fingerprint "
