@@ -1,6 +1,6 @@
 """PyMC models equivalent to ``em``'s mixtures, fitted by MAP and NUTS."""
 
-from .build import build_model
+from .build import CachedModel, MixtureModel, build_model, cached_model, clear_model_cache
 from .map import MAPError, fit_map
 from .nuts import SAMPLERS, fit_nuts
 from .points import log_density, params_to_values, to_point
@@ -8,8 +8,12 @@ from .posterior import membership_probabilities, predictive_density
 
 __all__ = [
     "SAMPLERS",
+    "CachedModel",
     "MAPError",
+    "MixtureModel",
     "build_model",
+    "cached_model",
+    "clear_model_cache",
     "fit_map",
     "fit_nuts",
     "log_density",

@@ -1,152 +1,87 @@
-"""Run PyMC's NUTS and nutpie around a model's cached compiled functions (:mod:`.compiled`).
+"""Run PyMC's NUTS and nutpie around a model's cached compiled objects (:mod:`.compiled`).
 
-Each run builds what depends on it afresh (the NUTS step with its adaptive
-mass matrix and step size, nutpie's sampler, the chain starts from cached
-start functions), so the same seed gives the same draws on a first and on
-any later call, and the draws do not depend on the number of cores.
+PyMC: ``pm.sample`` with the model's cached ``pm.NUTS`` step (``pm.sample``
+resets its adaptation and reseeds it for every chain) and trace template.
+nutpie: ``nutpie.sample`` on the cached compiled model, with the current
+data (``with_data``) and start. The element-wise log-likelihood is computed
+from the draws (:func:`models.points.log_likelihood_dataset`), so nothing
+is compiled after the first fit of a model.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import time
+import threading
 
 import numpy as np
 import pymc as pm
 import xarray as xr
-from pymc.blocking import DictToArrayBijection
-from pymc.step_methods.hmc import quadpotential
 
-from .compiled import (
-    JITTER_MAX_RETRIES,
-    ModelCache,
-    _data,
-    cache_for,
-    cacheable_starts,
-    default_cores,
-    log_likelihood,
-)
+from .map import jittered_start
+from .points import log_likelihood_dataset, observed_dataset
 
 __all__ = ["sample_nutpie", "sample_pymc"]
 
-
-# ------------------------------------------------------------------------ starts
-def _chain_points(model, cache: ModelCache, initvals, seeds, jitter: bool) -> list[dict]:
-    """Unconstrained start of each chain, as ``pm.sample``'s ``init_nuts`` computes it.
-
-    With ``jitter``, PyMC's U(-1, 1) jitter, redrawn (new seed) up to
-    :data:`JITTER_MAX_RETRIES` times until the log density is finite.
-    """
-    per_chain = initvals if isinstance(initvals, list) else [initvals] * len(seeds)
-    logp = cache.logp_dlogp(model) if jitter else None
-    points = []
-    for values, seed in zip(per_chain, seeds, strict=True):
-        fn = cache.start(model, values, jitter)
-        if not jitter:
-            points.append(fn(seed))
-            continue
-        rng = np.random.default_rng(seed)
-        for attempt in range(JITTER_MAX_RETRIES + 1):
-            point = fn(seed)
-            q, _ = DictToArrayBijection.map(point)
-            if np.isfinite(logp([q], extra_vars={})[0]):
-                break
-            if attempt == JITTER_MAX_RETRIES:
-                model.check_start_vals(point)  # raises PyMC's informative SamplingError
-            seed = rng.integers(2**30, dtype=np.int64)
-        points.append(point)
-    return points
+_NUTPIE_LOCK = threading.Lock()  # the start lives in shared variables of the compiled model
 
 
-def _chain_seeds(random_seed, chains: int) -> list[int]:
-    """Per-chain seeds as ``pm.sample`` derives them from its ``random_seed``."""
-    return [int(r.integers(2**30)) for r in np.random.default_rng(random_seed).spawn(chains)]
+def _free_values(mm, point: dict) -> dict:
+    values = mm.cache.values(mm.model)(point)
+    return {rv.name: values[rv.name] for rv in mm.model.free_RVs}
 
 
-def _check_overrides(initvals) -> None:
-    if not cacheable_starts(initvals):
-        raise TypeError("start values must be numeric arrays (no strategy strings or None).")
-
-
-# ------------------------------------------------------------------------ PyMC's NUTS
-def sample_pymc(model: pm.Model, *, draws: int, tune: int, chains: int, cores: int | None,
-                target_accept: float, seeds: list[int], initvals, jitter: bool,
+def sample_pymc(mm, *, draws: int, tune: int, chains: int, cores: int, target_accept: float,
+                seeds: list[int], starts: list[dict], jitter: bool, rngs,
                 progressbar: bool) -> xr.DataTree:
-    """``pm.sample`` with PyMC's NUTS around the model's cached compiled functions.
+    """PyMC's NUTS from ``starts`` (natural scale, one per chain).
 
-    Equivalent to ``pm.sample(init="jitter+adapt_diag" if jitter else "adapt_diag",
-    initvals=initvals, random_seed=seeds, target_accept=target_accept, ...)``:
-    the same starts, the same diagonal mass-matrix adaptation started at the
-    mean of the starts, a fresh step (adaptation state) every run. Returns
-    the groups ``posterior``, ``sample_stats``, ``observed_data`` and
+    With ``jitter``, each start gets U(-1, 1) jitter on the unconstrained
+    scale from that chain's generator in ``rngs``, redrawn until the log
+    density is finite. The mass matrix starts at PyMC's default (diagonal of
+    ones) and adapts as in ``pm.sample(init="adapt_diag")``. Returns the
+    groups ``posterior``, ``sample_stats``, ``observed_data`` and
     ``log_likelihood``.
     """
-    _check_overrides(initvals)
-    cache = cache_for(model)
-    seed_list = _chain_seeds(seeds, chains)
-    points = _chain_points(model, cache, initvals, seed_list, jitter)
-    mean = np.mean([DictToArrayBijection.map(p).data for p in points], axis=0)
-    potential = quadpotential.QuadPotentialDiagAdapt(mean.size, mean, np.ones_like(mean), 10,
-                                                     rng=seed_list[0])
-    step = pm.NUTS(model=model, potential=potential, rng=seed_list[0], initial_point=points[0],
-                   logp_dlogp_func=cache.logp_dlogp(model), target_accept=target_accept)
-    # pm.sample recomputes each chain's start from ``initvals`` without jitter: hand it the
-    # natural-scale values when there is no jitter (the same numbers), else the jittered points
-    starts = initvals if not jitter else [dict(p) for p in points]
+    cache, model = mm.cache, mm.model
+    points = [jittered_start(mm, s, jitter, rng) for s, rng in zip(starts, rngs, strict=True)]
+    initvals = [_free_values(mm, p) for p in points]
+    step = cache.nuts_step(model, target_accept, points[0])
+    # pm.sample resets the step's adaptation per chain when it samples in this process, not in
+    # its worker processes (cores > 1), which get a copy of the step as it is: reset it here
+    step.reset_tuning()
     tree = pm.sample(
-        draws=draws, tune=tune, chains=chains, cores=cores, step=step, initvals=starts,
+        draws=draws, tune=tune, chains=chains, cores=cores, step=step, initvals=initvals,
         random_seed=seeds, progressbar=progressbar, model=model, trace=cache.trace(model),
         compute_convergence_checks=False, idata_kwargs={"log_likelihood": False},
     )
-    tree["log_likelihood"] = log_likelihood(model, tree)
+    for group in ("constant_data",):
+        if group in tree.children:
+            del tree[group]
+    tree["observed_data"] = observed_dataset(mm)
+    tree["log_likelihood"] = log_likelihood_dataset(mm, tree["posterior"])
     return tree
 
 
-# ------------------------------------------------------------------------ nutpie
-def _blas_limiter(cores: int | None):
-    """BLAS threads as ``pm.sample`` limits them around nutpie (not under ``fork``)."""
-    import contextlib
-    import multiprocessing
+def sample_nutpie(mm, *, draws: int, tune: int, chains: int, cores: int, target_accept: float,
+                  seed: int, start: dict, progressbar: bool) -> xr.DataTree:
+    """``nutpie.sample`` on the model's compiled nutpie model, with its current data.
 
-    if multiprocessing.get_context().get_start_method() == "fork":  # as pm.sample decides
-        return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=cores if cores is not None else default_cores(None, 4))
-
-
-def sample_nutpie(model: pm.Model, *, draws: int, tune: int, chains: int, cores: int | None,
-                  target_accept: float, seed: int, initvals: dict | None,
-                  progressbar: bool) -> xr.DataTree:
-    """``nutpie.sample`` on the model's cached compiled nutpie model, with the current data.
-
-    Equivalent to ``pm.sample(nuts_sampler="nutpie", random_seed=seed,
-    initvals=initvals, target_accept=target_accept, ...)``: the same seed,
-    cores, jittered start (nutpie's own, around ``initvals``), and the groups
-    ``pm.sample`` returns (``posterior``, ``sample_stats``, ``constant_data``,
-    ``observed_data``), plus ``log_likelihood``.
+    Every chain starts at ``start`` (natural scale) with nutpie's own
+    U(-1, 1) jitter on the unconstrained scale, seeded by ``seed``. Returns
+    the groups ``posterior``, ``sample_stats``, ``observed_data`` and
+    ``log_likelihood``.
     """
     import nutpie
-    from pymc.backends.arviz import patch_nutpie_idata
 
-    if isinstance(initvals, list):
-        raise NotImplementedError("nutpie takes one start for all chains.")
-    _check_overrides(initvals)
-    cache = cache_for(model)
-    compiled = cache.nutpie(model)
-    data = _data(model)
-    names = {var.name for var in compiled.shared_var_keys}
-    compiled = compiled.with_data(**{k: v for k, v in data.items() if k in names})
-    start = cache.start(model, initvals, jitter=True)
-    compiled = dataclasses.replace(compiled, initial_point_func=start.flat)
-    t0 = time.time()
-    with _blas_limiter(cores):
+    cache, model = mm.cache, mm.model
+    compiled_model = cache.nutpie(model)
+    data = {"x": np.asarray(model["x"].get_value())}
+    with _NUTPIE_LOCK:
+        compiled = compiled_model.prepared(start, data)
         tree = nutpie.sample(
-            compiled, draws=draws, tune=max(tune, 1), chains=chains,
-            cores=default_cores(cores, chains), seed=_chain_seeds(seed, chains)[0],
-            save_warmup=False, store_unconstrained=False, progress_bar=bool(progressbar),
-            target_accept=target_accept,
+            compiled, draws=draws, tune=max(tune, 1), chains=chains, cores=cores,
+            seed=int(seed), save_warmup=False, store_unconstrained=False,
+            progress_bar=bool(progressbar), target_accept=target_accept,
         )
-    patch_nutpie_idata(tree, model, sampling_time=time.time() - t0)
-    tree["log_likelihood"] = log_likelihood(model, tree)
+    tree["observed_data"] = observed_dataset(mm)
+    tree["log_likelihood"] = log_likelihood_dataset(mm, tree["posterior"])
     return tree

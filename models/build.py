@@ -7,14 +7,20 @@ shared :class:`em.Prior`.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import json
+import time
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 from mixcompare import em
 
-__all__ = ["LKJ_ETA", "build_model"]
+from .compiled import ModelCache
+
+__all__ = ["LKJ_ETA", "CachedModel", "MixtureModel", "build_model", "cached_model",
+           "clear_model_cache"]
 
 #: LKJ shape of the correlation prior for ``full`` covariances (mildly favours weak correlation)
 LKJ_ETA = 2.0
@@ -30,8 +36,74 @@ def _diag_mixture_logp(value, weights, means, variances):
     return pm.math.logsumexp(pt.log(weights) + comp, axis=-1, keepdims=False)
 
 
-def build_model(X, n_components, *, prior=None, structure=None, fixed=None, ordered=False,
-                n_components_static=None) -> pm.Model:
+@dataclass(frozen=True, eq=False)
+class MixtureModel:
+    """A PyMC mixture model with the metadata it was built from and its compiled functions.
+
+    Returned by :func:`build_model` and :func:`cached_model`; accepted by
+    :func:`models.fit_map`, :func:`models.fit_nuts`, :func:`models.log_density`,
+    :func:`models.params_to_values` and :func:`models.to_point`.
+
+    Attributes
+    ----------
+    model : pymc.Model
+        The model; its data container ``x`` holds the data set being analysed.
+    spec : em.Spec
+        The validated specification (components, features, structure, fixed blocks).
+    prior : em.Prior
+        The prior the model was built with (fixed at build time: swapping the
+        data does not rescale it).
+    ordered : bool
+        Whether the means carry an ordering transform.
+    cache : ModelCache
+        Compiled functions, built on first use and kept (:mod:`models.compiled`).
+    """
+
+    model: pm.Model
+    spec: em.Spec
+    prior: em.Prior
+    ordered: bool
+    cache: ModelCache = field(default_factory=ModelCache, repr=False)
+
+    @property
+    def n_components(self) -> int:
+        """Number of mixture components."""
+        return self.spec.n_components
+
+    @property
+    def structure(self) -> str:
+        """Covariance structure (the user's name: ``unequal``, ``full``...)."""
+        return self.spec.structure
+
+    @property
+    def data(self) -> np.ndarray:
+        """The data set the model currently holds (a copy)."""
+        return np.array(self.model["x"].get_value())
+
+    def set_data(self, X) -> MixtureModel:
+        """Swap in another data set of the same shape; return this model.
+
+        ``X`` is validated as by :func:`em.validate_data` (NaN refused). The
+        compiled functions are kept: the next fit uses them on ``X``. The
+        prior is unchanged.
+
+        Raises
+        ------
+        ValueError
+            When ``X`` is invalid or its shape differs from the model's data.
+        """
+        X = em.validate_data(X)
+        shape = self.model["x"].get_value().shape
+        if X.shape != shape:
+            raise ValueError(
+                f"the model holds data of shape {shape}; got shape {X.shape}. Build another "
+                "model for data of another shape (models.cached_model keeps one per shape).")
+        pm.set_data({"x": X}, model=self.model)
+        return self
+
+
+def build_model(X, n_components, *, prior=None, structure=None, fixed=None,
+                ordered=False) -> MixtureModel:
     """Build the PyMC model of a Gaussian mixture with the labels summed out.
 
     Parameters
@@ -57,12 +129,13 @@ def build_model(X, n_components, *, prior=None, structure=None, fixed=None, orde
 
     Returns
     -------
-    pymc.Model
-        Free variables ``weights``, ``means``, ``variances`` (or
+    MixtureModel
+        Its ``model`` has free variables ``weights``, ``means``, ``variances`` (or
         ``variance`` for 1-D ``equal``, with a deterministic ``variances``),
         deterministic ``sds``; data ``x`` (a ``pm.Data`` of dims ``obs`` or
         ``(obs, feature)``, swappable with ``pm.set_data`` for another data set
-        of the same shape); coordinates ``component``, ``obs`` (and ``feature``).
+        of the same shape, see :meth:`MixtureModel.set_data`); coordinates
+        ``component``, ``obs`` (and ``feature``).
 
     Notes
     -----
@@ -148,7 +221,70 @@ def build_model(X, n_components, *, prior=None, structure=None, fixed=None, orde
         else:
             pm.CustomDist("x_obs", weights, means, variances, logp=_diag_mixture_logp,
                           observed=x, signature="(k),(k,d),(k,d)->(d)", dims=("obs", "feature"))
-    model.mixcompare_spec = spec  # the validated specification, for fitting helpers
-    model.mixcompare_prior = prior
-    model.mixcompare_ordered = bool(ordered)
-    return model
+    return MixtureModel(model=model, spec=spec, prior=prior, ordered=bool(ordered))
+
+
+# ------------------------------------------------------------------ per-process cache
+class CachedModel(NamedTuple):
+    """What :func:`cached_model` returns."""
+
+    model: MixtureModel
+    #: the cache key: (data shape, n_components, structure, fixed, ordered, prior)
+    key: tuple
+    #: True when the model was built by this call, False when reused (data swapped in)
+    built: bool
+    #: seconds spent building the model or swapping the data
+    seconds: float
+
+
+_CACHE: dict[tuple, MixtureModel] = {}
+
+
+def _key(X, n_components, prior, structure, fixed, ordered) -> tuple:
+    fixed_repr = json.dumps({k: np.asarray(v, dtype=float).tolist()
+                             for k, v in (fixed or {}).items()}, sort_keys=True)
+    return (tuple(np.shape(X)), int(n_components), structure, fixed_repr, bool(ordered),
+            json.dumps(prior.to_dict(), sort_keys=True))
+
+
+def cached_model(X, n_components, *, prior, structure=None, fixed=None,
+                 ordered=False) -> CachedModel:
+    """Return this process's model for data of ``X``'s shape, holding ``X``; build it once.
+
+    One :class:`MixtureModel` is kept per (data shape, ``n_components``,
+    ``structure``, ``fixed``, ``ordered``, ``prior``); later calls swap
+    ``X`` in (:meth:`MixtureModel.set_data`) and reuse its compiled
+    functions, so fitting many data sets of one shape compiles once.
+
+    Parameters
+    ----------
+    X, n_components, structure, fixed, ordered
+        As in :func:`build_model`.
+    prior : em.Prior
+        Required: the default prior is scaled to the data a model is built
+        on, and would stay that of the first data set.
+
+    Returns
+    -------
+    CachedModel
+        ``(model, key, built, seconds)``.
+    """
+    if not isinstance(prior, em.Prior):
+        raise TypeError("cached_model needs an explicit prior=em.Prior(...) (the default prior "
+                        "is scaled to the first data set and would stay so).")
+    X = em.validate_data(X)
+    t0 = time.perf_counter()
+    key = _key(X, n_components, prior, structure, fixed, ordered)
+    mm = _CACHE.get(key)
+    if mm is None:
+        mm = build_model(X, n_components, prior=prior, structure=structure, fixed=fixed,
+                         ordered=ordered)
+        _CACHE[key] = mm
+        return CachedModel(mm, key, True, time.perf_counter() - t0)
+    mm.set_data(X)
+    return CachedModel(mm, key, False, time.perf_counter() - t0)
+
+
+def clear_model_cache() -> None:
+    """Forget the models kept by :func:`cached_model` in this process."""
+    _CACHE.clear()

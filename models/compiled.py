@@ -1,37 +1,31 @@
-"""Compiled objects of a model, cached on it so that repeated NUTS fits do not recompile.
+"""Compiled objects of a model, kept with it so that repeated fits do not recompile.
 
 Simulation studies fit one model to many data sets of the same shape::
 
-    model = build_model(X0, 3)
+    mm = build_model(X0, 3, prior=prior)
     for X in data_sets:
-        pm.set_data({"x": X}, model=model)
-        tree = fit_nuts(model, ...)
+        tree = fit_nuts(mm.set_data(X), ...)
 
-A mutable ``pymc.Model`` recompiles everything on every ``pm.sample`` call
-(the log density and its gradient, the initial-point functions, the
-deterministics recorded in the trace, the element-wise log-likelihood), and
-``pm.sample(nuts_sampler="nutpie")`` recompiles the nutpie model. This module
-compiles each of them once per model and keeps them on the model
-(:func:`cache_for`); the data enter at run time (PyTensor shared variables for
-PyMC's sampler, ``CompiledPyMCModel.with_data`` for nutpie), so a later fit
-sees the data set currently in ``model["x"]``. The samplers that run around
-these functions are in :mod:`models._samplers`.
+(or :func:`models.cached_model`, which does this per process). Each of the
+following is compiled once per :class:`models.MixtureModel` and kept in its
+:class:`ModelCache`: PyMC's NUTS step (one per ``target_accept``), the trace
+that records free variables and deterministics, nutpie's compiled model,
+``find_MAP``'s objective and gradient, the log density used to check
+jittered starts, and the maps between natural-scale values and the
+unconstrained point. The data enter at run time (``pm.set_data`` for PyMC,
+``CompiledPyMCModel.with_data`` for nutpie), so a later fit sees the data
+set the model currently holds.
 
-Nothing that depends on a run is kept: PyMC's NUTS step and its adaptive
-mass matrix and step size are built afresh around the cached compiled
-function for every run, nutpie starts a new sampler every run, and the chain
-starts are recomputed from cached start functions. The same seed therefore
-gives the same draws on a first and on any later call.
+Nothing that depends on a run is kept: ``pm.sample`` resets the NUTS step's
+adaptation (mass matrix, step size) and reseeds it for every chain, nutpie
+starts a new sampler every run, and the chain starts are recomputed. The
+same seed therefore gives the same draws on a first and any later call, and
+on a reused model as on a fresh one (tested).
 
-Only the data change: the prior is part of the compiled model. The default
-prior of :func:`models.build_model` (``em.Prior.default(X)``) is scaled to the
-data set the model was BUILT on and stays so after ``pm.set_data``; give an
-explicit ``prior=`` to ``build_model`` when the data sets are to be analysed
-under one prior.
-
-The cache is dropped when the model is pickled (PyMC's multiprocess sampling
-pickles the step method, which refers to the model) and rebuilt if the model
-gains or loses variables (:func:`cache_for` compares the named variables).
+Only the data change: the prior is part of the compiled model (give an
+explicit ``prior=`` when data sets are to be analysed under one prior).
+The cache is not pickled with the model (PyMC's multiprocess sampling
+pickles the step, which refers to the model).
 """
 
 from __future__ import annotations
@@ -44,48 +38,23 @@ from collections.abc import Mapping
 import numpy as np
 import pymc as pm
 import pytensor
-import xarray as xr
-from pymc.backends.ndarray import NDArray
-from pymc.blocking import DictToArrayBijection
-from pymc.initial_point import make_initial_point_fn
-from pymc.model.transform.conditioning import remove_value_transforms
-from pytensor.compile.sharedvalue import SharedVariable
+
+from . import _pymc_adapter as adapter
 
 __all__ = [
-    "JITTER_MAX_RETRIES",
     "ModelCache",
-    "cache_for",
     "cacheable_starts",
-    "clear_cache",
     "default_cores",
-    "log_likelihood",
     "precompile",
 ]
-
-#: attempts at a jittered start with a finite log density (PyMC's default)
-JITTER_MAX_RETRIES = 10
-
-_ATTR = "_mixcompare_compiled"
-
-
-def _signature(model: pm.Model) -> tuple:
-    """Identity of the model's graph: its named variables (new ones invalidate the cache)."""
-    return tuple((name, id(var)) for name, var in model.named_vars.items())
-
-
-def _data(model: pm.Model) -> dict[str, np.ndarray]:
-    """Return the current values of the model's data containers (``pm.Data``)."""
-    return {name: var.get_value(borrow=True) for name, var in model.named_vars.items()
-            if isinstance(var, SharedVariable)}
 
 
 def default_cores(cores: int | None, chains: int) -> int:
     """Parallel chains: ``cores``, by default every CPU this process may use, at most 4.
 
-    ``pm.sample`` defaults to ``min(4, cpu_count // 2)``, halving the count
-    for hyperthreads; on a machine with two cores and one thread per core
-    that leaves a core idle (sampling n = 10 000 took 1.8x as long). The
-    draws do not depend on the number of cores (tested).
+    ``pm.sample`` defaults to ``min(4, cpu_count)``; the CPUs this process
+    may use (its affinity) can be fewer. The draws do not depend on the
+    number of cores (tested).
     """
     if cores is None:
         try:
@@ -96,201 +65,153 @@ def default_cores(cores: int | None, chains: int) -> int:
     return max(1, min(int(cores), chains))
 
 
-class _StartFunction:
-    """Seeded start of every free variable on the unconstrained scale, compiled once.
+class _NutpieModel:
+    """nutpie's compiled model with chain starts read from shared variables.
 
-    The natural-scale values that override the default (support point) start
-    are shared variables set before each call, so new starting values need no
-    recompilation. ``jitter`` adds PyMC's U(-1, 1) jitter on the unconstrained
-    scale, from the same seeded random graph as ``pm.sample``/nutpie.
+    ``compile_pymc_model(initial_points=...)`` takes the natural-scale start
+    of every free variable; they are PyTensor shared variables set before
+    each run, so a new start needs no recompilation. nutpie jitters each
+    chain's start by U(-1, 1) on the unconstrained scale from its own seed.
     """
 
-    def __init__(self, model: pm.Model, names: tuple[str, ...], jitter: bool, example: Mapping):
-        self.shared = {name: pytensor.shared(np.asarray(example[name], dtype=float),
-                                             name=f"{name}__start") for name in names}
-        self.fn = make_initial_point_fn(
-            model=model, overrides=dict(self.shared),
-            jitter_rvs=set(model.free_RVs) if jitter else set(),
-            default_strategy="support_point", return_transformed=True)
-        self.value_names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
-        self.lock = threading.Lock()  # nutpie calls starts from several threads
+    def __init__(self, model: pm.Model, start: Mapping):
+        import nutpie
 
-    def set(self, values: Mapping | None) -> None:
+        self.shared = {rv.name: pytensor.shared(np.asarray(start[rv.name], dtype=float),
+                                                name=f"{rv.name}__start")
+                       for rv in model.free_RVs}
+        self.compiled = nutpie.compile_pymc_model(model, backend="numba",
+                                                  initial_points=dict(self.shared))
+        self.data_names = {var.name for var in self.compiled.shared_var_keys}
+        self.lock = threading.Lock()
+
+    def prepared(self, start: Mapping, data: Mapping):
+        """Return the compiled model holding ``data``, with the start set to ``start``."""
         for name, var in self.shared.items():
-            var.set_value(np.asarray(values[name], dtype=float))
-
-    def __call__(self, seed) -> dict[str, np.ndarray]:
-        with self.lock:
-            point = self.fn(seed)
-        return {k: np.array(v, dtype=float) for k, v in point.items()}  # own copies
-
-    def flat(self, seed) -> np.ndarray:
-        """Start as one float64 vector, in nutpie's order (the model's free variables)."""
-        point = self(seed)
-        return np.concatenate([np.ravel(point[n]) for n in self.value_names]).astype(float)
-
-
-class _ReusableNDArray(NDArray):
-    """Template trace: every chain gets a fresh ``NDArray`` sharing one compiled function.
-
-    ``pm.sample(trace=...)`` copies the trace it is given once per chain; a
-    plain ``NDArray`` would share its sample buffers between the copies.
-    """
-
-    def __copy__(self):
-        return NDArray(model=self.model, vars=self.vars, fn=self.fn,
-                       var_shapes=self.var_shapes, var_dtypes=self.var_dtypes)
+            var.set_value(np.asarray(start[name], dtype=float))
+        return self.compiled.with_data(**{k: v for k, v in data.items() if k in self.data_names})
 
 
 class ModelCache:
-    """Compiled functions of one model (see the module docstring)."""
+    """Compiled functions of one PyMC model (see the module docstring)."""
 
-    def __init__(self, signature: tuple = ()):
-        self.signature = signature
-        self._logp_dlogp = None
-        self._trace = None
-        self._loglik = None
-        self._nutpie = None
-        self._map_loss = None
-        self._starts: dict[tuple, _StartFunction] = {}
+    def __init__(self):
+        self._store: dict = {}
         self.compiles: dict[str, int] = {}  # what was compiled, for tests and benchmarks
 
     def __reduce__(self):
-        return (ModelCache, ())  # compiled functions are not pickled with the model
+        return (ModelCache, ())  # compiled functions are not pickled
 
-    def _count(self, what: str) -> None:
-        self.compiles[what] = self.compiles.get(what, 0) + 1
+    def _get(self, key, what: str, make):
+        if key not in self._store:
+            self._store[key] = make()
+            self.compiles[what] = self.compiles.get(what, 0) + 1
+        return self._store[key]
 
-    def logp_dlogp(self, model: pm.Model):
-        """``model.logp_dlogp_function`` on the raveled unconstrained vector (PyMC's NUTS)."""
-        if self._logp_dlogp is None:
-            fn = model.logp_dlogp_function(ravel_inputs=True)
-            fn.trust_input = True
-            self._logp_dlogp = fn
-            self._count("logp_dlogp")
-        return self._logp_dlogp
+    def clear(self) -> None:
+        """Drop every compiled function (the next fit compiles again)."""
+        self._store.clear()
+        self.compiles.clear()
 
-    def trace(self, model: pm.Model) -> NDArray:
-        """Trace template recording the free variables and deterministics (as ``pm.sample``)."""
-        if self._trace is None:
-            vars_ = model.unobserved_value_vars
-            fn = model.compile_fn(
-                outs=[pytensor.Out(v, borrow=True) for v in vars_],
-                inputs=[pytensor.In(v, borrow=True) for v in model.value_vars],
-                point_fn=False, on_unused_input="ignore", trust_input=True)
-            self._trace = _ReusableNDArray(model=model, vars=vars_, fn=fn)
-            self._count("trace")
-        return self._trace
+    # ------------------------------------------------------------ maps between scales
+    def to_unconstrained(self, model: pm.Model):
+        """``f(values) -> point``: natural-scale values -> unconstrained value variables."""
+        return self._get("to_unconstrained", "to_unconstrained",
+                         lambda: adapter.to_unconstrained_function(model))
 
-    def start(self, model: pm.Model, values: Mapping | None, jitter: bool) -> _StartFunction:
-        """Start function for overrides with the names of ``values`` (None: default start)."""
-        names = tuple(sorted(values)) if values else ()
-        key = (names, bool(jitter))
-        if key not in self._starts:
-            self._starts[key] = _StartFunction(model, names, jitter, values or {})
-            self._count("start")
-        fn = self._starts[key]
-        fn.set(values)
-        return fn
+    def values(self, model: pm.Model):
+        """``f(point) -> values``: unconstrained point -> free variables and deterministics."""
+        return self._get("values", "values", lambda: adapter.values_function(model))
 
-    def loglik(self, model: pm.Model):
-        """Element-wise log-likelihood of the observed variables at natural-scale values.
+    def logp(self, model: pm.Model):
+        """Log density with Jacobian terms at a point (to check that a start is finite)."""
+        return self._get("logp", "logp", lambda: model.compile_logp(jacobian=True))
 
-        Compiled once on the transform-free copy of the model that
-        ``pm.compute_log_likelihood`` builds (and recompiles) on every call.
+    def default_start(self, model: pm.Model) -> dict[str, np.ndarray]:
+        """Natural-scale values at PyMC's default (support point) start, computed once."""
+        def make():
+            names = adapter.value_names(model)
+            values = self.values(model)(model.initial_point())
+            return {rv: values[rv] for rv in names}
+        return self._get("default_start", "default_start", make)
+
+    # ------------------------------------------------------------ samplers and optimiser
+    def nuts_step(self, model: pm.Model, target_accept: float, initial_point: Mapping):
+        """``pm.NUTS`` for this model and ``target_accept``, built (compiled) once.
+
+        ``pm.sample`` resets its adaptation and reseeds it for every chain.
         """
-        if self._loglik is None:
-            umodel = remove_value_transforms(model)
-            names = tuple(rv.name for rv in umodel.observed_RVs)
-            fn = umodel.compile_fn(inputs=umodel.value_vars,
-                                   outs=umodel.logp(vars=list(umodel.observed_RVs), sum=False),
-                                   on_unused_input="ignore")
-            self._loglik = (umodel, names, fn)
-            self._count("loglik")
-        return self._loglik
+        return self._get(("nuts", float(target_accept)), "nuts_step",
+                         lambda: pm.NUTS(model=model, target_accept=float(target_accept),
+                                         initial_point=dict(initial_point)))
+
+    def trace(self, model: pm.Model):
+        """Trace template recording free variables and deterministics (see the adapter)."""
+        return self._get("trace", "trace", lambda: adapter.trace_template(model))
+
+    def nutpie(self, model: pm.Model) -> _NutpieModel:
+        """Nutpie's compiled model (numba backend)."""
+        return self._get("nutpie", "nutpie",
+                         lambda: _NutpieModel(model, self.default_start(model)))
 
     def map_loss(self, model: pm.Model):
-        """``find_MAP``'s objective: ``-model.logp(jacobian=False)`` and its gradient.
+        """``find_MAP``'s objective ``-model.logp(jacobian=False)`` and its gradient.
 
-        Compiled once as ``pm.find_MAP`` compiles it on every call
-        (``scipy_optimize_funcs_from_loss`` on the raveled continuous value
-        variables, in the model's order). Returns ``(f, names)``: ``f(x)``
-        gives ``(loss, grad)`` of one float64 vector, ``names`` the value
-        variables in the vector's order.
+        Returns ``(f, names, shapes)``: ``f(x)`` gives ``(loss, grad)`` of one
+        float64 vector holding the value variables ``names`` (the model's
+        order) of ``shapes``, raveled and concatenated.
         """
-        if self._map_loss is None:
-            from pymc.tuning.scipy_interface import scipy_optimize_funcs_from_loss
+        def make():
+            vars_ = list(model.value_vars)
+            loss = -model.logp(jacobian=False)
+            grads = pytensor.grad(loss, wrt=vars_)
+            fn = model.compile_fn(outs=[loss, *grads], inputs=vars_, point_fn=False,
+                                  on_unused_input="ignore")
+            shapes = [np.shape(v) for v in
+                      (self.to_unconstrained(model)(self.default_start(model)).values())]
+            names = [v.name for v in vars_]
+            sizes = [int(np.prod(s)) for s in shapes]
+            splits = np.cumsum(sizes)[:-1]
+            dtypes = [v.dtype for v in vars_]
 
-            vars_ = list(model.continuous_value_vars)
-            f, _ = scipy_optimize_funcs_from_loss(
-                loss=-model.logp(jacobian=False), inputs=vars_,
-                initial_point_dict=model.initial_point(), use_grad=True, use_hess=False,
-                use_hessp=False)
-            self._map_loss = (f, [v.name for v in vars_])
-            self._count("map_loss")
-        return self._map_loss
+            def f(x):
+                parts = np.split(np.asarray(x, dtype=float), splits)
+                out = fn(*[p.reshape(s).astype(dt) for p, s, dt in
+                           zip(parts, shapes, dtypes, strict=True)])
+                grad = np.concatenate([np.ravel(g) for g in out[1:]]).astype(float)
+                return float(out[0]), grad
 
-    def nutpie(self, model: pm.Model):
-        """``nutpie.compile_pymc_model(model)`` (numba backend), compiled once."""
-        if self._nutpie is None:
-            import nutpie
-
-            self._nutpie = nutpie.compile_pymc_model(model, backend="numba")
-            self._count("nutpie")
-        return self._nutpie
-
-
-def cache_for(model: pm.Model) -> ModelCache:
-    """Return the model's cache of compiled functions (new if absent or the model changed)."""
-    sig = _signature(model)
-    cache = getattr(model, _ATTR, None)
-    if not isinstance(cache, ModelCache) or cache.signature != sig:
-        cache = ModelCache(sig)
-        setattr(model, _ATTR, cache)
-    return cache
+            return f, names, shapes
+        return self._get("map_loss", "map_loss", make)
 
 
-def clear_cache(model: pm.Model) -> None:
-    """Drop the model's compiled functions (the next fit compiles again)."""
-    if hasattr(model, _ATTR):
-        delattr(model, _ATTR)
-
-
-def precompile(model: pm.Model, sampler: str = "pymc") -> dict[str, float]:
-    """Compile now what ``fit_nuts(model, sampler=sampler)`` needs, and call it once.
-
-    The first call of a compiled function still JIT-compiles part of it, so
-    each function is evaluated once at the model's initial point. The chain
-    start functions (small, one per kind of start) are compiled by the first
-    fit.
+def precompile(mm, sampler: str = "pymc", target_accept: float = 0.9) -> dict[str, float]:
+    """Compile now what ``fit_nuts(mm, sampler=sampler)`` needs, and call it once.
 
     Returns
     -------
     dict
-        Seconds spent per compiled object (``logp_dlogp``, ``trace``,
-        ``loglik`` for PyMC's sampler; ``nutpie``, ``loglik`` for nutpie).
+        Seconds spent per compiled object.
     """
     if sampler not in ("pymc", "nutpie"):
         raise ValueError(f"sampler must be 'pymc' or 'nutpie', got {sampler!r}.")
-    cache = cache_for(model)
-    point = model.initial_point()
+    model, cache = mm.model, mm.cache
     times = {}
     t0 = time.perf_counter()
+    start = cache.default_start(model)
+    point = cache.to_unconstrained(model)(start)
+    cache.logp(model)(point)
+    times["starts"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     if sampler == "pymc":
-        q, _ = DictToArrayBijection.map({k: point[k] for k in
-                                         (v.name for v in model.value_vars)})
-        cache.logp_dlogp(model)([q], extra_vars={})
-        times["logp_dlogp"] = time.perf_counter() - t0
+        cache.nuts_step(model, target_accept, point)
+        times["nuts_step"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        cache.trace(model).fn(**{v.name: point[v.name] for v in model.value_vars})
+        cache.trace(model).fn(**point)
         times["trace"] = time.perf_counter() - t0
     else:
         cache.nutpie(model)
         times["nutpie"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    umodel, _, fn = cache.loglik(model)
-    fn(umodel.initial_point())
-    times["loglik"] = time.perf_counter() - t0
     return times
 
 
@@ -306,28 +227,3 @@ def cacheable_starts(initvals) -> bool:
             if v is None or isinstance(v, str):
                 return False
     return True
-
-
-
-# ------------------------------------------------------------------------ log-likelihood
-def log_likelihood(model: pm.Model, tree) -> xr.Dataset:
-    """Element-wise log-likelihood of every posterior draw: ``pm.compute_log_likelihood``.
-
-    Same values, dimensions and coordinates, from a function compiled once
-    per model (``pm.compute_log_likelihood`` compiles one on every call).
-    """
-    from pymc.backends.arviz import apply_function_over_dataset, coords_and_dims_for_inferencedata
-
-    umodel, names, fn = cache_for(model).loglik(model)
-    for name, value in _data(model).items():
-        if name in umodel.named_vars:
-            umodel[name].set_value(value)
-    post = tree["posterior"]
-    post = post.to_dataset() if hasattr(post, "to_dataset") else post
-    post = post[[rv.name for rv in model.free_RVs]]
-    post = post.astype({umodel.rvs_to_values[rv].name: umodel.rvs_to_values[rv].type.dtype
-                        for rv in umodel.free_RVs}, copy=False)
-    coords, dims = coords_and_dims_for_inferencedata(model)
-    return apply_function_over_dataset(fn, post, output_var_names=names,
-                                       sample_dims=("chain", "draw"), dims=dims, coords=coords,
-                                       progressbar=False)

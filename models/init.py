@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from mixcompare import em
 
-from .points import params_to_values, start_from_em
+from .points import check_model, params_to_values, start_from_em
 
 __all__ = ["INIT_POLICIES", "allocate_chains", "chain_starts"]
 
@@ -69,23 +69,35 @@ def _optimum_se(res: em.EMResult, weights, means, variances):
     return se_mu, se_logsd, se_eta
 
 
-def _jittered(res, weights, means, variances, rng, scale: float):
-    """One start around an optimum, jittered on the unconstrained scale."""
+def _jittered(res, weights, means, variances, covariances, rng, scale: float):
+    """One start around an optimum, jittered on the unconstrained scale.
+
+    Covariance matrices are rescaled with their variances (correlations kept).
+    """
     se_mu, se_logsd, se_eta = _optimum_se(res, weights, means, variances)
     fixed = res.spec.fixed
     w, m, v = np.array(weights, float), np.array(means, float), np.array(variances, float)
+    cov = np.array(covariances, float)
     if "means" not in fixed:
         m = m + scale * se_mu * rng.standard_normal(m.shape)
     if "covariances" not in fixed:
-        if res.structure == "equal":
-            v = v * np.exp(2 * scale * se_logsd.mean() * rng.standard_normal())
+        if res.structure in ("equal", "tied"):
+            factor = np.exp(2 * scale * se_logsd.mean(axis=0) * rng.standard_normal(
+                np.shape(se_logsd.mean(axis=0))))
+        elif res.structure == "spherical":
+            factor = np.exp(2 * scale * se_logsd.mean(axis=1, keepdims=True)
+                            * rng.standard_normal((v.shape[0], 1)))
         else:
-            v = v * np.exp(2 * scale * se_logsd * rng.standard_normal(v.shape))
+            factor = np.exp(2 * scale * se_logsd * rng.standard_normal(v.shape))
+        v_new = v * factor
+        ratio = np.sqrt(v_new / v).reshape(v.shape[0], -1)
+        cov = cov * ratio[:, :, None] * ratio[:, None, :]
+        v = v_new
     if "weights" not in fixed:
         logw = np.log(w) + scale * se_eta * rng.standard_normal(w.shape)
         w = np.exp(logw - logw.max())
         w /= w.sum()
-    return w, m, v
+    return w, m, v, cov
 
 
 def allocate_chains(shares, chains: int) -> np.ndarray:
@@ -105,13 +117,13 @@ def allocate_chains(shares, chains: int) -> np.ndarray:
     return np.repeat(np.arange(shares.size), counts)
 
 
-def chain_starts(model, policy, chains: int, rng, *, em_result=None,
+def chain_starts(mm, policy, chains: int, rng, *, em_result=None,
                  jitter_scale: float = 1.0, reference=None) -> tuple[list | dict | None, dict]:
     """Choose the starting values of every chain under an initialisation policy.
 
     Parameters
     ----------
-    model : pymc.Model
+    mm : MixtureModel
         From :func:`models.build_model`.
     policy : {"prior", "em", "atlas"} or dict or list of dict
     chains : int
@@ -134,6 +146,7 @@ def chain_starts(model, policy, chains: int, rng, *, em_result=None,
         ``policy``, ``optimum`` (the atlas optimum of each chain, -1 when not
         from EM) and ``jitter`` (whether PyMC should add its own jitter).
     """
+    mm = check_model(mm)
     if isinstance(policy, dict):
         return policy, {"policy": "explicit", "optimum": [-1] * chains, "jitter": False}
     if isinstance(policy, (list, tuple)):
@@ -146,7 +159,7 @@ def chain_starts(model, policy, chains: int, rng, *, em_result=None,
             f"got {policy!r}."
         )
     if policy == "prior":
-        start = start_from_em(model, rng) if model.mixcompare_ordered else None
+        start = start_from_em(mm, rng) if mm.ordered else None
         return start, {"policy": "prior", "optimum": [-1] * chains, "jitter": True}
     if em_result is None:
         raise ValueError(f"init={policy!r} needs em_result= (an em.EMResult to start from).")
@@ -160,18 +173,19 @@ def chain_starts(model, policy, chains: int, rng, *, em_result=None,
     starts = []
     for c in range(chains):
         o = optima[which[c]]
-        w, m, v = o.weights, o.means, o.variances
+        w, m, v, cov = o.weights, o.means, o.variances, np.asarray(o.covariances, float)
+        K = w.shape[0]
+        cov = cov.reshape(K, cov.shape[-1], cov.shape[-1]) if cov.ndim != 2 else np.broadcast_to(
+            cov, (K,) + cov.shape).copy()
         if reference is not None:
             d = reference.means.shape[1]
-            K = w.shape[0]
-            perm, _ = em.match_components(reference, em.Params(
-                w, np.reshape(m, (K, d)), np.reshape(v, (K, d))[:, :, None] * np.eye(d)))
-            w, m, v = w[perm], m[perm], v[perm]
-        w, m, v = _jittered(em_result, w, m, v, rng, jitter_scale)
-        if model.mixcompare_ordered:
+            perm, _ = em.match_components(reference, em.Params(w, np.reshape(m, (K, d)), cov))
+            w, m, v, cov = w[perm], m[perm], v[perm], cov[perm]
+        w, m, v, cov = _jittered(em_result, w, m, v, cov, rng, jitter_scale)
+        if mm.ordered:
             key = m if m.ndim == 1 else m[:, 0]
             order = np.argsort(key, kind="stable")
-            w, m, v = w[order], m[order], v[order]
-        starts.append(params_to_values(model, w, m, v))
+            w, m, v, cov = w[order], m[order], v[order], cov[order]
+        starts.append(params_to_values(mm, w, m, v, covariances=cov))
     index = [usable[j] for j in which]
     return starts, {"policy": policy, "optimum": index, "jitter": False}

@@ -1,18 +1,17 @@
-"""MAP estimation of the PyMC mixture model, ``pymc.find_MAP``'s way, compiled once per model.
+"""MAP estimation of the PyMC mixture model, compiled once per model.
 
-``pm.find_MAP`` compiles its objective, its start function and a values
-function on every call. :func:`fit_map` runs the same optimisation (the same
-objective ``-model.logp(jacobian=False)`` on the raveled unconstrained
-values, the same seeded U(-1, 1) start jitter redrawn until the objective is
-finite, ``scipy.optimize.minimize`` with the same options) around functions
-compiled once and kept on the model (:mod:`models.compiled`), so that a
-study fitting one model to many data sets (``pm.set_data``) compiles once.
-The tests check it against ``pm.find_MAP`` itself.
+:func:`fit_map` maximises ``model.logp(jacobian=False)`` (the objective of
+``pymc.find_MAP``) over the unconstrained values with
+``scipy.optimize.minimize``, from several jittered starts. Its objective
+and gradient, start and values functions are compiled once per
+:class:`models.MixtureModel` (:mod:`models.compiled`), so that a study
+fitting one model to many data sets (:meth:`MixtureModel.set_data`)
+compiles once. ``pm.find_MAP`` compiles them on every call; the tests check
+that both reach the same optimum.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import warnings
 
@@ -22,14 +21,22 @@ import xarray as xr
 from mixcompare import em
 from scipy import optimize
 
-from .compiled import JITTER_MAX_RETRIES, cache_for
-from .points import start_from_em
+from .points import (
+    check_model,
+    check_positive_int,
+    complete_start,
+    observed_dataset,
+    posterior_dataset,
+    start_from_em,
+)
 
-__all__ = ["MAPError", "fit_map"]
+__all__ = ["JITTER_MAX_RETRIES", "MAPError", "fit_map"]
 
 _log = logging.getLogger(__name__)
 #: largest |gradient| (unconstrained scale) accepted as converged when scipy reports failure
 GRAD_ACCEPT = 1e-4
+#: attempts at a jittered start with a finite objective
+JITTER_MAX_RETRIES = 10
 
 
 class MAPError(RuntimeError):
@@ -40,29 +47,50 @@ def _ravel(point: dict, names: list[str]) -> np.ndarray:
     return np.concatenate([np.ravel(point[n]) for n in names]).astype(float)
 
 
-def _unravel(x: np.ndarray, like: dict, names: list[str]) -> dict:
-    out, i = dict(like), 0
-    for n in names:
-        size = np.size(like[n])
-        out[n] = np.reshape(x[i:i + size], np.shape(like[n]))
+def _unravel(x: np.ndarray, names: list[str], shapes: list[tuple]) -> dict:
+    out, i = {}, 0
+    for n, s in zip(names, shapes, strict=True):
+        size = int(np.prod(s))
+        out[n] = np.reshape(x[i:i + size], s)
         i += size
     return out
 
 
-def _start(model: pm.Model, values, jitter: bool, seed: int) -> dict:
-    """Return ``find_MAP``'s start for ``random_seed=seed`` (jitter redrawn until finite)."""
-    cache = cache_for(model)
-    f, names = cache.map_loss(model)
-    fn = cache.start(model, values, jitter)
-    rng = np.random.default_rng(seed)
-    point = fn(int(rng.integers(2**30)))
-    for _ in range(JITTER_MAX_RETRIES if jitter else 0):
-        if np.isfinite(f(_ravel(point, names))[0]):
-            return point
-        point = fn(int(rng.integers(2**30)))
-    if not np.isfinite(f(_ravel(point, names))[0]):
-        model.check_start_vals(point)  # raises PyMC's informative SamplingError
-    return point
+def jittered_start(mm, values, jitter: bool, rng: np.random.Generator,
+                   finite=None) -> dict:
+    """Unconstrained start at natural-scale ``values``, plus U(-1, 1) jitter.
+
+    The jitter is redrawn up to :data:`JITTER_MAX_RETRIES` times until
+    ``finite(point)`` (default: the model's log density is finite).
+
+    Raises
+    ------
+    pymc.exceptions.SamplingError
+        When no finite start was found.
+    """
+    cache, model = mm.cache, mm.model
+    point = cache.to_unconstrained(model)(values)
+    if finite is None:
+        logp = cache.logp(model)
+
+        def finite(p):
+            return np.isfinite(logp(p))
+
+    if not jitter:
+        candidate = point
+        ok = finite(candidate)
+    else:
+        for _ in range(JITTER_MAX_RETRIES + 1):
+            candidate = {k: v + rng.uniform(-1, 1, size=np.shape(v)) for k, v in point.items()}
+            ok = finite(candidate)
+            if ok:
+                break
+    if not ok:
+        raise pm.exceptions.SamplingError(
+            "no start with a finite log density was found "
+            f"({'after jittering ' + str(JITTER_MAX_RETRIES + 1) + ' times' if jitter else ''}); "
+            "check the starting values, data and prior.")
+    return candidate
 
 
 def _labels(point: dict, names: list[str]) -> list[str]:
@@ -85,46 +113,39 @@ def _result_dataset(res: optimize.OptimizeResult, method: str, labels: list[str]
     return xr.Dataset(data, coords={"variables": labels, "variables_aux": labels})
 
 
-def _map_tree(model: pm.Model, point: dict, res, method: str, labels: list[str]) -> xr.DataTree:
-    """``find_MAP``'s tree: one-draw ``posterior``, ``fit``, ``optimizer_result``, data."""
-    from pymc.backends.arviz import to_inference_data
-    from pymc.backends.base import MultiTrace
-
-    trace = copy.copy(cache_for(model).trace(model))  # fresh buffers, shared compiled function
-    trace.setup(draws=1, chain=0)
-    trace.record({v.name: np.asarray(point[v.name], dtype=v.dtype) for v in model.value_vars},
-                 in_warmup=False)
-    trace.close()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*sample_stats.*")
-        tree = to_inference_data(MultiTrace([trace]), model=model)
-    if "sample_stats" in tree.children and not tree["sample_stats"].data_vars:
-        del tree["sample_stats"]
+def _map_tree(mm, point: dict, res, method: str, labels: list[str]) -> xr.DataTree:
+    """Build the MAP tree: one-draw ``posterior``, ``fit``, ``optimizer_result``, data."""
+    values = mm.cache.values(mm.model)(point)
+    tree = xr.DataTree.from_dict({
+        "posterior": posterior_dataset(mm, [[values]]),
+        "observed_data": observed_dataset(mm),
+    })
     tree["fit"] = xr.DataTree(xr.Dataset(
         {"mean_vector": ("rows", np.asarray(res.x))}, coords={"rows": labels}))
     tree["optimizer_result"] = xr.DataTree(_result_dataset(res, method, labels))
     return tree
 
 
-def _optimise(model: pm.Model, start: dict, method: str, gtol: float, maxiter: int):
-    f, names = cache_for(model).map_loss(model)
+def _optimise(mm, start: dict, method: str, gtol: float, maxiter: int):
+    f, names, shapes = mm.cache.map_loss(mm.model)
+    x0 = _ravel(start, names)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=RuntimeWarning)
-        res = optimize.minimize(f, _ravel(start, names), jac=True, method=method,
+        res = optimize.minimize(f, x0, jac=True, method=method,
                                 options={"gtol": gtol, "maxiter": maxiter})
-    moved = bool(np.max(np.abs(np.asarray(res.x) - _ravel(start, names))) > 1e-8)
-    return res, moved, _unravel(np.asarray(res.x), start, names), _labels(start, names)
+    moved = bool(np.max(np.abs(np.asarray(res.x) - x0)) > 1e-8)
+    return res, moved, _unravel(np.asarray(res.x), names, shapes), _labels(start, names)
 
 
-def fit_map(model: pm.Model, *, rng=None, n_starts: int = 4, method: str = "BFGS",
+def fit_map(mm, *, rng=None, n_starts: int = 4, method: str = "BFGS",
             jitter: bool = True, initvals: list | None = None, gtol: float = 1e-8,
             maxiter: int = 10_000) -> xr.DataTree:
     """Maximum a posteriori estimate, as ``pymc.find_MAP`` computes it, from several starts.
 
     Parameters
     ----------
-    model : pymc.Model
-        From :func:`models.build_model`.
+    mm : MixtureModel
+        From :func:`models.build_model` (or :func:`models.cached_model`).
     rng : int, numpy.random.Generator or None
         Seeds each start's jitter (children spawned per start).
     n_starts : int, default 4
@@ -132,7 +153,7 @@ def fit_map(model: pm.Model, *, rng=None, n_starts: int = 4, method: str = "BFGS
     method : str, default "BFGS"
         A gradient-based ``scipy.optimize.minimize`` method.
     jitter : bool, default True
-        Jitter each start on the unconstrained scale (PyMC's U(-1, 1) jitter).
+        Jitter each start by U(-1, 1) on the unconstrained scale (as PyMC does).
     initvals : list of dict, optional
         Explicit starts (natural-scale values by variable name); by default
         each start is EM's k-means++ initialisation (not EM's answer) with
@@ -145,9 +166,10 @@ def fit_map(model: pm.Model, *, rng=None, n_starts: int = 4, method: str = "BFGS
     Returns
     -------
     xarray.DataTree
-        For the best start, the groups of ``pm.find_MAP(..., return_inferencedata=True)``
-        (``posterior`` with one chain and one draw, ``fit``, ``optimizer_result``,
-        ``observed_data``, ``constant_data``), plus a ``map_starts`` group with
+        For the best start: ``posterior`` (free variables and deterministics,
+        one chain and one draw), ``fit``, ``optimizer_result`` and
+        ``observed_data`` (as ``pm.find_MAP(..., return_inferencedata=True)``
+        names them), plus a ``map_starts`` group with
         each start's log density, success, number of iterations and message.
         Attributes ``log_density`` (log posterior density without Jacobian
         terms, i.e. the maximised objective), ``best_start``, ``n_starts``
@@ -160,17 +182,19 @@ def fit_map(model: pm.Model, *, rng=None, n_starts: int = 4, method: str = "BFGS
 
     Notes
     -----
-    Start ``i`` equals ``pm.find_MAP(model=model, method=method,
-    initvals=starts[i], jitter=jitter, random_seed=seed_i,
-    options={"gtol": gtol, "maxiter": maxiter})`` with ``seed_i`` drawn from
-    the ``i``-th spawned child of ``rng``; the objective, start and values
-    functions are compiled once per model and reused after ``pm.set_data``.
+    Each start runs what ``pm.find_MAP(model=mm.model, method=method,
+    initvals=starts[i], jitter=jitter, options={"gtol": gtol, "maxiter":
+    maxiter})`` runs, with its jitter drawn from the ``i``-th spawned child of
+    ``rng`` (the same ``rng`` gives the same result on every call, on a fresh
+    or a reused model); the objective, start and values functions are
+    compiled once per model and reused after :meth:`MixtureModel.set_data`.
     A start counts as converged when scipy reports success or, since BFGS
     often stops with "precision loss" at an optimum, when the largest
     gradient element is at most :data:`GRAD_ACCEPT`; a start that did not
     move is never returned as a MAP.
     """
-    n_starts = em._validation.check_positive_int(n_starts, "n_starts")
+    mm = check_model(mm)
+    n_starts = check_positive_int(n_starts, "n_starts")
     rng = em.check_rng(rng)
     children = rng.spawn(n_starts)
     if initvals is not None:
@@ -178,14 +202,18 @@ def fit_map(model: pm.Model, *, rng=None, n_starts: int = 4, method: str = "BFGS
             raise ValueError(f"initvals has {len(initvals)} entries for n_starts={n_starts}.")
         starts = list(initvals)
     else:
-        starts = [start_from_em(model, child) for child in children]
+        starts = [start_from_em(mm, child) for child in children]
+    f, value_names, _ = mm.cache.map_loss(mm.model)
+
+    def finite(point):
+        return np.isfinite(f(_ravel(point, value_names))[0])
+
     records, best_fit = [], (-np.inf, None)
     for i, (values, child) in enumerate(zip(starts, children, strict=True)):
-        seed = int(child.integers(2**31 - 1))
         try:
-            start = _start(model, values, jitter, seed)
-            res, moved, point, labels = _optimise(model, start, method, gtol, maxiter)
-        except (ValueError, np.linalg.LinAlgError, FloatingPointError,
+            start = jittered_start(mm, complete_start(mm, values), jitter, child, finite)
+            res, moved, point, labels = _optimise(mm, start, method, gtol, maxiter)
+        except (ValueError, KeyError, np.linalg.LinAlgError, FloatingPointError,
                 pm.exceptions.SamplingError) as err:
             records.append((np.nan, False, 0, f"failed: {err}"))
             continue
@@ -209,7 +237,7 @@ def fit_map(model: pm.Model, *, rng=None, n_starts: int = 4, method: str = "BFGS
             "n_starts, or check the data and prior."
         )
     best, point, res, labels = best_fit[1]
-    out = _map_tree(model, point, res, method, labels)
+    out = _map_tree(mm, point, res, method, labels)
     out["map_starts"] = xr.Dataset(
         {
             "log_density": ("start", logd),

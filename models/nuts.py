@@ -13,6 +13,13 @@ from mixcompare import em
 
 from . import _samplers, compiled
 from .init import chain_starts
+from .points import (
+    check_model,
+    check_positive_int,
+    complete_start,
+    log_likelihood_dataset,
+    observed_dataset,
+)
 
 __all__ = ["SAMPLERS", "fit_nuts"]
 
@@ -24,7 +31,7 @@ def _seeds(rng, chains: int) -> list[int]:
     return [int(c.integers(2**31 - 1)) for c in em.check_rng(rng).spawn(chains)]
 
 
-def fit_nuts(model: pm.Model, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
+def fit_nuts(mm, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
              target_accept: float = 0.9, sampler: str = "pymc", rng=None, init="prior",
              em_result=None, jitter_scale: float = 1.0, reference=None,
              progressbar: bool = True,
@@ -33,8 +40,8 @@ def fit_nuts(model: pm.Model, *, draws: int = 1000, tune: int = 1000, chains: in
 
     Parameters
     ----------
-    model : pymc.Model
-        From :func:`models.build_model`.
+    mm : MixtureModel
+        From :func:`models.build_model` (or :func:`models.cached_model`).
     draws, tune : int
         Kept draws and warm-up iterations per chain.
     chains : int, default 4
@@ -75,27 +82,27 @@ def fit_nuts(model: pm.Model, *, draws: int = 1000, tune: int = 1000, chains: in
 
     Notes
     -----
-    The compiled functions (PyMC's log density and gradient, or nutpie's
-    compiled model, the start functions, the element-wise log-likelihood) are
-    built on the first call and cached on ``model`` (:mod:`models.compiled`):
-    later calls on the same model, e.g. after
-    ``pm.set_data({"x": new_data}, model=model)`` for a data set of the same
-    shape, do not recompile and sample the data currently in the model. Each
-    call still starts from fresh adaptation, so the same ``rng`` gives the
-    same draws on a first and a later call. ``pm.set_data`` changes the data
-    only: a default prior stays the one scaled to the data the model was built
-    on (pass ``prior=`` to :func:`models.build_model` in simulation studies).
+    The compiled objects (PyMC's NUTS step or nutpie's compiled model, the
+    trace, the start functions) are built on the first call and kept with
+    ``mm`` (:mod:`models.compiled`): later calls, e.g. after
+    :meth:`MixtureModel.set_data` with a data set of the same shape, do not
+    recompile and sample the data the model currently holds. Each call
+    starts from fresh adaptation, so the same ``rng`` gives the same draws on
+    a first and a later call, on a fresh and a reused model, and with any
+    number of ``cores``. The draws are not those of ``pm.sample`` with the
+    same seed (the chain starts and their jitter are drawn here).
     """
+    mm = check_model(mm)
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}.")
-    draws = em._validation.check_positive_int(draws, "draws")
-    tune = em._validation.check_positive_int(tune, "tune", minimum=0)
-    chains = em._validation.check_positive_int(chains, "chains")
+    draws = check_positive_int(draws, "draws")
+    tune = check_positive_int(tune, "tune", minimum=0)
+    chains = check_positive_int(chains, "chains")
     if not 0 < target_accept < 1:
         raise ValueError(f"target_accept must lie in (0, 1), got {target_accept!r}.")
     rng = em.check_rng(rng)
     seeds = _seeds(rng, chains)
-    initvals, record = chain_starts(model, init, chains, rng.spawn(1)[0], em_result=em_result,
+    initvals, record = chain_starts(mm, init, chains, rng.spawn(1)[0], em_result=em_result,
                                     jitter_scale=jitter_scale, reference=reference)
     if isinstance(initvals, list) and sampler != "pymc":
         if record["policy"] == "em":
@@ -109,18 +116,21 @@ def fit_nuts(model: pm.Model, *, draws: int = 1000, tune: int = 1000, chains: in
     cores = compiled.default_cores(cores, chains)
     kw = {"draws": draws, "tune": tune, "chains": chains, "cores": cores,
           "target_accept": target_accept, "progressbar": progressbar}
+    per_chain = initvals if isinstance(initvals, list) else [initvals] * chains
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if not compiled.cacheable_starts(initvals):
-            tree = _pm_sample(model, sampler, seeds, initvals, record["jitter"], **kw)
+            tree = _pm_sample(mm, sampler, seeds, initvals, record["jitter"], **kw)
         elif sampler == "pymc":
-            tree = _samplers.sample_pymc(model, seeds=seeds, initvals=initvals,
-                                         jitter=record["jitter"], **kw)
+            starts = [complete_start(mm, s) for s in per_chain]
+            tree = _samplers.sample_pymc(mm, seeds=seeds, starts=starts, jitter=record["jitter"],
+                                         rngs=[np.random.default_rng(s) for s in seeds], **kw)
         else:
-            tree = _samplers.sample_nutpie(model, seed=seeds[0], initvals=initvals, **kw)
+            tree = _samplers.sample_nutpie(mm, seed=seeds[0], start=complete_start(mm, initvals),
+                                           **kw)
     for w in caught:
         _log.info("sampler: %s", w.message)
-    tree["init"] = _init_group(model, initvals, chains, record)
+    tree["init"] = _init_group(mm, initvals, chains, record)
     tree.attrs.update({
         "sampler": sampler,
         "sampler_version": version("pymc" if sampler == "pymc" else "nutpie"),
@@ -136,44 +146,44 @@ def fit_nuts(model: pm.Model, *, draws: int = 1000, tune: int = 1000, chains: in
     return tree
 
 
-def _pm_sample(model, sampler: str, seeds: list[int], initvals, jitter: bool, *, draws, tune,
+def _pm_sample(mm, sampler: str, seeds: list[int], initvals, jitter: bool, *, draws, tune,
                chains, cores, target_accept, progressbar) -> xr.DataTree:
     """Sample through ``pm.sample`` itself, compiling everything afresh.
 
-    What :func:`fit_nuts` did before the compiled functions were cached
-    (:mod:`models.compiled`); still used for starts with strategy strings,
-    and the reference the cached path is tested against.
+    Used for starts with strategy strings (which only ``pm.sample`` resolves).
     """
+    model = mm.model
     tree = pm.sample(
         draws=draws, tune=tune, chains=chains, cores=cores, target_accept=target_accept,
         nuts_sampler=sampler, random_seed=seeds if sampler == "pymc" else seeds[0],
         initvals=initvals, progressbar=progressbar, model=model,
         init="jitter+adapt_diag" if jitter else "adapt_diag",
         compute_convergence_checks=False,
-        idata_kwargs={"log_likelihood": True} if sampler == "pymc" else None,
+        idata_kwargs={"log_likelihood": False} if sampler == "pymc" else None,
     )
-    if "log_likelihood" not in tree.children:
-        tree = pm.compute_log_likelihood(tree, model=model, progressbar=False)
+    for group in ("constant_data",):
+        if group in tree.children:
+            del tree[group]
+    tree["observed_data"] = observed_dataset(mm)
+    tree["log_likelihood"] = log_likelihood_dataset(mm, tree["posterior"])
     return tree
 
 
-def _init_group(model, initvals, chains: int, record: dict) -> xr.Dataset:
+def _init_group(mm, initvals, chains: int, record: dict) -> xr.Dataset:
     """Record the starting values per chain (NaN where PyMC chose them) and the policy."""
+    model = mm.model
     per_chain = initvals if isinstance(initvals, list) else [initvals] * chains
-    post_dims = {"weights": ("component",), "means": ("component",),
-                 "variances": ("component",), "variance": ()}
-    if not model.mixcompare_spec.one_d:
-        post_dims.update(means=("component", "feature"), variances=("component", "feature"),
-                         variance=("component",))
+    dims_of = model.named_vars_to_dims
     data = {}
-    for name, dims in post_dims.items():
-        if name not in {rv.name for rv in model.free_RVs}:
-            continue
-        vals = [np.asarray(p[name], float) if p and name in p else None for p in per_chain]
+    for rv in model.free_RVs:
+        name = rv.name
+        vals = [np.asarray(p[name], float) if p and name in p and not isinstance(p[name], str)
+                else None for p in per_chain]
         shape = next((v.shape for v in vals if v is not None), None)
         if shape is None:
             continue
         arr = np.stack([v if v is not None else np.full(shape, np.nan) for v in vals])
+        dims = tuple(dims_of.get(name, ())) or tuple(f"{name}_dim_{i}" for i in range(len(shape)))
         data[name] = (("chain",) + dims, arr)
     attrs = {k: (v if not isinstance(v, list) else np.asarray(v)) for k, v in record.items()}
     return xr.Dataset(data, coords={"chain": np.arange(chains)}, attrs=attrs)

@@ -13,7 +13,12 @@ from scipy.special import logsumexp
 
 __all__ = ["membership_probabilities", "predictive_density"]
 
-def _stacked(tree) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+
+def _stacked(tree) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Stacked draws: weights (S, K), means and variances (S, K, d), covariances (S, K, d, d).
+
+    ``covariances`` is None when the posterior has none (diagonal structures).
+    """
     post = tree["posterior"] if isinstance(tree, xr.DataTree) else tree
     post = post.to_dataset() if hasattr(post, "to_dataset") else post
     st = post.stack(sample=("chain", "draw"))
@@ -22,7 +27,16 @@ def _stacked(tree) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     var = st["variances"].transpose("sample", "component", ...).values
     if mu.ndim == 2:
         mu, var = mu[:, :, None], var[:, :, None]
-    return w, mu, var
+    cov = None
+    if "covariances" in st:
+        cov = st["covariances"].transpose("sample", "component", ...).values
+    return w, mu, var, cov
+
+
+def _log_density(X2, w, mu, var, cov, s: slice) -> np.ndarray:
+    if cov is None:
+        return em.draws_log_density(X2, w[s], mu[s], var[s])
+    return em.draws_log_density(X2, w[s], mu[s], covariances=cov[s])
 
 
 def membership_probabilities(tree, X, *, chunk: int = 200) -> xr.DataArray:
@@ -32,7 +46,8 @@ def membership_probabilities(tree, X, *, chunk: int = 200) -> xr.DataArray:
     ----------
     tree : xarray.DataTree or xarray.Dataset
         With a ``posterior`` group holding ``weights``, ``means`` and
-        ``variances`` over ``(chain, draw)``.
+        ``variances`` over ``(chain, draw)``, and ``covariances`` for the
+        ``full`` and ``tied`` structures (then used, correlations included).
     X : array_like of shape (n_samples,) or (n_samples, n_features)
     chunk : int, default 200
         Draws processed at once (memory ``chunk * n * K``).
@@ -50,11 +65,11 @@ def membership_probabilities(tree, X, *, chunk: int = 200) -> xr.DataArray:
     """
     X = em.validate_data(X)
     X2 = X.reshape(X.shape[0], -1)
-    w, mu, var = _stacked(tree)
+    w, mu, var, cov = _stacked(tree)
     S, K = w.shape
     acc = np.zeros((X2.shape[0], K))
     for s in range(0, S, chunk):
-        lp = em.draws_log_density(X2, w[s:s + chunk], mu[s:s + chunk], var[s:s + chunk])
+        lp = _log_density(X2, w, mu, var, cov, slice(s, s + chunk))
         acc += np.exp(lp - logsumexp(lp, axis=2, keepdims=True)).sum(axis=0)
     return xr.DataArray(acc / S, dims=("obs", "component"),
                         coords={"obs": np.arange(X2.shape[0]), "component": np.arange(K)},
@@ -80,12 +95,12 @@ def predictive_density(tree, grid, *, prob: float = 0.94, chunk: int = 500) -> x
     if not 0 < prob < 1:
         raise ValueError(f"prob must lie in (0, 1), got {prob!r}.")
     grid = np.asarray(grid, dtype=float).ravel()
-    w, mu, var = _stacked(tree)
+    w, mu, var, cov = _stacked(tree)
     if mu.shape[2] != 1:
         raise ValueError("predictive_density is for 1-D mixtures.")
     dens = np.empty((w.shape[0], grid.size))
     for s in range(0, w.shape[0], chunk):
-        lp = em.draws_log_density(grid[:, None], w[s:s + chunk], mu[s:s + chunk], var[s:s + chunk])
+        lp = _log_density(grid[:, None], w, mu, var, cov, slice(s, s + chunk))
         dens[s:s + chunk] = np.exp(logsumexp(lp, axis=2))
     lo, hi = np.quantile(dens, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
     return xr.Dataset(

@@ -2,13 +2,15 @@
 
 A second data set through the reused model gives the posterior of the NEW data,
 compiles nothing, and the same seed gives the same draws on a fresh model, on
-a reused one, and on a later call (no state carried over). The cached path is
-checked against sampling through ``pm.sample`` itself (``models.nuts._pm_sample``).
-No timing is asserted here (see benchmarks/bench_nuts.py).
+a reused one, on a later call (no state carried over) and with 1 or 2 cores.
+The cached path agrees statistically with sampling through ``pm.sample`` itself
+(``models.nuts._pm_sample``), and fit_map with ``pm.find_MAP`` to 1e-6; neither
+is promised bit for bit. No timing is asserted here (see benchmarks/bench_nuts.py).
 """
 
 import pickle
 
+import cloudpickle
 import numpy as np
 import pymc as pm
 import pytest
@@ -21,7 +23,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWa
 WEIGHTS, SDS = [0.3, 0.4, 0.3], [1.0, 0.7, 1.0]
 KW = {"draws": 300, "tune": 300, "chains": 2, "progressbar": False}
 # an explicit prior: the default one is scaled to the data the model is built on, and stays
-# that of the FIRST data set when the data are swapped with pm.set_data
+# that of the FIRST data set when the data are swapped with MixtureModel.set_data
 PRIOR = em.Prior(alpha=1.0, m0=20.0, kappa=0.01, a=2.0, b=0.5)
 
 
@@ -58,20 +60,20 @@ def test_reused_model_samples_the_new_data_and_same_seed_gives_same_draws(sample
     XA, XB = _data(0.0, 1), _data(30.0, 2)
     reused = models.build_model(XA, 3, prior=PRIOR)
     first = _fit(reused, XA, sampler, rng=3)
-    compiles = dict(compiled.cache_for(reused).compiles)
+    compiles = dict(reused.cache.compiles)
     assert np.allclose(_sorted_post_means(first), [0, 5, 10], atol=0.6)
 
-    pm.set_data({"x": XB}, model=reused)
+    reused.set_data(XB)
     second = _fit(reused, XB, sampler, rng=7)
     # the NEW data's posterior, observed data and log-likelihood
     assert np.allclose(_sorted_post_means(second), [30, 35, 40], atol=0.6)
     np.testing.assert_array_equal(second["observed_data"]["x_obs"].values, XB)
-    ref = pm.compute_log_likelihood(second.copy(), model=reused, progressbar=False,
+    ref = pm.compute_log_likelihood(second.copy(), model=reused.model, progressbar=False,
                                     extend_inferencedata=False)
     np.testing.assert_allclose(second["log_likelihood"]["x_obs"].values, ref["x_obs"].values,
-                               rtol=1e-12, atol=1e-12)
-    # nothing was compiled again (the chains' start function is the same kind: init="em")
-    assert compiled.cache_for(reused).compiles == compiles
+                               rtol=1e-10, atol=1e-10)
+    # nothing was compiled again
+    assert reused.cache.compiles == compiles
     assert _structure(second) == _structure(first)
 
     # same seed: a later call on the reused model, and a fresh model built on XB
@@ -102,8 +104,8 @@ def test_cached_path_agrees_with_pm_sample(sampler):
 
     struct_new, struct_old = _structure(new), _structure(old)
     struct_new.pop("init")
-    assert struct_new == struct_old
-    for group in struct_old:
+    for group in ("posterior", "log_likelihood", "observed_data"):
+        assert struct_new[group] == struct_old[group]
         for name in old[group].coords:
             np.testing.assert_array_equal(new[group][name].values, old[group][name].values)
     # posteriors agree statistically (4 Monte Carlo standard errors)
@@ -122,7 +124,7 @@ def test_jittered_prior_starts_are_reproducible_on_a_reused_model():
     XA, XB = _data(0.0, 1, n=120), _data(30.0, 2, n=120)
     model = models.build_model(XA, 3, prior=PRIOR, ordered=True)
     _fit(model, XA, "pymc", rng=1, init="prior")
-    pm.set_data({"x": XB}, model=model)
+    model.set_data(XB)
     a = _fit(model, XB, "pymc", rng=2, init="prior")
     b = _fit(models.build_model(XB, 3, prior=PRIOR, ordered=True), XB, "pymc", rng=2, init="prior")
     _assert_same_draws(a, b)
@@ -130,17 +132,53 @@ def test_jittered_prior_starts_are_reproducible_on_a_reused_model():
                        atol=0.8)
 
 
-def test_cache_is_per_model_not_pickled_and_renewed_when_the_model_changes():
-    model = models.build_model(_data(0.0, 1, n=50), 3)
-    cache = compiled.cache_for(model)
-    assert compiled.cache_for(model) is cache
-    clone = pickle.loads(pickle.dumps(cache))
-    assert isinstance(clone, compiled.ModelCache) and clone.compiles == {}
-    with model:
-        pm.Deterministic("extra", model["means"].sum())
-    assert compiled.cache_for(model) is not cache
-    compiled.clear_cache(model)
-    assert not hasattr(model, "_mixcompare_compiled")
+def test_cache_travels_with_the_mixture_model_and_is_not_pickled():
+    mm = models.build_model(_data(0.0, 1, n=50), 3, prior=PRIOR)
+    assert isinstance(mm, models.MixtureModel)
+    assert mm.spec.n_components == 3 and mm.prior is PRIOR and mm.ordered is False
+    models.fit_map(mm, rng=0, n_starts=1)
+    assert mm.cache.compiles.get("map_loss") == 1
+    clone = pickle.loads(cloudpickle.dumps(mm))  # pm.Model needs cloudpickle (as pm.sample)
+    assert clone.cache.compiles == {}
+    np.testing.assert_array_equal(clone.data, mm.data)
+    # nothing of ours is stored on the pymc.Model
+    assert not [k for k in vars(mm.model) if "mixcompare" in k]
+    mm.cache.clear()
+    assert mm.cache.compiles == {}
+
+
+def test_set_data_validates_and_keeps_the_compiled_functions():
+    XA, XB = _data(0.0, 1, n=60), _data(30.0, 2, n=60)
+    mm = models.build_model(XA, 3, prior=PRIOR)
+    assert mm.set_data(XB) is mm
+    np.testing.assert_array_equal(mm.data, XB)
+    with pytest.raises(ValueError, match=r"shape \(60,\); got shape \(59,\)"):
+        mm.set_data(XB[:59])
+    bad = XB.copy()
+    bad[3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        mm.set_data(bad)
+    with pytest.raises(TypeError, match="MixtureModel"):
+        models.fit_map(mm.model)
+
+
+def test_cached_model_builds_once_per_shape_and_swaps_the_data():
+    models.clear_model_cache()
+    XA, XB, XC = _data(0.0, 1, n=60), _data(30.0, 2, n=60), _data(0.0, 3, n=70)
+    a = models.cached_model(XA, 3, prior=PRIOR)
+    assert a.built and a.seconds >= 0
+    b = models.cached_model(XB, 3, prior=PRIOR)
+    assert not b.built and b.model is a.model and b.key == a.key
+    np.testing.assert_array_equal(b.model.data, XB)
+    c = models.cached_model(XC, 3, prior=PRIOR)
+    assert c.built and c.model is not a.model
+    d = models.cached_model(XB, 3, prior=PRIOR, ordered=True)
+    assert d.built and d.model.ordered
+    with pytest.raises(TypeError, match="prior"):
+        models.cached_model(XA, 3, prior=None)
+    models.clear_model_cache()
+    assert models.cached_model(XA, 3, prior=PRIOR).built
+    models.clear_model_cache()
 
 
 def test_strategy_string_starts_are_not_cached():
@@ -166,7 +204,7 @@ def test_reuse_with_two_dimensional_data(sampler):
     model = models.build_model(XA, 2, prior=prior, structure="diag")
     models.fit_nuts(model, rng=1, init="em", em_result=em.fit(XA, 2, structure="diag", rng=0),
                     **kw)
-    pm.set_data({"x": XB}, model=model)
+    model.set_data(XB)
     res = em.fit(XB, 2, structure="diag", rng=0)
     a = models.fit_nuts(model, rng=2, init="em", em_result=res, **kw)
     post = a["posterior"]["means"].mean(("chain", "draw")).values
@@ -176,43 +214,43 @@ def test_reuse_with_two_dimensional_data(sampler):
 
 
 @pytest.mark.parametrize("jitter", [False, True])
-def test_fit_map_is_find_map_compiled_once(jitter):
-    """Each start of fit_map is pm.find_MAP from that start and seed, bit for bit.
-
-    Under PyTensor's C linker: with numba, a function compiled into an empty cache
-    can differ in the last bit from the cached one the other compile loads (README,
-    "Reproducibility"), which would test the cache rather than the algorithm.
-    """
-    import pytensor
-
+def test_fit_map_reaches_find_maps_optimum(jitter):
+    """fit_map from a start reaches the optimum pm.find_MAP reaches from it (not bit for bit)."""
     X = _data(0.0, 3)
-    with pytensor.config.change_flags(linker="cvm"):
-        model = models.build_model(X, 3, prior=PRIOR)
-        start = models.points.start_from_em(model, np.random.default_rng(5))
-        tree = models.fit_map(model, rng=3, n_starts=1, initvals=[start], jitter=jitter)
-        seed = int(np.random.default_rng(3).spawn(1)[0].integers(2**31 - 1))
-        ref = pm.find_MAP(model=model, method="BFGS", initvals=start, jitter=jitter,
-                          random_seed=seed, return_inferencedata=True, progressbar=False,
-                          options={"gtol": 1e-8, "maxiter": 10_000})
+    mm = models.build_model(X, 3, prior=PRIOR)
+    start = models.points.start_from_em(mm, np.random.default_rng(5))
+    tree = models.fit_map(mm, rng=3, n_starts=1, initvals=[start], jitter=jitter)
+    ref = pm.find_MAP(model=mm.model, method="BFGS", initvals=start, jitter=jitter,
+                      random_seed=3, return_inferencedata=True, progressbar=False,
+                      options={"gtol": 1e-8, "maxiter": 10_000})
     for name in ("weights", "means", "variances", "sds"):
-        np.testing.assert_array_equal(tree["posterior"][name].values,
-                                      ref["posterior"][name].values)
+        np.testing.assert_allclose(tree["posterior"][name].values,
+                                   ref["posterior"][name].values, rtol=1e-6, atol=1e-6)
         assert tree["posterior"][name].dims == ref["posterior"][name].dims
-    for key in ("x", "jac", "fun", "nit"):
-        np.testing.assert_array_equal(tree["optimizer_result"][key].values,
-                                      ref["optimizer_result"][key].values)
-    assert set(ref.children) <= set(tree.children)
+    assert tree.attrs["log_density"] == pytest.approx(-float(ref["optimizer_result"]["fun"]),
+                                                      rel=1e-10)
+
+
+def test_fit_map_same_seed_same_answer():
+    X = _data(0.0, 4)
+    mm = models.build_model(X, 3, prior=PRIOR)
+    a = models.fit_map(mm, rng=11, n_starts=2)
+    b = models.fit_map(mm, rng=11, n_starts=2)
+    for name in ("weights", "means", "variances"):
+        np.testing.assert_array_equal(a["posterior"][name].values, b["posterior"][name].values)
+    np.testing.assert_array_equal(a["map_starts"]["log_density"].values,
+                                  b["map_starts"]["log_density"].values)
 
 
 def test_fit_map_on_a_reused_model_compiles_nothing_and_fits_the_new_data():
     XA, XB = _data(0.0, 1), _data(30.0, 2)
     model = models.build_model(XA, 3, prior=PRIOR)
     first = models.fit_map(model, rng=0)
-    compiles = dict(compiled.cache_for(model).compiles)
+    compiles = dict(model.cache.compiles)
     assert compiles.get("map_loss") == 1
-    pm.set_data({"x": XB}, model=model)
+    model.set_data(XB)
     second = models.fit_map(model, rng=0)
-    assert compiled.cache_for(model).compiles == compiles
+    assert model.cache.compiles == compiles
     fresh = models.fit_map(models.build_model(XB, 3, prior=PRIOR), rng=0)
     for name in ("weights", "means", "variances"):
         np.testing.assert_array_equal(second["posterior"][name].values,

@@ -71,14 +71,15 @@ def test_log_density_is_em_loglik_plus_shared_prior(structure, fixed, ordered, d
 
 def test_full_structure_shares_the_likelihood():
     X = _sep_diag()
-    model = models.build_model(X, 2, structure="full")
+    mm = models.build_model(X, 2, structure="full")
+    model = mm.model
     assert {rv.name for rv in model.free_RVs} == {"weights", "means", "variances", "corr_chol"}
     fn = model.compile_logp(vars=[model["x_obs"]], jacobian=False)
     w = np.array([0.3, 0.7])
     mu = np.array([[0.0, 0.0], [4.0, 1.0]])
     var = np.array([[1.0, 0.5], [0.4, 2.0]])
     corr = np.array([np.eye(2), np.eye(2)])
-    pt = models.to_point(model, {"weights": w, "means": mu, "variances": var, "corr_chol": corr})
+    pt = models.to_point(mm, {"weights": w, "means": mu, "variances": var, "corr_chol": corr})
     assert float(fn(pt)) == pytest.approx(_loglik(X, w, mu, var), rel=1e-10)
 
 
@@ -91,9 +92,7 @@ def test_map_em_equals_find_map_and_model_is_reused(structure, data):
     for seed in (0, 1):  # second data set of the same shape through the same model
         if seed:
             X = (_sep_1d(seed=7) if data == "1d" else _sep_diag(seed=7))
-            import pymc as pm
-
-            pm.set_data({"x": X}, model=model)
+            assert model.set_data(X) is model
         ref = em.fit(X, 2, structure=structure, prior=prior, tol=1e-12, n_init=5, rng=0)
         tree = models.fit_map(model, rng=seed, n_starts=2)
         post = tree["posterior"]
