@@ -34,7 +34,6 @@ sample comparison. Statistics and Computing 32, 32.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -55,7 +54,6 @@ __all__ = ["GENERATORS", "SBCConfig", "SBCResult", "draw_prior", "run_sbc", "sbc
 
 GENERATORS = ("correct", "sd_as_variance")
 PARAMETERS = ("means[0]", "means[1]", "variances[0]", "variances[1]")
-_MODELS: dict = {}
 
 
 @dataclass(frozen=True)
@@ -191,16 +189,12 @@ def simulate(cfg: SBCConfig, means, variances, generator: str, rng) -> np.ndarra
 
 
 def _model(cfg: SBCConfig, X):
-    import pymc as pm
+    """Return the process's one model of this shape (:func:`models.cached_model`) with ``X``."""
     from mixcompare import models
 
-    key = (cfg.n, tuple(cfg.weights), json.dumps(cfg.prior.to_dict(), sort_keys=True))
-    if key in _MODELS:
-        pm.set_data({"x": X}, model=_MODELS[key])
-        return _MODELS[key], False
-    _MODELS[key] = models.build_model(X, 2, prior=cfg.prior, fixed={"weights": cfg.weights},
-                                      ordered=True)
-    return _MODELS[key], True
+    got = models.cached_model(X, 2, prior=cfg.prior, fixed={"weights": cfg.weights},
+                              ordered=True)
+    return got.model, got.built
 
 
 def sbc_replicate(cfg: SBCConfig, i: int, generator: str) -> dict:
