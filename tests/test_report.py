@@ -17,7 +17,7 @@ from mixcompare.comparisons.report import figures
 from mixcompare.comparisons.report.comparison import write_report
 
 SECTIONS = ("## Problems", "## Agreement", "## MAP-EM versus find_MAP",
-            "## What EM's point estimate hides", "## Label switching", "## EM's atlas of optima",
+            "## What EM's point estimate hides", "## Label switching", "## Atlas of optima",
             "## Figures", "## Provenance")
 
 

@@ -12,6 +12,7 @@ so an interrupted run never leaves a half-written file.
 from __future__ import annotations
 
 import hashlib
+import re
 from importlib import metadata
 from itertools import takewhile
 from pathlib import Path
@@ -23,6 +24,7 @@ from mixcompare.comparisons.pipeline import metrics
 from mixcompare.comparisons.report import figures, markdown
 from mixcompare.comparisons.report import modes as report_modes
 from mixcompare.comparisons.report.figures import group_or_none as _g
+from scipy.stats import norm
 
 __all__ = ["PACKAGES", "write_report"]
 
@@ -34,6 +36,7 @@ _TITLES = {"data_density": "Data and densities", "trace_raw": "Traces as sampled
            "em_traces": "EM restarts", "intervals": "Intervals per parameter",
            "membership": "Membership uncertainty", "modes": "Posterior mass near EM's optima",
            "census": "Posterior modes and EM's optima"}
+_PARTS = {"prior": "prior", "asymmetry": "posterior asymmetry", "modes": "several modes"}
 
 
 def _fmt(v) -> str:
@@ -100,32 +103,86 @@ def _head(tree, data_name) -> list:
     return out
 
 
+def _level(tree) -> float:
+    """Return the one interval level of the report (the tree's ``level``, 0.94 by default)."""
+    return float(tree.attrs.get("level", metrics.HDI_PROB))
+
+
 def _agreement(tree) -> list:
     agr = _g(tree, "comparison/agreement")
     out = [("h2", "Agreement")]
     if agr is None:
         return out + [("p", "No agreement table was computed.")]
-    prob = float(agr.attrs.get("hdi_prob", metrics.HDI_PROB))
+    prob, level = float(agr.attrs.get("hdi_prob", metrics.HDI_PROB)), _level(tree)
+    verdict, reason = agr.attrs.get("verdict"), agr.attrs.get("reason", "")
+    has_post = "post_mean" in agr
+    pooled = "agree" in agr and verdict != "not_assessable"
+    if has_post and verdict == "assessable":
+        out.append(("p", f"**Verdict: assessable** — {reason}. A pooled verdict per parameter "
+                         "is given below."))
+    elif has_post and verdict == "not_assessable":
+        out.append(("warn", [f"**Verdict: not assessable** — {reason}. No pooled verdict is "
+                             "given: agreement is given per mode below."]))
     out += [("p", "Rule: " + _rule_text()),
-            ("p", f"Interval kind: {prob:.0%} HDI (highest-density interval). ArviZ 1.x "
-                  f"defaults to an 89% equal-tailed interval (ETI); this report uses the "
-                  f"{prob:.0%} HDI throughout.")]
+            ("p", f"Every interval in this report is at one level, {level:.0%}: the posterior "
+                  f"{prob:.0%} HDI (highest-density interval), the posterior predictive band, "
+                  f"EM's Wald interval (MLE ± {norm.ppf(0.5 + level / 2):.2f} SE) and the "
+                  "bootstrap percentile interval. ArviZ 1.x defaults to an 89% equal-tailed "
+                  f"interval (ETI); this report uses the {prob:.0%} HDI throughout.")]
+    if has_post and not pooled:
+        out.append(("p", "Pooled over every chain (the draws may mix modes or chains that have "
+                         "not converged): shown for reference, without a pooled z or verdict."))
+    cols = ("z", "mle_in_hdi", "agree") if pooled or not has_post else ()
     rows = []
     for i, name in enumerate(agr["name"].values):
         lo, hi = _cell(agr, "hdi_low", i), _cell(agr, "hdi_high", i)
         rows.append([str(name)] + [_cell(agr, v, i) for v in
                                    ("em", "map_em", "map", "post_mean", "post_sd")]
                     + [f"[{_fmt(lo)}, {_fmt(hi)}]" if lo is not None else "—"]
-                    + [_cell(agr, v, i) for v in ("z", "mle_in_hdi", "agree")])
+                    + [_cell(agr, v, i) if v in cols else None
+                       for v in ("z", "mle_in_hdi", "agree")])
     out.append(_table(["parameter", "EM MLE", "MAP-EM", "find_MAP", "posterior mean", "sd",
                        f"{prob:.0%} HDI", "z", "MLE in HDI", "agree"], rows))
-    if "agree" in agr:
+    if pooled:
         n, a, h = agr.sizes["row"], int(agr["agree"].sum()), int(agr["mle_in_hdi"].sum())
         out.append(("p", f"{a} of {n} parameters agree; the MLE lies inside the HDI "
                          f"for {h} of {n}."))
-    else:
+    elif not has_post:
         out.append(("p", "NUTS was not run: there is no posterior to compare EM against."))
-    return out
+    else:
+        out += report_modes.mode_agreement(tree, _fmt, _table)
+    return out + _why(tree, agr, pooled)
+
+
+def _why(tree, agr, pooled: bool) -> list:
+    """Why EM and the posterior differ: the distance split into its three parts."""
+    if "part_prior" not in agr or "post_mean" not in agr:
+        return []
+    z = agr["z"].values
+    idx = np.flatnonzero(np.abs(z) > metrics.AGREE_Z) if pooled else np.arange(z.size)
+    out = [("h3", "Why they differ")]
+    if not idx.size:
+        return out + [("p", f"No parameter has |z| > {metrics.AGREE_Z:g}: no difference to "
+                            "explain.")]
+    cen = _g(tree, "comparison/census")
+    best = report_modes.atlas_id(tree, "em" if cen is None else cen.attrs.get("atlas", "em"), 0)
+    no_map = bool(np.all(np.isnan(agr["part_prior"].values)))
+    out.append(("p", f"For {'each disagreeing parameter' if pooled else 'every parameter'}, "
+                     "the distance from EM's MLE to the pooled posterior mean, split into three "
+                     "parts that add up to it: the **prior** (MAP-EM − MLE: the same restarts "
+                     "under the shared prior), the posterior's **asymmetry** (posterior mean of "
+                     f"the mode at {best} − MAP-EM) and **several modes** (pooled posterior mean "
+                     "− that mode's mean; 0 with one mode). The largest part in absolute value "
+                     "is named."
+                     + (" MAP-EM was not run: there is no prior part and the asymmetry part "
+                        "starts at the MLE." if no_map else "")))
+    rows = [[str(agr["name"].values[i]), _cell(agr, "z", i) if pooled else None,
+             _cell(agr, "post_mean", i) - _cell(agr, "em", i)]
+            + [_cell(agr, f"part_{p}", i) for p in ("prior", "asymmetry", "modes")]
+            + [_PARTS.get(str(_cell(agr, "dominant", i)), str(_cell(agr, "dominant", i)))]
+            for i in idx]
+    return out + [_table(["parameter", "z", "posterior mean − MLE", "prior",
+                          "posterior asymmetry", "several modes", "largest part"], rows)]
 
 
 def _map_vs_map(tree) -> list:
@@ -163,6 +220,12 @@ def _hidden(tree) -> list:
                  _cell(hid, "sd_over_se_boot", i)] for i, n in enumerate(agr["name"].values)]
         out.append(_table(["parameter", "EM MLE", "Louis SE", "bootstrap SE", "posterior sd",
                            "sd / Louis SE", "sd / bootstrap SE"], rows))
+    if se is not None and "se_boot" in se:
+        failed, n_boot = se.attrs.get("n_failed"), se.attrs.get("n_boot")
+        if failed is not None and n_boot:
+            out.append(("p", f"Bootstrap: {int(failed)} of {int(n_boot)} refits failed "
+                             f"({int(failed) / int(n_boot):.1%}); the bootstrap SE and "
+                             "interval use the others."))
     items = []
     memb = _g(tree, "comparison/membership")
     if memb is not None:
@@ -180,12 +243,22 @@ def _hidden(tree) -> list:
     modes = _g(tree, "comparison/modes")
     if modes is not None:
         shares = "; ".join(
-            f"optimum {j} (log-likelihood {_ll(ll)}): {s:.1%}" for j, (ll, s) in
-            enumerate(zip(modes["log_likelihood"].values, modes["share"].values, strict=True)))
+            f"{report_modes.atlas_id(tree, 'em', j)} (log-likelihood {_ll(ll)}): {s:.1%}"
+            for j, (ll, s) in enumerate(zip(modes["log_likelihood"].values,
+                                            modes["share"].values, strict=True)))
         minor = int(modes.attrs.get("em_best_is_minor_mode", 0))
         items.append(f"Posterior draws nearest each EM optimum: {shares}. EM's best optimum "
+                     f"({report_modes.atlas_id(tree, 'em', 0)}) "
                      f"{'IS' if minor else 'is not'} a minor mode of the posterior.")
     return out + ([("ul", items)] if items else [])
+
+
+def _starts_note(tree, note: str) -> str:
+    """Return the pipeline's note on the starts, naming optima by their atlas identifiers."""
+    cen = _g(tree, "comparison/census")
+    src = "em" if cen is None else str(cen.attrs.get("atlas", "em"))
+    return re.sub(r"\bEM optimum (\d+)", lambda m: ("MAP-EM" if src == "map_em" else "EM")
+                  + " optimum " + report_modes.atlas_id(tree, src, int(m.group(1))), note)
 
 
 def _switching(tree) -> list:
@@ -195,15 +268,25 @@ def _switching(tree) -> list:
         return out + [("p", "NUTS was not run.")]
     a = ls.attrs
     labs = np.atleast_1d(a.get("chain_labelings", []))
-    rates = ls["switching_rate"].values
     out.append(("ul", [
         f"Detected: {_fmt(bool(a.get('detected', 0)))} — {a.get('reason', '')}",
-        "Dominant labelling per chain: " + ", ".join(
-            f"chain {c}: {lab}" for c, lab in enumerate(labs)),
-        "Share of draws that switch labels, per chain: " + ", ".join(
-            f"chain {c}: {r:.1%}" for c, r in enumerate(rates)),
         f"Share of draws where Stephens' relabelling agrees with the pivot's: "
         f"{_fmt(a.get('stephens_agrees'))}"]))
+    K, n_lab = int(tree.attrs["n_components"]), a.get("n_labellings")
+
+    def pct(v):
+        return None if v is None else f"{float(v):.1%}"
+
+    rows = [[str(c), str(labs[c]) if c < labs.size else None, _cell(ls, "switch_events", c),
+             pct(_cell(ls, "switching_rate", c)), pct(_cell(ls, "outside_main", c)),
+             _cell(ls, "labellings_visited", c)] for c in range(ls.sizes["chain"])]
+    out.append(_table(["chain", "main labelling", "switch events",
+                       "share of consecutive draw pairs that switch",
+                       "share of draws outside its main labelling",
+                       f"labellings visited (of {K}! = {_fmt(n_lab)})" if n_lab
+                       else "labellings visited"], rows))
+    if a.get("starts_note"):
+        out.append(("p", f"Starts and labels: {_starts_note(tree, str(a['starts_note']))}."))
     out.append(_table(["labelling", "share of draws"],
                       [[str(k), v] for k, v in zip(ls["labelling"].values,
                                                    ls["labelling_mass"].values, strict=True)]))
@@ -219,21 +302,6 @@ def _switching(tree) -> list:
         out.append(("p", f"{_fmt(diag.attrs.get('divergences'))} divergent transitions in "
                          f"{_fmt(diag.attrs.get('n_draws'))} draws (per chain: {per})."))
     return out
-
-
-def _atlas(tree) -> list:
-    opt = _g(tree, "em/optima")
-    out = [("h2", "EM's atlas of optima")]
-    if opt is None:
-        return out + [("p", "No atlas recorded.")]
-    n = opt.sizes["optimum"]
-    out.append(("p", f"{_fmt(tree.attrs.get('n_init'))} EM restarts reached {n} distinct "
-                     f"{'optima' if n > 1 else 'optimum'} (best first)."))
-    rows = [[str(j), _ll(_cell(opt, "log_likelihood", j))]
-            + [_cell(opt, v, j) for v in ("count", "basin_share", "converged", "degenerate")]
-            for j in range(n)]
-    return out + [_table(["optimum", "log-likelihood", "restarts", "basin share", "converged",
-                          "degenerate"], rows)]
 
 
 def _figures(figs: dict[str, Path]) -> list:
@@ -278,7 +346,8 @@ def _provenance(tree, command, seed) -> list:
 
 def _blocks(tree, figs, *, command, seed, data_name) -> list:
     return (_head(tree, data_name) + _agreement(tree) + _map_vs_map(tree) + _hidden(tree)
-            + _switching(tree) + report_modes.section(tree, _fmt, _table) + _atlas(tree)
+            + _switching(tree) + report_modes.section(tree, _fmt, _table)
+            + report_modes.atlas_section(tree, _fmt, _table)
             + _figures(figs)
             + _provenance(tree, command, seed))
 

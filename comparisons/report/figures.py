@@ -22,6 +22,9 @@ from matplotlib.figure import Figure
 from mixcompare.comparisons.io import save_figure_atomic
 from mixcompare.comparisons.pipeline.metrics import AGREE_Z
 from mixcompare.comparisons.report import modes as report_modes
+from scipy.stats import norm
+
+_id = report_modes.atlas_id  # every optimum is named by its atlas identifier (E0, M0...)
 
 __all__ = ["CAPTIONS", "DPI", "FIGURES", "fig_data_density", "fig_em_traces", "fig_intervals",
            "fig_membership", "fig_modes", "fig_pair_means", "fig_trace_raw",
@@ -176,13 +179,13 @@ def fig_pair_means(tree: xr.DataTree) -> Figure | None:
                               for a, b in permutations(range(om.shape[1]), 2)])
             ll = float(opt["log_likelihood"].values[j])
             ax.scatter(pairs[:, 0], pairs[:, 1], marker="x", s=110, linewidths=2.4,
-                       color=_color(_OPT, j), zorder=3,
-                       label=f"EM optimum {j} (log-lik {ll:.2f}), all labellings")
+                       color=_color(_OPT, j), zorder=3, label=f"{_id(tree, 'em', j)} "
+                       f"(EM, log-lik {ll:.2f}), all labellings")
     map_em = group_or_none(tree, "map_em")
     if map_em is not None:
         p = _first_feature(map_em["means"])
         ax.scatter(p[0], p[1], marker="*", s=260, facecolor="none", edgecolor="black",
-                   lw=1.3, zorder=4, label="MAP-EM")
+                   lw=1.3, zorder=4, label=f"MAP-EM ({_id(tree, 'map_em', 0)})")
     lo = min(ax.get_xlim()[0], ax.get_ylim()[0])
     hi = max(ax.get_xlim()[1], ax.get_ylim()[1])
     ax.plot([lo, hi], [lo, hi], color="0.6", lw=0.8, ls=":", label="equal means (label swap)")
@@ -221,7 +224,7 @@ def fig_em_traces(tree: xr.DataTree) -> Figure | None:
         n = int((reached == j).sum())
         ll = "" if opt is None else f", log-lik {float(opt['log_likelihood'].values[j]):.2f}"
         handles.append(b.plot([], [], color=_color(_OPT, j),
-                              label=f"optimum {j} ({n} restart{'s' * (n != 1)}{ll})")[0])
+                              label=f"{_id(tree, 'em', j)} ({n} restart{'s' * (n != 1)}{ll})")[0])
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 3),
                frameon=False, fontsize="small")
     return fig
@@ -253,7 +256,7 @@ def fig_intervals(tree: xr.DataTree) -> Figure | None:
     n = names.size
     y = np.arange(n)[::-1].astype(float)
     fig, ax = _new(size=(8, 1.6 + 0.3 * n))
-    z = AGREE_Z
+    z, level = AGREE_Z, float(tree.attrs.get("level", agr.attrs.get("hdi_prob", 0.94)))
     ax.axvspan(-z, z, color="0.93", lw=0, label=f"|z| ≤ {z:g}" + " (agreement)" * has_post)
     ax.axvline(0, color="0.5", lw=0.8)
     bars = []
@@ -261,10 +264,14 @@ def fig_intervals(tree: xr.DataTree) -> Figure | None:
         bars.append((agr["hdi_low"], agr["hdi_high"], _POST, 0.22,
                      f"posterior {float(agr.attrs.get('hdi_prob', 0.94)):.0%} HDI"))
     if "se_louis" in se:
-        e, s = agr["em"].values, se["se_louis"].values
-        bars.append((e - 1.96 * s, e + 1.96 * s, _EM, 0.0, "EM ± 1.96 Louis SE"))
+        e, s, q = agr["em"].values, se["se_louis"].values, norm.ppf(0.5 + level / 2)
+        bars.append((e - q * s, e + q * s, _EM, 0.0, f"EM {level:.0%} Wald: ± {q:.2f} Louis SE"))
     if "boot_low" in se:
-        bars.append((se["boot_low"], se["boot_high"], _BOOT, -0.22, "EM bootstrap 95% interval"))
+        failed, n_boot = se.attrs.get("n_failed"), se.attrs.get("n_boot")
+        bars.append((se["boot_low"], se["boot_high"], _BOOT, -0.22,
+                     f"EM bootstrap {float(se.attrs.get('level', level)):.0%} percentile"
+                     + (f" ({int(failed)} of {int(n_boot)} refits failed)" if n_boot
+                        and failed is not None else "")))
     for lo, hi, col, dy, lab in bars:
         ax.hlines(y + dy, std(lo), std(hi), color=col, lw=2.6, label=lab)
     ax.scatter(std(agr["em"].values), y, color=_EM, s=22, zorder=3, label="EM MLE")
@@ -334,7 +341,7 @@ def fig_modes(tree: xr.DataTree) -> Figure | None:
     bottom = np.zeros(len(labels))
     for j in range(rows.shape[1]):
         ax.bar(labels, rows[:, j], bottom=bottom, color=_color(_OPT, j), width=0.7,
-               label=f"optimum {j} (log-lik {float(ll[j]):.2f})")
+               label=f"{_id(tree, 'em', j)} (log-lik {float(ll[j]):.2f})")
         bottom += rows[:, j]
     ax.set(ylim=(0, 1.02), ylabel="share of draws nearest the optimum")
     fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", frameon=False,
@@ -364,17 +371,18 @@ CAPTIONS = {
     "trace_relabeled": "The same traces after relabelling every draw to the EM pivot's "
                        "labelling, which is what the posterior summaries use.",
     "pair_means": "Raw posterior draws of the first two component means by chain, with every "
-                  "optimum of EM's atlas in all its labellings (crosses) and the MAP-EM point "
-                  "(star).",
-    "em_traces": "EM's objective for every restart, coloured by the optimum the restart "
-                 "reached, with the distance below the best optimum on a log scale.",
-    "intervals": "Each parameter on its own standardised scale: posterior HDI, EM ± 1.96 "
-                 "Louis SE and the bootstrap interval, with EM's and MAP-EM's estimates.",
+                  "optimum of EM's atlas (E0, E1...) in all its labellings (crosses) and the "
+                  "MAP-EM point (star).",
+    "em_traces": "EM's objective for every restart, coloured by the optimum (E0, E1...) the "
+                 "restart reached, with the distance below the best optimum on a log scale.",
+    "intervals": "Each parameter on its own standardised scale: the posterior HDI, EM's Wald "
+                 "interval (± z Louis SE) and the bootstrap percentile interval, all at the "
+                 "report's one level (stated in the legend), with EM's and MAP-EM's estimates.",
     "membership": "Membership uncertainty (1 − largest membership probability) per "
                   "observation by EM and by the posterior, with the threshold and the "
                   "observations whose hard label changes ringed.",
     "modes": "Share of each chain's posterior draws nearest each optimum of EM's atlas "
-             "(up to relabelling), and over all chains.",
+             "(E0, E1...; up to relabelling), and over all chains.",
 }
 
 
