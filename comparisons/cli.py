@@ -1,12 +1,8 @@
 """The ``mixcompare`` command line.
 
 Every anticipated failure ends with one readable line on stderr and a
-non-zero exit code, never a traceback. Exit codes: 0 done; 1 the run failed
-(an internal error: the line says where its traceback was written, and
-``mixcompare --debug ...`` prints it); 2 a usage or data error, found before
-any work; 130 interrupted (Ctrl-C or SIGTERM; nothing half-written is left).
-Each command first checks its inputs and its output folder (created and
-tested for writing), then works.
+non-zero exit code, never a traceback (:mod:`.errors` has the exit codes and
+the checks every command makes before it works).
 """
 
 from __future__ import annotations
@@ -21,30 +17,12 @@ from pathlib import Path
 import typer
 from mixcompare import em
 
+from .errors import STATE, UsageError, check_out, guard, working
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Fit one Gaussian mixture by EM and by PyMC, and compare them.")
 
 DEFAULT_DATASET = "faithful"
-
-
-class UsageError(ValueError):
-    """A bad option value given on the command line."""
-
-
-class _WorkError(Exception):
-    """An unexpected error during the work phase (after every input was checked)."""
-
-    def __init__(self, err: BaseException, out: Path | None):
-        super().__init__(str(err))
-        self.err, self.out = err, out
-
-
-_STATE = {"debug": False}
-
-
-def _fail(msg: str, code: int = 2):
-    typer.echo(f"mixcompare: error: {msg}", err=True)
-    raise typer.Exit(code)
 
 
 def _version(value: bool):
@@ -63,73 +41,7 @@ def _main(
                                help="Print the traceback of an internal error."),
 ):
     """Fit one Gaussian mixture by EM and by PyMC, and compare them."""
-    _STATE["debug"] = debug
-
-
-def _check_out(out: Path, flag: str = "--out") -> Path:
-    """Create the output folder and check that it can be written, before any work."""
-    import tempfile
-
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{flag} {out} exists and is not a folder; choose another path")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".mixcompare-check-"):
-            pass
-    except OSError as err:
-        raise UsageError(f"{flag} {out} cannot be written ({err.strerror or err}); choose a "
-                         "folder you can write to") from None
-    return out
-
-
-@contextlib.contextmanager
-def _working(out: Path | None = None):
-    """Run the work phase: an unexpected error is a failed run (exit 1), not a usage error."""
-    import signal
-
-    def _term(signum, frame):
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, _term)
-    try:
-        yield
-    except (KeyboardInterrupt, typer.Exit):
-        raise
-    except Exception as err:  # noqa: BLE001 - reported as an internal error with its traceback
-        raise _WorkError(err, out) from err
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
-def _stop_children() -> None:
-    """End any worker process this run started (PyMC's chains, the bootstrap's pool)."""
-    import multiprocessing
-
-    for child in multiprocessing.active_children():
-        child.terminate()
-    for child in multiprocessing.active_children():
-        child.join(timeout=5)
-        if child.is_alive():
-            child.kill()
-
-
-def _internal_error(err: _WorkError):
-    import tempfile
-    import traceback
-
-    text = "".join(traceback.format_exception(err.err))
-    if _STATE["debug"]:
-        typer.echo(text, err=True)
-    where = (err.out if err.out is not None and err.out.is_dir()
-             else Path(tempfile.gettempdir()))
-    path = where / "mixcompare-error.txt"
-    try:
-        path.write_text(text)
-        said = f"traceback in {path}"
-    except OSError:
-        said = "rerun with --debug for the traceback"
-    _fail(f"the run failed with an unexpected {type(err.err).__name__}: {err.err} -- "
-          f"probably a bug in mixcompare; {said} (mixcompare --debug ... prints it)", code=1)
+    STATE["debug"] = debug
 
 
 def _load(dataset: str | None, csv: Path | None, columns: str | None):
@@ -176,32 +88,8 @@ def _fit_em(ds, k, structure, fixed, algorithm, n_init, seed, use_prior):
     return res, notes
 
 
-def _guard(func):
-    """Turn expected errors into one line and a non-zero exit."""
-    import functools
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        from mixcompare.comparisons.datasets import DataError
-
-        try:
-            return func(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except _WorkError as err:
-            _stop_children()
-            _internal_error(err)
-        except (DataError, UsageError, ValueError, TypeError) as err:
-            _fail(str(err))
-        except KeyboardInterrupt:
-            _stop_children()
-            _fail("interrupted; nothing was written for this run", code=130)
-
-    return wrapper
-
-
 @app.command()
-@_guard
+@guard
 def run(
     dataset: str = typer.Argument(None, help=f"Bundled data set (default: {DEFAULT_DATASET})."),
     csv: Path = typer.Option(None, "--csv", help="A CSV file of your own."),
@@ -253,11 +141,11 @@ def run(
         raise UsageError("--permute-labels shows the symmetric posterior of unordered labels; "
                          "drop --ordered or --permute-labels")
     em.model_spec(ds.X, k, structure=structure, fixed=fixed_d)  # data and model, checked once
-    _check_out(out)
+    check_out(out)
     console = _console(quiet)
     command = " ".join(["mixcompare"] + sys.argv[1:])
     with console.status("starting", spinner="dots") as status, _quiet_pymc(quiet), \
-            _working(out):
+            working(out):
         result = compare(
             ds.X, k, methods=meths, structure=structure, fixed=fixed_d, ordered=ordered,
             draws=draws, tune=tune, chains=chains, sampler=sampler, init=init, n_init=n_init,
@@ -322,7 +210,7 @@ def _print_summary(console, ds, k, summary, out, files):
 
 
 @app.command("em")
-@_guard
+@guard
 def em_cmd(
     dataset: str = typer.Argument(None, help=f"Bundled data set (default: {DEFAULT_DATASET})."),
     csv: Path = typer.Option(None, "--csv"),
@@ -346,7 +234,7 @@ def em_cmd(
         raise UsageError(f"--algorithm must be one of em, cem; got {algorithm!r}")
     if n_init < 1:
         raise UsageError(f"--n-init must be at least 1, got {n_init}")
-    with _working():
+    with working():
         res, notes = _fit_em(ds, k, structure, fixed_d, algorithm, n_init, seed, map_)
     out = em_summary(res)
     out["warnings"] = notes
@@ -354,7 +242,7 @@ def em_cmd(
 
 
 @app.command()
-@_guard
+@guard
 def lecture(
     out: Path = typer.Option(Path("mixcompare-lecture"), "--out", help="Output folder."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
@@ -363,14 +251,14 @@ def lecture(
     """Reproduce the EM lecture slide by slide: figures, tables, index.md and captions.md."""
     from mixcompare.comparisons.lecture.slides import lecture_command
 
-    _check_out(out)
-    with _working(out):
+    check_out(out)
+    with working(out):
         files = lecture_command(out, seed, quick)
     typer.echo(f"{len(files)} files written to {out}/ (see index.md)")
 
 
 @app.command()
-@_guard
+@guard
 def study(
     config: Path = typer.Argument(
         ..., help="The study's TOML file (see benchmarks/example_study.toml)."),
@@ -387,14 +275,14 @@ def study(
     from .study.run import study_command
 
     check_scheduler(scheduler)
-    _check_out(out)
-    with _working(out):
+    check_out(out)
+    with working(out):
         code = study_command(config, out, scheduler, workers, resume, quiet)
     raise typer.Exit(code)
 
 
 @app.command()
-@_guard
+@guard
 def sbc(
     out: Path = typer.Option(Path("mixcompare-sbc"), "--out", help="Output folder."),
     n_sims: int = typer.Option(100, "--n-sims", help="Simulations."),
@@ -420,8 +308,8 @@ def sbc(
     from .study.cluster import check_scheduler
 
     check_scheduler(scheduler)
-    _check_out(out)
-    with _working(out):
+    check_out(out)
+    with working(out):
         code = sbc_command(out, n_sims, n, draws, tune, chains, seed, control, scheduler,
                            workers, quiet)
     raise typer.Exit(code)

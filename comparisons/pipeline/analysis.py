@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 from mixcompare.comparisons.posterior import census, switching
+from mixcompare.comparisons.posterior.census import optimum_id
 
 from . import metrics
 from .fits import EMFit, MapEMFit, NutsFit, Setup
@@ -111,8 +112,10 @@ def analyse_posterior(s: Setup, fit: EMFit, map_em: MapEMFit | None, nuts: NutsF
         post = raw = permute_labels(post, permute_rng)
     with log.step("labels", "label switching and relabelling"):
         ls = switching.analyse(post, pivot_of(fit, map_em), s.X)
+        kind = "map_em" if map_em is not None else "em"
         ls.dataset.attrs["starts_note"] = switching.starts_note(
-            ls.summary.detected, nuts.started_at, ordered, K)
+            ls.summary.detected, nuts.started_at, ordered, K,
+            name=lambda j: f"{kind.replace('_', '-').upper()} optimum {optimum_id(kind, j)}")
         relabeled = ls.relabeled
         summ = metrics.posterior_summary(relabeled, K, dd, prob=level)
         diag = metrics.diagnostics(post, relabeled, K, dd,

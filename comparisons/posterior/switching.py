@@ -37,7 +37,7 @@ class SwitchingAnalysis:
     summary: labels.SwitchingSummary
 
 
-def starts_note(detected: bool, started_at, ordered: bool, K: int) -> str:
+def starts_note(detected: bool, started_at, ordered: bool, K: int, name=None) -> str:
     """Say why no switching was seen when that reflects the starts or the ordering, not the data.
 
     Parameters
@@ -49,6 +49,8 @@ def starts_note(detected: bool, started_at, ordered: bool, K: int) -> str:
     ordered : bool
         Whether the model orders the means (labels identified).
     K : int
+    name : callable, optional
+        ``name(j)`` names optimum ``j`` (default ``"EM optimum j"``).
     """
     if detected:
         return ("the chains visit several labellings; relabelling puts every draw in the "
@@ -58,7 +60,8 @@ def starts_note(detected: bool, started_at, ordered: bool, K: int) -> str:
         return "ordered means identify the labels, so no switching is possible"
     started = None if started_at is None else np.unique(np.asarray(started_at))
     if started is not None and started.size == 1 and started[0] >= 0:
-        return (f"no switching seen, but every chain started at EM optimum {int(started[0])}: "
+        where = name(int(started[0])) if name else f"EM optimum {int(started[0])}"
+        return (f"no switching seen, but every chain started at {where}: "
                 "this reflects where the chains started, not the posterior, whose unordered "
                 f"labels have {math.factorial(K)} symmetric copies of every mode; "
                 "label-invariant quantities are unaffected (use --permute-labels to show the "
