@@ -150,7 +150,8 @@ def test_permuted_labels_switch_and_relabelling_recovers_one_copy():
     assert np.all(ls["labellings_visited"].values == 2)
     assert np.all(np.abs(ls["outside_main"].values - 0.5) < 0.1)
     assert plain["comparison/label_switching"].attrs["detected"] == 0
-    assert "started at MAP-EM optimum M0" in plain["comparison/label_switching"].attrs["starts_note"]
+    note = plain["comparison/label_switching"].attrs["starts_note"]
+    assert "started at MAP-EM optimum M0" in note
     # relabelling recovers the copy the unpermuted chains sampled, draw for draw
     a = plain["posterior_relabeled"]["means"].values
     b = shown["posterior_relabeled"]["means"].values
