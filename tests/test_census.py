@@ -167,4 +167,4 @@ def test_atlas_starts_show_which_em_optima_are_posterior_modes():
     assert lls[1] < lls[0]
     text = " ".join(str(b[1]) for b in report_modes.section(res.tree, report._fmt, report._table)
                     if b[0] == "p")
-    assert "EM optimum 1: every chain started there left (for optimum 0)" in text
+    assert "M1: every chain started there left (for M0)" in text

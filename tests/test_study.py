@@ -280,7 +280,7 @@ def test_killed_study_resumes_to_the_full_set_and_the_same_aggregates(tmp_path):
     rdir = out / "replicates"
     log = (tmp_path / "stderr.txt").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mixcompare.comparisons.study.run", str(cfg_path), "--out", str(out),
+        [sys.executable, "-m", "mixcompare.comparisons.study", str(cfg_path), "--out", str(out),
          "--workers", "1", "--quiet"], stdout=subprocess.DEVNULL, stderr=log,
         start_new_session=True)  # its own process group: the kill reaches the Dask workers
     try:
