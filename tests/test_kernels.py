@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from mixcompare import em
 from mixcompare.em._kernels import (
     CHUNK,
     apply_floor,
@@ -16,7 +17,6 @@ from mixcompare.em._kernels import (
     moments,
     natural_params,
 )
-from mixcompare.em._model import Params
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal, norm
 
@@ -44,7 +44,7 @@ def _random_cov(rng, d, kind, K):
 def _random_params(rng, d, kind, K=3):
     w = rng.dirichlet(np.ones(K) * 2)
     mu = rng.normal(scale=2.0, size=(K, d))
-    return Params(w, mu, _random_cov(rng, d, kind, K))
+    return em.Params(w, mu, _random_cov(rng, d, kind, K))
 
 
 def _scipy_log_prob(Z, p):
@@ -128,7 +128,7 @@ def test_e_step_paths_agree(d, K, n, with_resp):
 def test_e_step_large_densities_products_overflow(n):
     """Densities ~1e150: a product of 8 overflows although each density is finite."""
     rng = np.random.default_rng(21)
-    p = Params(np.array([0.4, 0.6]), np.zeros((2, 3)),
+    p = em.Params(np.array([0.4, 0.6]), np.zeros((2, 3)),
                np.array([np.eye(3) * 1e-100, np.eye(3) * 2e-100]))
     Z = rng.normal(scale=1e-50, size=(n, 3))
     T = features(Z)
@@ -180,7 +180,7 @@ def test_hard_e_step_is_argmax(d):
 
 def test_underflow_far_points_finite():
     """Points 1e4 sd away from every component: every exp underflows to 0."""
-    p = Params(np.array([0.3, 0.7]), np.array([[0.0], [1.0]]), np.ones((2, 1, 1)))
+    p = em.Params(np.array([0.3, 0.7]), np.array([[0.0], [1.0]]), np.ones((2, 1, 1)))
     Z = np.array([[1e4], [0.5], [-1e4], [2e4]])
     T = features(Z)
     resp = np.empty((4, 2))
@@ -199,7 +199,7 @@ def test_underflow_far_points_finite():
 
 def test_overflow_tiny_variances_finite():
     """Variances of 1e-250 in d=3 make the densities overflow (exp > 1e308)."""
-    p = Params(np.array([0.5, 0.5]), np.zeros((2, 3)),
+    p = em.Params(np.array([0.5, 0.5]), np.zeros((2, 3)),
                np.array([np.eye(3) * 1e-250, np.eye(3) * 1e-249]))
     Z = np.zeros((5, 3))
     Z[1] = 1e-126
@@ -312,7 +312,7 @@ def test_floor_clips_eigenvalues_full():
         [[np.cos(0.5), np.sin(0.5)], [-np.sin(0.5), np.cos(0.5)]])
     R = np.ones((200, 1))
     stats = R.T @ features(X).T
-    prev = Params(np.ones(1), np.zeros((1, 2)), np.eye(2)[None])
+    prev = em.Params(np.ones(1), np.zeros((1, 2)), np.eye(2)[None])
     C = _weighted_cov(X, R[:, 0])
     vals, vecs = np.linalg.eigh(C)
     floor = 0.01

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 import warnings
 
 import numpy as np
@@ -185,9 +184,7 @@ def test_wald_intervals_fixed_and_k1():
 def test_bootstrap_agrees_with_louis(two_comp):
     r = two_comp
     louis = r.standard_errors("louis")
-    t = time.perf_counter()
     boot = r.standard_errors("bootstrap", n_boot=200, n_jobs=2, rng=20240601)
-    elapsed = time.perf_counter() - t
     assert boot.method_used == "nonparametric bootstrap"
     assert boot.n_failed == 0 and boot.replicates.weights.shape == (200, 2)
     for k in NATURAL:
@@ -201,7 +198,6 @@ def test_bootstrap_agrees_with_louis(two_comp):
     for k in NATURAL:
         lo, hi = getattr(ci, k)
         assert np.all(lo < getattr(r, k)) and np.all(getattr(r, k) < hi)
-    assert elapsed < 60
 
 
 def test_bootstrap_reproducible_and_independent_of_n_jobs(two_comp):
