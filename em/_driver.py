@@ -227,4 +227,4 @@ def _assemble(problem: Problem, runs, algorithm, atlas_tol, keep_resp, tol) -> E
         structure=spec.structure, n_samples=problem.design.n, n_features=spec.n_features,
         entropy=entropy, prior=problem.prior, spec=spec, scaling=problem.scaling,
         data=problem.X, var_floor=problem.var_floor,
-        variance_floor=floor_user[0] if spec.one_d else floor_user)
+        variance_floor=floor_user[0] if spec.one_d else floor_user, factors=final.factors)

@@ -68,6 +68,10 @@ _CENTRED_DOUBLES = 1 << 17
 _CENTRED_MAX_CHUNK = 8192
 _MIN_CHUNK = 256
 _LOG_2PI = float(np.log(2.0 * np.pi))
+_TINY = 1e-280
+#: data farther than this from their centre (see Design.span): the centred path divides
+#: differences by the scale before squaring them, so nothing overflows
+_SAFE_SPAN = 1e150
 
 
 class Components(NamedTuple):
@@ -113,6 +117,11 @@ class Design:
         self.center = np.asarray(center, dtype=np.float64)
         self.scale = float(scale)
         self.diagonal = bool(diagonal or self.d == 1)
+
+    @cached_property
+    def span(self) -> float:
+        """Largest ``|x - center|`` (data units)."""
+        return float(np.abs(self.X - self.center).max())
 
     @cached_property
     def x(self) -> np.ndarray:
@@ -234,31 +243,54 @@ def _constants(comp: Components, logdet: np.ndarray) -> np.ndarray:
     return logw - 0.5 * (d * _LOG_2PI + logdet)
 
 
-def _centred_chunk(design: Design, start: int, stop: int, comp: Components, W, const,
+class _Centred(NamedTuple):
+    """Per-component constants of the centred path, for one set of parameters."""
+
+    W: np.ndarray  # whitening, times sqrt(1/2) / scale: |u @ W_k|^2 = maha / 2 for u in data units
+    c: np.ndarray  # log w_k - log det / 2 - d log(2 pi) / 2 - top (<= 0)
+    top: float  # the largest constant, taken out so that every log-density is <= 0
+    internal: bool  # differences are divided by the scale before use (data of huge spread)
+
+
+def _centred_setup(design: Design, comp: Components) -> _Centred:
+    W, logdet = _whitening(comp, design.diagonal)
+    const = _constants(comp, logdet)
+    finite = const[np.isfinite(const)]
+    top = float(finite.max()) if finite.size else 0.0
+    internal = design.span > _SAFE_SPAN
+    factor = np.sqrt(0.5) * (1.0 if internal else 1.0 / design.scale)
+    return _Centred(W * factor, const - top, top, internal)
+
+
+def _centred_chunk(design: Design, start: int, stop: int, comp: Components, cs: _Centred,
                    U: np.ndarray, L: np.ndarray, offsets=None) -> None:
-    """Fill ``U`` (K, m, d) with ``(x - anchor_k) / scale`` and ``L`` (K, m) with log-densities."""
-    inv_scale = 1.0 / design.scale
+    """Fill ``U`` (K, m, d) with ``x - anchor_k`` and ``L`` (K, m) with log-densities - top.
+
+    ``U`` is in data units, or internal units when ``cs.internal``; ``offsets``
+    (internal units) are subtracted from the differences.
+    """
     K, d = comp.anchors.shape
     if d == 1:
         u = U[:, :, 0]
         np.subtract(design.x[start:stop], comp.anchors[:, :1], out=u)
-        u *= inv_scale
+        if cs.internal:
+            u *= 1.0 / design.scale
         if offsets is not None:
-            u -= offsets[:, :1]
-        np.multiply(u, W, out=L)  # W: (K, 1) inverse sds
+            u -= offsets[:, :1] * (1.0 if cs.internal else design.scale)
+        np.multiply(u, cs.W, out=L)  # W: (K, 1)
         np.square(L, out=L)
     else:
         Xc = design.X[start:stop]
         for k in range(K):
             D = U[k]
             np.subtract(Xc, comp.anchors[k], out=D)
-            D *= inv_scale
+            if cs.internal:
+                D *= 1.0 / design.scale
             if offsets is not None:
-                D -= offsets[k]
-            Y = D * W[k] if design.diagonal else D @ W[k]
+                D -= offsets[k] * (1.0 if cs.internal else design.scale)
+            Y = D * cs.W[k] if design.diagonal else D @ cs.W[k]
             np.einsum("ij,ij->i", Y, Y, out=L[k])
-    L *= -0.5
-    L += const[:, None]
+    np.subtract(cs.c[:, None], L, out=L)
 
 
 def _centred_buffers(design: Design, K: int):
@@ -266,6 +298,31 @@ def _centred_buffers(design: Design, K: int):
     chunk = _CENTRED_DOUBLES // max(1, K * (d + 2))
     chunk = int(min(_CENTRED_MAX_CHUNK, max(_MIN_CHUNK, chunk), design.n))
     return chunk, np.empty((K, chunk, d)), np.empty((K, chunk))
+
+
+def _normalise(L: np.ndarray, cs: _Centred, U, design, comp, start, stop) -> tuple:
+    """Densities ``exp(L)`` in place, their sums ``s`` (m,) and ``sum log`` of the mixture.
+
+    Every ``L <= 0`` (the largest constant is taken out), so nothing overflows;
+    points where every density underflows are redone with their own maximum.
+    """
+    np.exp(L, out=L)
+    s = L.sum(axis=0)
+    bad = np.flatnonzero(~(s > _TINY))
+    if bad.size:  # recompute the log-densities (U is unchanged) and use each point's maximum
+        Lb = np.empty((L.shape[0], stop - start))
+        _centred_chunk(design, start, stop, comp, cs, U, Lb)
+        Lb = Lb[:, bad]
+        mx = Lb.max(axis=0)
+        mx = np.where(np.isfinite(mx), mx, 0.0)
+        Eb = np.exp(Lb - mx)
+        sb = Eb.sum(axis=0)
+        L[:, bad] = Eb
+        total = float(np.log(np.delete(s, bad)).sum() + (mx + np.log(sb)).sum())
+        s[bad] = sb
+    else:
+        total = float(np.log(s).sum())
+    return s, total + cs.top * L.shape[1]
 
 
 def centred_e_step(design: Design, comp: Components, *, hard: bool = False, resp_out=None):
@@ -287,48 +344,58 @@ def centred_e_step(design: Design, comp: Components, *, hard: bool = False, resp
     objective : float
         Internal-scale observed-data log-likelihood (soft) or classification
         log-likelihood (hard).
+
+    Notes
+    -----
+    Per chunk: ``x - anchor_k`` (exact near the component), the whitened
+    square, the log-densities less the largest constant (all ``<= 0``), one
+    ``exp``; the statistics are the products of the densities with ``1``,
+    ``u`` and ``u u^T`` reduced against ``1 / s_i`` (matrix-vector products),
+    so the responsibilities are never formed unless asked for.
     """
     K, d = comp.anchors.shape
-    W, logdet = _whitening(comp, design.diagonal)
-    const = _constants(comp, logdet)
+    cs = _centred_setup(design, comp)
+    to_int = 1.0 if cs.internal else 1.0 / design.scale
     chunk, Ubuf, Lbuf = _centred_buffers(design, K)
     iu, ju = quad_index(d)
     n = design.n
     starts = range(0, n, chunk)
     parts = np.zeros((len(starts), K, 1 + d + iu.size))
     objective = 0.0
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
         for c, start in enumerate(starts):
             stop = min(start + chunk, n)
             m = stop - start
             U, L = Ubuf[:, :m], Lbuf[:, :m]
-            _centred_chunk(design, start, stop, comp, W, const, U, L)
+            _centred_chunk(design, start, stop, comp, cs, U, L)
             if hard:
                 lab = L.argmax(axis=0)
-                objective += float(L[lab, np.arange(m)].sum())
+                objective += float(L[lab, np.arange(m)].sum()) + cs.top * m
                 L[...] = 0.0
                 L[lab, np.arange(m)] = 1.0
+                w = np.ones(m)
             else:
-                top = L.max(axis=0)
-                L -= top
-                np.exp(L, out=L)
-                s = L.sum(axis=0)
-                objective += float(top.sum() + np.log(s).sum())
-                L /= s
+                s, total = _normalise(L, cs, U, design, comp, start, stop)
+                objective += total
+                w = 1.0 / s
+                if resp_out is not None:
+                    L *= w
+                    w = np.ones(m)
             if resp_out is not None:
                 resp_out[start:stop] = L.T
             out = parts[c]
-            out[:, 0] = L.sum(axis=1)
+            out[:, 0] = L @ w
             if d == 1:
                 u = U[:, :, 0]
-                ru = L * u
-                out[:, 1] = ru.sum(axis=1)
-                out[:, 2] = np.einsum("km,km->k", ru, u)
+                np.multiply(L, u, out=L)
+                out[:, 1] = (L @ w) * to_int
+                np.multiply(L, u, out=L)
+                out[:, 2] = (L @ w) * to_int**2
             else:
                 for k in range(K):
-                    D, r = U[k], L[k]
-                    out[k, 1 : 1 + d] = r @ D
-                    out[k, 1 + d :] = ((D * r[:, None]).T @ D)[iu, ju]
+                    D, r = U[k], L[k] * w
+                    out[k, 1 : 1 + d] = (r @ D) * to_int
+                    out[k, 1 + d :] = ((D * r[:, None]).T @ D)[iu, ju] * to_int**2
     return parts.sum(axis=0), objective
 
 
@@ -341,18 +408,18 @@ def centred_log_prob(design: Design, comp: Components, offsets=None, start: int 
     design, comp : Design, Components
     offsets : ndarray of shape (n_components, n_features), optional
         Evaluate at means ``anchor_k + offset_k * scale`` without forming them:
-        ``u = (x - anchor_k) / scale - offset_k`` (used by the numerical Hessian).
+        ``u = (x - anchor_k) - offset_k * scale`` (used by the numerical Hessian).
     start, stop : int
         Rows of the data.
     """
     stop = design.n if stop is None else stop
     K, d = comp.anchors.shape
-    W, logdet = _whitening(comp, design.diagonal)
-    const = _constants(comp, logdet)
+    cs = _centred_setup(design, comp)
     m = stop - start
     U, L = np.empty((K, m, d)), np.empty((K, m))
     with np.errstate(over="ignore", invalid="ignore"):
-        _centred_chunk(design, start, stop, comp, W, const, U, L, offsets)
+        _centred_chunk(design, start, stop, comp, cs, U, L, offsets)
+    L += cs.top
     return L.T
 
 

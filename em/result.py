@@ -73,6 +73,12 @@ class EMResult:
     variance_floor : float or ndarray of shape (n_features,)
         The floor in data units, ``var_floor * delta**2`` with ``delta`` the
         data's resolution per feature (see :func:`em.fit`).
+    factors : em._floor.Factors or None
+        Exact factors of the covariances (internal scale) from the last
+        M-step, used by the predictions: a covariance at the floor in one
+        direction and wide in another is too ill-conditioned to be
+        re-factorised from ``covariances`` to full precision. None: factorise
+        ``covariances``.
     """
 
     weights: np.ndarray
@@ -99,6 +105,7 @@ class EMResult:
     data: np.ndarray = field(default=None, repr=False)
     var_floor: float = 1e-6
     variance_floor: float | np.ndarray | None = None
+    factors: object = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ shapes
     @property
@@ -127,7 +134,7 @@ class EMResult:
         p = self.params()
         # differences from the means, formed in data units: exact near each component
         design = Design(X2, s.center, s.scale, diagonal=self.spec.kind in ("diag", "spherical"))
-        comp = Components(p.weights, p.means, p.covariances / s.scale**2)
+        comp = Components(p.weights, p.means, p.covariances / s.scale**2, self.factors)
         return centred_log_prob(design, comp) - self.n_features * np.log(s.scale)
 
     def score_samples(self, X) -> np.ndarray:

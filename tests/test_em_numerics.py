@@ -296,11 +296,12 @@ def test_map_em_separated_clusters_closed_form(sep):
 def test_map_em_equals_at_offset():
     """MAP-EM with the prior moved with the data: the same mode, 1e6 away."""
     rng = np.random.default_rng(11)
-    y = np.concatenate([rng.normal(0, 1, 300), rng.normal(3, 0.5, 200)])
+    y = np.concatenate([rng.normal(0, 1, 300), rng.normal(6, 0.7, 200)])
     prior = em.Prior.default(y)
-    r0 = em.fit(y, 2, prior=prior, rng=0, tol=1e-12)
+    init = {"weights": [0.6, 0.4], "means": [0.0, 6.0], "variances": [1.0, 0.5]}
+    r0 = em.fit(y, 2, prior=prior, init=init, tol=1e-12)
     p1 = em.Prior(alpha=prior.alpha, m0=prior.m0 + 1e6, kappa=prior.kappa, a=prior.a, b=prior.b)
-    r1 = em.fit(y + 1e6, 2, prior=p1, rng=0, tol=1e-12)
+    r1 = em.fit(y + 1e6, 2, prior=p1, init={**init, "means": [1e6, 1e6 + 6.0]}, tol=1e-12)
     np.testing.assert_allclose(r1.means - 1e6, r0.means, atol=1e-8)
     np.testing.assert_allclose(r1.variances, r0.variances, rtol=1e-7)
     np.testing.assert_allclose(r1.weights, r0.weights, rtol=1e-8)
