@@ -32,7 +32,16 @@ from ._floor import (
     resolution,
 )
 from ._init import INITIALISERS, symmetric
-from ._kernels import Components, Design, e_step, log_prob, m_step, tolerance_kappa
+from ._kernels import (
+    Components,
+    Design,
+    e_step,
+    kappa,
+    log_prob,
+    m_step,
+    tolerance_kappa,
+    use_fast_path,
+)
 from ._map import map_m_step
 from ._model import Params, Scaling, Spec, model_spec, user_params_to_full
 from ._validation import check_positive_int, check_rng
@@ -154,12 +163,18 @@ def step(problem: Problem, state: EMState, resp_out=None) -> tuple[EMState, Step
 def _roundoff(problem: Problem, state: EMState) -> float:
     """Bound on the round-off of one objective evaluation (computed only after a decrease).
 
-    Each point's log-density is ``const_k - maha / 2`` formed from exact
-    differences, so the error of ``log f(x_i)`` is a few ulps of
-    ``|log f(x_i)| + |const| + d`` (the dominant component's terms).
+    Centred, each point's log-density is ``const_k - maha / 2`` formed from
+    exact differences, so the error of ``log f(x_i)`` is a few ulps of
+    ``|log f(x_i)| + |const| + d`` (the dominant component's terms); the fast
+    uncentred path adds about ``2 kappa`` ulps per point.
     """
     p = state.params
     comp = Components(p.weights, state.anchors, p.covariances, state.factors)
+    means_int = problem.design.internal_means(state.anchors)
+    if use_fast_path(problem.design, comp, means_int, problem.kappa_limit):
+        fast = 2.0 * problem.design.n * (float(kappa(problem.design, comp, means_int).max()) + 1)
+    else:
+        fast = 0.0
     total = 0.0
     for _, _, lp in log_prob(problem.design, comp):
         total += float(np.abs(lp.max(axis=1)).sum())
@@ -170,7 +185,7 @@ def _roundoff(problem: Problem, state: EMState) -> float:
     total += problem.design.n * (float(const.max(initial=0.0)) + 2.0 * d + 1.0)
     if problem.prior is not None:
         total += abs(state.objective - state.loglik) if not problem.hard else 0.0
-    return 16.0 * _EPS * total
+    return 16.0 * _EPS * total + 4.0 * _EPS * fast
 
 
 def _run(problem: Problem, p0: Params, a0: np.ndarray, f0: Factors, max_iter: int,

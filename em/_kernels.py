@@ -20,7 +20,7 @@ When every component is well conditioned relative to the data's centre,
 scale, the E-step takes the fast path of :mod:`em._features` (one matrix
 product per chunk) and its statistics are re-centred on the anchors, which
 costs O(K d^2). The uncentred features lose about ``2 kappa`` ulps per point
-(log-density and statistics alike), at most ~1e-13 relative. A stopping
+(log-density and statistics alike), about 2e-13 relative at most. A stopping
 tolerance can ask for more: the caller passes ``kappa_limit`` so that the
 objective's round-off, ``2 eps n (kappa + 1)``, stays well below ``tol``
 (otherwise EM would wander at the round-off level above ``tol`` and never
@@ -49,6 +49,7 @@ __all__ = [
     "centred_log_prob",
     "covariance_update",
     "e_step",
+    "kappa",
     "label_stats",
     "log_prob",
     "m_step",
@@ -438,6 +439,15 @@ def tolerance_kappa(n: int, tol: float) -> float:
     return tol / (20.0 * float(np.finfo(float).eps) * n) - 1.0
 
 
+def kappa(design: Design, comp: Components, means_int: np.ndarray) -> np.ndarray:
+    """``|mu_k|^2 / lambda_min(Sigma_k)`` on the internal scale: the uncentred path's amplifier."""
+    cov = comp.covariances
+    lam = (np.einsum("kii->ki", cov).min(axis=1) if design.diagonal
+           else np.linalg.eigvalsh(cov)[:, 0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.einsum("ki,ki->k", means_int, means_int) / lam
+
+
 def use_fast_path(design: Design, comp: Components, means_int: np.ndarray,
                   kappa_limit: float = np.inf) -> bool:
     """Whether the uncentred feature E-step is accurate here.
@@ -447,12 +457,7 @@ def use_fast_path(design: Design, comp: Components, means_int: np.ndarray,
     limit = min(FAST_KAPPA, kappa_limit)
     if not limit > 0:
         return False
-    cov = comp.covariances
-    lam = (np.einsum("kii->ki", cov).min(axis=1) if design.diagonal
-           else np.linalg.eigvalsh(cov)[:, 0])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kappa = np.einsum("ki,ki->k", means_int, means_int) / lam
-    return bool(np.all(kappa <= limit))
+    return bool(np.all(kappa(design, comp, means_int) <= limit))
 
 
 def e_step(design: Design, comp: Components, *, hard: bool = False, resp_out=None,

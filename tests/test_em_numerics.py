@@ -305,3 +305,24 @@ def test_map_em_equals_at_offset():
     np.testing.assert_allclose(r1.means - 1e6, r0.means, atol=1e-8)
     np.testing.assert_allclose(r1.variances, r0.variances, rtol=1e-7)
     np.testing.assert_allclose(r1.weights, r0.weights, rtol=1e-8)
+
+
+def test_a_genuine_decrease_raises(monkeypatch):
+    """The monotonicity guard is live: an M-step that moves away from the maximiser
+    (here: weights swapped on the third iteration) is reported as a bug."""
+    from mixcompare.em import _engine
+
+    real = _engine.m_step
+    calls = {"n": 0}
+
+    def spoiled(stats, prev, **kw):
+        upd = real(stats, prev, **kw)
+        calls["n"] += 1
+        return upd._replace(weights=upd.weights[::-1]) if calls["n"] == 3 else upd
+
+    monkeypatch.setattr(_engine, "m_step", spoiled)
+    rng = np.random.default_rng(13)
+    y = np.concatenate([rng.normal(0, 1, 100), rng.normal(10, 2, 500)])
+    init = {"weights": [0.3, 0.7], "means": [1.0, 9.0], "variances": [2.0, 3.0]}
+    with pytest.raises(em.MonotonicityError, match="decreased its objective"):
+        em.fit(y, 2, init=init, tol=0.0, max_iter=10)
