@@ -4,14 +4,15 @@ Public interface: :func:`fit` returns an :class:`EMResult` holding the best
 fit, its per-iteration trace and an atlas of every distinct optimum the
 restarts reached; :class:`GaussianMixtureEM` offers scikit-learn's names;
 :func:`sample` simulates data; :func:`validate_data` is the one input check
-every package of mixcompare uses.
+every package of mixcompare uses, and :func:`check_positive_int`,
+:func:`check_rng` the shared checks of counts and seeds.
 """
 
 from ._align import match_components
 from ._atlas import Optimum, Restart
 from ._driver import fit
 from ._model import Params, Spec, model_spec
-from ._validation import check_rng, validate_data
+from ._validation import check_positive_int, check_rng, validate_data
 from ._warnings import (
     ConvergenceWarning,
     DegenerateWarning,
@@ -44,6 +45,7 @@ __all__ = [
     "StandardErrors",
     "SymmetricStartWarning",
     "Trace",
+    "check_positive_int",
     "check_rng",
     "draws_log_density",
     "fit",

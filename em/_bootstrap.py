@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._align import match_components
-from ._driver import fit
+from ._engine import fit_estimate
 from ._model import Params, Scaling
 from ._theta import Layout, natural, pack
 from .sample import sample
@@ -80,7 +80,7 @@ def replicate(ctx: _Context, rng: np.random.Generator):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            fb = fit(Xb, ctx.n_components, **ctx.fit_kwargs)
+            fb = fit_estimate(Xb, ctx.n_components, **ctx.fit_kwargs)
         except Exception as err:  # a failed refit is counted, not raised
             return None, f"{type(err).__name__}: {err}"
     del caught
@@ -88,7 +88,7 @@ def replicate(ctx: _Context, rng: np.random.Generator):
         return None, f"did not converge in {fb.n_iter} iterations"
     if np.any(fb.degenerate):
         return None, "degenerate component(s) " + str(np.flatnonzero(fb.degenerate).tolist())
-    user = fb.params()
+    user = fb.params
     perm, _ = match_components(ctx.reference, ctx.scaling.to_internal(user))
     aligned = Params(user.weights[perm], user.means[perm], user.covariances[perm])
     theta = pack(aligned, ctx.lay)

@@ -4,18 +4,36 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import features, log_prob, natural_params
+from ._kernels import Components, Design, centred_log_prob
 from ._theta import Layout, unpack
 
+_CHUNK = 65536
 
-def loglik_function(Z: np.ndarray, lay: Layout):
-    """Return ``theta -> sum_i log sum_k w_k N(z_i | mu_k, Sigma_k)`` (internal scale)."""
-    T = features(Z)
+
+def loglik_function(design: Design, anchors: np.ndarray, theta_hat: np.ndarray, lay: Layout):
+    """Return ``theta -> sum_i log sum_k w_k N(z_i | mu_k, Sigma_k)`` (internal scale).
+
+    Centred on the fit: a mean ``theta`` is evaluated as the exact anchor
+    (the fitted mean, in data units) plus the offset ``theta - theta_hat``, so
+    ``x_i - mu_k`` is formed without cancellation and the function is smooth
+    to round-off in ``theta`` however far the clusters are from the origin.
+    """
+    K, d = lay.spec.n_components, lay.spec.n_features
+    anchors = np.asarray(anchors, dtype=float).reshape(K, d)
 
     def loglik(theta: np.ndarray) -> float:
-        lp = log_prob(T, natural_params(unpack(theta, lay)))
-        m = lp.max(axis=1, keepdims=True)
-        return float(np.sum(m[:, 0] + np.log(np.exp(lp - m).sum(axis=1))))
+        p = unpack(theta, lay)
+        offsets = None
+        if lay.means is not None:
+            offsets = (theta[lay.means] - theta_hat[lay.means]).reshape(K, d)
+        comp = Components(p.weights, anchors, p.covariances)
+        total = 0.0
+        for start in range(0, design.n, _CHUNK):
+            stop = min(start + _CHUNK, design.n)
+            lp = centred_log_prob(design, comp, offsets, start, stop)
+            m = lp.max(axis=1, keepdims=True)
+            total += float(np.sum(m[:, 0] + np.log(np.exp(lp - m).sum(axis=1))))
+        return total
 
     return loglik
 
@@ -34,7 +52,7 @@ def _central_hessian(f, x: np.ndarray, h: np.ndarray) -> np.ndarray:
     return H
 
 
-def richardson_hessian(f, x, step: float = 5e-3) -> np.ndarray:
+def richardson_hessian(f, x, step: float = 5e-3, scales=None) -> np.ndarray:
     """Hessian of a scalar function by central differences with one Richardson step.
 
     Parameters
@@ -44,7 +62,9 @@ def richardson_hessian(f, x, step: float = 5e-3) -> np.ndarray:
     x : ndarray of shape (p,)
         Point of evaluation.
     step : float, default 5e-3
-        Base step; coordinate ``i`` uses ``h_i = step * max(1, |x_i|)``.
+        Base step; coordinate ``i`` uses ``h_i = step * scales[i]``.
+    scales : ndarray of shape (p,), optional
+        Typical size of each coordinate; default ``max(1, |x_i|)``.
 
     Returns
     -------
@@ -60,7 +80,7 @@ def richardson_hessian(f, x, step: float = 5e-3) -> np.ndarray:
     evaluations of ``f``.
     """
     x = np.asarray(x, dtype=float)
-    h = step * np.maximum(1.0, np.abs(x))
+    h = step * (np.maximum(1.0, np.abs(x)) if scales is None else np.asarray(scales, float))
     H1 = _central_hessian(f, x, h)
     H2 = _central_hessian(f, x, h / 2.0)
     H = (4.0 * H2 - H1) / 3.0

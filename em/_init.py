@@ -1,36 +1,62 @@
-"""Initialisation strategies, on the internal (standardised) scale.
+"""Initialisation strategies.
 
-Each strategy is a function ``(Z, T, spec, rng, floor) -> Params``; the
-driver calls one per restart with a child generator, then overwrites fixed
-blocks with their fixed values.
+Each strategy is a function ``(design, spec, rng, floor) -> (Params, anchors,
+factors)``: parameters on the internal scale, the means in data units (the
+anchors of :mod:`em._kernels`) and the exact factors of the covariances (see
+:class:`em._floor.Factors`); the driver calls one per restart with a child generator,
+then overwrites fixed blocks with their fixed values. Starting covariances
+come from statistics centred on each group's own mean (two passes), so a
+narrow cluster far from the others starts with its true spread.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import apply_floor, m_step
+from ._floor import project
+from ._kernels import Design, label_stats, m_step, resp_stats
 from ._model import Params
 
 INIT_METHODS = frozenset({"kmeans++", "random_from_data", "random_resp", "quantile"})
 
 
-def _from_resp(T, resp: np.ndarray, spec, floor: float, prev: Params) -> Params:
-    """M-step from a responsibility matrix (n, K)."""
-    stats = resp.T @ T.T
-    return m_step(stats, prev, kind=spec.kind, fixed=spec.fixed, floor=floor)
-
-
-def _placeholder(Z: np.ndarray, K: int) -> Params:
-    d = Z.shape[1]
-    cov = np.cov(Z, rowvar=False).reshape(d, d) + 1e-12 * np.eye(d)
+def _placeholder(design: Design, K: int) -> Params:
+    d = design.d
+    cov = np.cov(design.X, rowvar=False).reshape(d, d) / design.scale**2 + 1e-12 * np.eye(d)
     return Params(np.full(K, 1.0 / K), np.zeros((K, d)), np.broadcast_to(cov, (K, d, d)).copy())
 
 
-def _from_labels(T, labels: np.ndarray, K: int, spec, floor: float, prev: Params) -> Params:
-    """M-step from hard labels, without an (n, K) matrix: per-component feature sums."""
-    stats = np.stack([T[:, labels == k].sum(axis=1) for k in range(K)])
-    return m_step(stats, prev, kind=spec.kind, fixed=spec.fixed, floor=floor)
+def _finish(design: Design, stats, anchors, spec, floor, prev: Params):
+    """M-step from centred statistics; returns ``(Params, anchors, factors)``."""
+    upd = m_step(stats, prev, kind=spec.kind, fixed=spec.fixed, floor=floor)
+    anchors = anchors + upd.offsets * design.scale
+    return (Params(upd.weights, design.internal_means(anchors), upd.covariances), anchors,
+            upd.factors)
+
+
+def _floored(design: Design, weights, anchors, cov, spec, floor):
+    """Return starting parameters with covariances projected onto the floor, and factors."""
+    cov, factors = project(cov, floor, spec.kind, design.diagonal)
+    return Params(weights, design.internal_means(anchors), cov), anchors, factors
+
+
+def _group_means(design: Design, labels: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Mean of each label's points in data units (``fallback`` rows for empty labels)."""
+    out = fallback.copy()
+    for k in range(out.shape[0]):
+        pts = design.X[labels == k]
+        if pts.shape[0]:
+            out[k] = pts.mean(axis=0)
+    return out
+
+
+def _from_labels(design: Design, labels, spec, floor, centers_x: np.ndarray):
+    """Group means, then statistics centred on them, then one M-step."""
+    K = spec.n_components
+    anchors = _group_means(design, labels, centers_x)
+    prev = _placeholder(design, K)
+    prev = Params(prev.weights, design.internal_means(centers_x), prev.covariances)
+    return _finish(design, label_stats(design, labels, anchors), anchors, spec, floor, prev)
 
 
 def _nearest(Z: np.ndarray, centers: np.ndarray, chunk: int = 65536) -> np.ndarray:
@@ -43,78 +69,74 @@ def _nearest(Z: np.ndarray, centers: np.ndarray, chunk: int = 65536) -> np.ndarr
     return lab
 
 
-def _kmeanspp_centers(Z: np.ndarray, K: int, rng: np.random.Generator) -> np.ndarray:
-    """k-means++ seeding (Arthur & Vassilvitskii 2007): D^2 sampling."""
+def _kmeanspp_indices(Z: np.ndarray, K: int, rng: np.random.Generator) -> np.ndarray:
+    """k-means++ seeding (Arthur & Vassilvitskii 2007): D^2 sampling; returns row indices."""
     n = Z.shape[0]
-    centers = np.empty((K, Z.shape[1]))
-    centers[0] = Z[rng.integers(n)]
-    d2 = ((Z - centers[0]) ** 2).sum(axis=1)
+    idx = np.empty(K, dtype=np.intp)
+    idx[0] = rng.integers(n)
+    d2 = ((Z - Z[idx[0]]) ** 2).sum(axis=1)
     for k in range(1, K):
         total = d2.sum()
         if total <= 0:  # fewer distinct points than components
-            idx = rng.integers(n)
+            i = rng.integers(n)
         else:
-            idx = int(np.searchsorted(np.cumsum(d2), rng.random() * total))
-            idx = min(idx, n - 1)
-        centers[k] = Z[idx]
-        d2 = np.minimum(d2, ((Z - centers[k]) ** 2).sum(axis=1))
-    return centers
+            i = int(np.searchsorted(np.cumsum(d2), rng.random() * total))
+            i = min(i, n - 1)
+        idx[k] = i
+        d2 = np.minimum(d2, ((Z - Z[i]) ** 2).sum(axis=1))
+    return idx
 
 
-def init_kmeanspp(Z, T, spec, rng, floor) -> Params:
+def init_kmeanspp(design: Design, spec, rng, floor):
     """k-means++ centres, each point assigned to its nearest centre, then one M-step."""
     K = spec.n_components
-    centers = _kmeanspp_centers(Z, K, rng)
-    return _assign_then_m(Z, T, spec, floor, centers)
-
-
-def _assign_then_m(Z, T, spec, floor, centers) -> Params:
-    K = spec.n_components
-    labels = _nearest(Z, centers)
-    prev = _placeholder(Z, K)
-    prev = Params(prev.weights, centers, prev.covariances)
+    Z = design.Z
+    idx = _kmeanspp_indices(Z, K, rng)
+    labels = _nearest(Z, Z[idx])
+    centers_x = design.X[idx].copy()
     if np.bincount(labels, minlength=K).min() == 0:  # a centre got no points: keep it as is
-        return _finish(prev, floor, spec)
-    return _from_labels(T, labels, K, spec, floor, prev)
+        prev = _placeholder(design, K)
+        return _floored(design, prev.weights, centers_x, prev.covariances, spec, floor)
+    return _from_labels(design, labels, spec, floor, centers_x)
 
 
-def _finish(p: Params, floor: float, spec) -> Params:
-    return Params(p.weights, p.means, apply_floor(p.covariances, floor, spec.kind))
-
-
-def init_random_from_data(Z, T, spec, rng, floor) -> Params:
+def init_random_from_data(design: Design, spec, rng, floor):
     """Means at K distinct random observations; the data covariance for each; equal weights."""
-    K = spec.n_components
-    idx = rng.choice(Z.shape[0], size=K, replace=False)
-    base = _placeholder(Z, K)
+    K, d = spec.n_components, design.d
+    idx = rng.choice(design.n, size=K, replace=False)
+    base = _placeholder(design, K)
     cov = base.covariances
     if spec.kind == "diag":
-        cov = np.einsum("kii->ki", cov)[:, :, None] * np.eye(Z.shape[1])
+        cov = np.einsum("kii->ki", cov)[:, :, None] * np.eye(d)
     elif spec.kind == "spherical":
-        cov = (np.einsum("kii->k", cov) / Z.shape[1])[:, None, None] * np.eye(Z.shape[1])
-    return _finish(Params(base.weights, Z[idx].copy(), cov), floor, spec)
+        cov = (np.einsum("kii->k", cov) / d)[:, None, None] * np.eye(d)
+    return _floored(design, base.weights, design.X[idx].copy(), cov, spec, floor)
 
 
-def init_random_resp(Z, T, spec, rng, floor) -> Params:
+def init_random_resp(design: Design, spec, rng, floor):
     """Uniform random responsibilities, normalised per point, then one M-step."""
-    resp = rng.random((Z.shape[0], spec.n_components))
+    K = spec.n_components
+    resp = rng.random((design.n, K))
     resp /= resp.sum(axis=1, keepdims=True)
-    return _from_resp(T, resp, spec, floor, _placeholder(Z, spec.n_components))
+    anchors = (resp.T @ design.X) / resp.sum(axis=0)[:, None]
+    prev = _placeholder(design, K)
+    prev = Params(prev.weights, design.internal_means(anchors), prev.covariances)
+    return _finish(design, resp_stats(design, resp, anchors), anchors, spec, floor, prev)
 
 
-def init_quantile(Z, T, spec, rng, floor) -> Params:
+def init_quantile(design: Design, spec, rng, floor):
     """1-D only: split the sorted data into K equal-count groups; one M-step on them."""
-    if Z.shape[1] != 1:
+    if design.d != 1:
         raise ValueError("init='quantile' is for 1-D data; use 'kmeans++' for multivariate data.")
     K = spec.n_components
-    order = np.argsort(Z[:, 0], kind="stable")
-    groups = np.array_split(order, K)
-    centers = np.array([[Z[g, 0].mean()] for g in groups])
-    labels = np.empty(Z.shape[0], dtype=np.intp)
-    for k, g in enumerate(groups):
+    x = design.X[:, 0]
+    order = np.argsort(x, kind="stable")
+    labels = np.empty(design.n, dtype=np.intp)
+    centers = np.empty((K, 1))
+    for k, g in enumerate(np.array_split(order, K)):
         labels[g] = k
-    prev = _placeholder(Z, K)
-    return _from_labels(T, labels, K, spec, floor, Params(prev.weights, centers, prev.covariances))
+        centers[k, 0] = x[g].mean()
+    return _from_labels(design, labels, spec, floor, centers)
 
 
 INITIALISERS = {
@@ -134,4 +156,3 @@ def symmetric(p: Params, tol: float = 1e-12) -> bool:
                     and np.allclose(p.covariances[i], p.covariances[j], rtol=0, atol=tol)):
                 return True
     return False
-

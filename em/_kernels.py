@@ -1,289 +1,175 @@
-"""Numerical kernels of EM: sufficient statistics, E-step, C-step and M-step.
+"""Numerical kernels of EM on a centred footing: E-step, C-step, statistics, M-step.
 
-A Gaussian mixture is a mixture of exponential-family densities: with the
-feature map ``T(z) = (1, z, vech(z z^T))`` each weighted component
-log-density is linear in ``T``, ``log w_k + log N(z | mu_k, Sigma_k) =
-eta_k . T(z)``. One E-step is then a matrix product ``eta^T T``, an ``exp``
-and a normalisation; the M-step needs only the responsibility-weighted sums
-``S = R T^T``. The loop over the data is chunked, so memory stays O(n) and
-buffers stay in cache.
+Every component carries an *anchor*: its mean in the data's own units, held
+exactly as a float64. The E-step works with the differences ``x - anchor_k``,
+which are exact for the points near the component (where its density
+matters), so neither the log-densities nor the statistics cancel, however far
+the component sits from the others or from the origin, and however narrow it
+is. The sufficient statistics are centred about the anchors (in internal
+units, ``u = (x - anchor_k) / scale``)::
+
+    stats[k] = sum_i r_ik (1, u_ik, vech(u_ik u_ik^T))
+
+and the M-step returns each new mean as an *offset* from its anchor, so the
+driver moves the anchor by ``offset * scale`` and the next E-step is again
+centred on the current means (the per-component shift is the previous
+iterate's mean, as in a two-pass scatter at convergence).
+
+When every component is well conditioned relative to the data's centre,
+``kappa_k = |mu_k|^2 / lambda_min(Sigma_k) <= FAST_KAPPA`` on the internal
+scale, the E-step takes the fast path of :mod:`em._features` (one matrix
+product per chunk) and its statistics are re-centred on the anchors, which
+costs O(K d^2). The uncentred features lose about ``2 kappa`` ulps per point
+(log-density and statistics alike), about 2e-13 relative at most. A stopping
+tolerance can ask for more: the caller passes ``kappa_limit`` so that the
+objective's round-off, ``2 eps n (kappa + 1)``, stays well below ``tol``
+(otherwise EM would wander at the round-off level above ``tol`` and never
+stop). Otherwise the centred path below is used. Both return the same
+centred statistics.
 
 Every function here is pure: it takes arrays and returns new ones.
 """
 
 from __future__ import annotations
 
-import math
+from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 
-from ._model import Params
+from ._features import feature_e_step, features, natural_params, quad_index
+from ._floor import Factors, factorise, project
 
-#: most points per chunk of the E-step (not a power of two: rows of the chunk
-#: buffers a power-of-two apart collide in the cache sets)
-CHUNK = 12000
-#: doubles in a chunk's buffers, ``(p + K) * chunk``; bounds the chunk for long features
-_CHUNK_DOUBLES = 1 << 18
-_MIN_CHUNK = 1024
-_TINY = 1e-280
-_HUGE = 1e280
-#: up to this many features a chunk of T is first copied to a contiguous buffer:
-#: the products with it are then much faster than on rows n apart
-_COPY_MAX_P = 8
-#: the log-likelihood takes one log per group of this many point densities (their product)
-_PROD_GROUP = 8
-#: point densities above this keep a group's product in the normal range (>= 2**-960)
-_PROD_LO = 2.0**-120
-#: largest bound on log(1 + sum_k exp(L_k - L_b)) for which the pivot component is used
-_PIVOT_MAX_LOG = 600.0
+__all__ = [
+    "FAST_KAPPA",
+    "Components",
+    "Design",
+    "Update",
+    "centred_e_step",
+    "centred_log_prob",
+    "covariance_update",
+    "e_step",
+    "kappa",
+    "label_stats",
+    "log_prob",
+    "m_step",
+    "moments",
+    "pack_stats",
+    "resp_stats",
+    "scatter",
+    "tolerance_kappa",
+    "use_fast_path",
+]
+
+#: largest ``|mu_k|^2 / lambda_min(Sigma_k)`` (internal scale) for which the uncentred
+#: feature E-step is used; its round-off is then below ~1e3 ulps of the result
+FAST_KAPPA = 1e3
+#: doubles in the centred path's chunk buffers, about (K (d + 2)) * chunk
+_CENTRED_DOUBLES = 1 << 17
+_CENTRED_MAX_CHUNK = 8192
+_MIN_CHUNK = 256
 _LOG_2PI = float(np.log(2.0 * np.pi))
+_TINY = 1e-280
+#: data farther than this from their centre (see Design.span): the centred path divides
+#: differences by the scale before squaring them, so nothing overflows
+_SAFE_SPAN = 1e150
 
 
-def quad_index(d: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row/column indices of the upper triangle (``i <= j``) used by ``vech``."""
-    return np.triu_indices(d)
+class Components(NamedTuple):
+    """Mixture parameters as the kernels read them.
+
+    Attributes
+    ----------
+    weights : ndarray of shape (n_components,)
+    anchors : ndarray of shape (n_components, n_features)
+        The means in the data's units (exact).
+    covariances : ndarray of shape (n_components, n_features, n_features)
+        On the internal scale (data units divided by ``scale``).
+    factors : Factors, optional
+        Exact factors of ``covariances`` (from the M-step's projection);
+        computed from the dense matrices when not given.
+    """
+
+    weights: np.ndarray
+    anchors: np.ndarray
+    covariances: np.ndarray
+    factors: Factors | None = None
 
 
-def n_features_T(d: int) -> int:
-    """Length of the feature vector ``T(z)`` for dimension ``d``."""
-    return 1 + d + d * (d + 1) // 2
-
-
-def features(Z: np.ndarray) -> np.ndarray:
-    """Sufficient-statistic features, feature-major.
+class Design:
+    """The data of one fit, in the forms the kernels need (computed once, on demand).
 
     Parameters
     ----------
-    Z : ndarray of shape (n_samples, n_features)
-
-    Returns
-    -------
-    T : ndarray of shape (p, n_samples)
-        Rows ``1``, ``z_1 .. z_d``, then ``z_i z_j`` for ``i <= j``.
+    X2 : ndarray of shape (n_samples, n_features)
+        The data in their own units.
+    center : ndarray of shape (n_features,)
+    scale : float
+        Internal units are ``(x - center) / scale`` for points and ``x / scale``
+        for differences.
+    diagonal : bool
+        Every covariance is diagonal (``diag``, ``spherical``, 1-D), so the
+        centred path whitens by elementwise products instead of matrix products.
     """
-    n, d = Z.shape
-    T = np.empty((n_features_T(d), n))
-    T[0] = 1.0
-    lin = T[1 : 1 + d]
-    lin[...] = Z.T
-    # rows z_i z_j, j = i..d-1, in the order of quad_index, written in place (no temporaries)
-    row = 1 + d
-    for i in range(d):
-        np.multiply(lin[i], lin[i:], out=T[row : row + d - i])
-        row += d - i
-    return T
+
+    def __init__(self, X2: np.ndarray, center: np.ndarray, scale: float, diagonal: bool):
+        self.X = np.ascontiguousarray(X2, dtype=np.float64)
+        self.n, self.d = self.X.shape
+        self.center = np.asarray(center, dtype=np.float64)
+        self.scale = float(scale)
+        self.diagonal = bool(diagonal or self.d == 1)
+
+    @cached_property
+    def span(self) -> float:
+        """Largest ``|x - center|`` (data units)."""
+        return float(np.abs(self.X - self.center).max())
+
+    @cached_property
+    def x(self) -> np.ndarray:
+        """1-D data as a contiguous vector."""
+        return np.ascontiguousarray(self.X[:, 0])
+
+    @cached_property
+    def Z(self) -> np.ndarray:
+        """Data on the internal scale, ``(X - center) / scale``."""
+        return (self.X - self.center) / self.scale
+
+    @cached_property
+    def T(self) -> np.ndarray:
+        """Uncentred features of ``Z`` for the fast path (computed the first time it is used)."""
+        return features(self.Z)
+
+    def internal_means(self, anchors: np.ndarray) -> np.ndarray:
+        """Means on the internal scale, ``(anchors - center) / scale``."""
+        return (anchors - self.center) / self.scale
+
+    def anchors_from_internal(self, means: np.ndarray) -> np.ndarray:
+        """Means in data units from internal means (rounded: for starting points only)."""
+        return means * self.scale + self.center
 
 
-def natural_params(p: Params) -> np.ndarray:
-    """Coefficients ``eta`` with ``log w_k N(z | mu_k, Sigma_k) = eta[:, k] . T(z)``.
+class Update(NamedTuple):
+    """Result of an M-step.
 
-    Returns
-    -------
-    eta : ndarray of shape (p, n_components)
-    """
-    w, mu, cov = p
-    K, d = mu.shape
-    chol = np.linalg.cholesky(cov)
-    logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
-    prec = np.linalg.inv(cov)
-    prec = 0.5 * (prec + np.swapaxes(prec, 1, 2))
-    lin = np.einsum("kij,kj->ki", prec, mu)
-    with np.errstate(divide="ignore"):
-        logw = np.log(w)
-    const = logw - 0.5 * (d * _LOG_2PI + logdet + np.einsum("ki,ki->k", mu, lin))
-    iu, ju = quad_index(d)
-    quad = -prec[:, iu, ju] * np.where(iu == ju, 0.5, 1.0)
-    return np.concatenate([const[:, None], lin, quad], axis=1).T.copy()
-
-
-def _stable_block(T_bad: np.ndarray, eta: np.ndarray):
-    """Log-sum-exp for the columns whose plain ``exp`` under- or overflowed."""
-    L = eta.T @ T_bad
-    m = L.max(axis=0)
-    m = np.where(np.isfinite(m), m, 0.0)
-    E = np.exp(L - m)
-    s = E.sum(axis=0)
-    return E / s, m + np.log(s)
-
-
-def _chunk_stats(L: np.ndarray, X: np.ndarray, out: np.ndarray, by_gemm: bool) -> None:
-    """``out = L @ X.T`` (K, p): one gemm, or min(K, p) matrix-vector products."""
-    if by_gemm:
-        np.matmul(L, X.T, out=out)
-    elif L.shape[0] <= X.shape[0]:
-        for k in range(L.shape[0]):
-            np.matmul(X, L[k], out=out[k])
-    else:
-        for j in range(X.shape[0]):
-            np.matmul(L, X[j], out=out[:, j])
-
-
-def _pivot(eta: np.ndarray):
-    """1-D: a component ``b`` whose log-ratios ``D_k(z) = L_k(z) - L_b(z)`` are bounded above.
-
-    ``D_k(z) = dc + dl z + da z^2`` is bounded iff ``da < 0`` for every ``k != b``: ``b``
-    is the strictly widest component. Returns ``(b, bound)`` with
-    ``log(1 + sum_k exp D_k(z)) <= bound`` for every ``z``, or None when there is no such
-    component or the bound is too large.
-    """
-    c, lin, a = eta.tolist()
-    K = len(c)
-    b = max(range(K), key=a.__getitem__)
-    if K < 2 or not (math.isfinite(c[b]) and math.isfinite(lin[b]) and math.isfinite(a[b])):
-        return None
-    terms = [0.0]
-    for k in range(K):
-        if k != b:
-            da = a[k] - a[b]
-            if not (da < 0 and math.isfinite(lin[k])):
-                return None
-            terms.append(c[k] - c[b] - 0.25 * (lin[k] - lin[b]) ** 2 / da)  # max of D_k
-    top = max(terms)
-    if not top < _PIVOT_MAX_LOG:
-        return None
-    bound = top + math.log(sum(math.exp(t - top) for t in terms))
-    return (b, bound) if bound < _PIVOT_MAX_LOG else None
-
-
-def e_step(T: np.ndarray, eta: np.ndarray, *, hard: bool = False, resp_out=None):
-    """One pass over the data: assignment step plus the statistics for the M-step.
-
-    Parameters
+    Attributes
     ----------
-    T : ndarray of shape (p, n_samples)
-        Features from :func:`features`.
-    eta : ndarray of shape (p, n_components)
-        Natural parameters from :func:`natural_params`.
-    hard : bool, default False
-        False: the E-step (responsibilities ``r_ik = w_k f_k(x_i) / f(x_i)``).
-        True: the C-step of classification EM (``r_ik = 1`` for the most
-        probable component, 0 otherwise).
-    resp_out : ndarray of shape (n_samples, n_components), optional
-        When given, the responsibilities are written into it.
-
-    Returns
-    -------
-    stats : ndarray of shape (n_components, p)
-        ``S = R^T T``: counts, first and second moments per component.
-    objective : float
-        Soft: the observed-data log-likelihood ``sum_i log sum_k w_k f_k(x_i)``.
-        Hard: the classification log-likelihood ``sum_i max_k log w_k f_k(x_i)``.
+    weights : ndarray of shape (n_components,)
+    offsets : ndarray of shape (n_components, n_features)
+        New mean minus the anchor, on the internal scale (0 for fixed means and
+        for components that received no data).
+    covariances : ndarray of shape (n_components, n_features, n_features)
+        Internal scale.
+    factors : Factors
+        Exact factors of ``covariances`` (see :class:`em._floor.Factors`).
     """
-    p, n = T.shape
-    K = eta.shape[1]
-    etaT = np.ascontiguousarray(eta.T)
-    G = _PROD_GROUP
-    chunk = min(CHUNK, max(_MIN_CHUNK, _CHUNK_DOUBLES // (p + K) // G * G))
-    width = min(chunk, n)
-    # Soft E-step without resp_out: instead of dividing the K densities of a point by
-    # their sum s, divide its p features (S = L (T/s)^T): p - 1 products, as T[0] = 1.
-    scale_T = not hard and resp_out is None and p - 1 < K
-    copy = scale_T or p <= _COPY_MAX_P
-    # one gemm for the statistics: a fixed choice, never a timed one, so the same data give
-    # bit-identical results in every process (a timing could differ between workers)
-    by_gemm = True
-    # 1-D pivot (see _pivot): with L_b as reference, s = e^{L_b} q, q = 1 + sum_{k != b} e^{D_k}
-    # in [1, e^bound]: K - 1 exps per point, no underflow, and
-    # sum_i log s_i = eta_b . sum_i T_i + sum_i log q_i, where sum_i T_i = sum_k S_k.
-    pivot = _pivot(eta) if scale_T and p == 3 else None
-    if pivot is not None:
-        b, bound = pivot
-        order = [b] + [k for k in range(K) if k != b]
-        etaT = np.ascontiguousarray((eta[:, order[1:]] - eta[:, [b]]).T)
-    # products of G sums s can overflow unless the pivot bounds s
-    check_products = pivot is None or G * bound > 700.0
-    Lbuf = np.empty((K, width))
-    if pivot is not None:
-        Lbuf[0] = 1.0  # e^{D_b} = 1; the rows below are written by every chunk
-    Cbuf = np.empty((p, width)) if copy else None
-    sbuf = None if scale_T else np.empty(width)
-    starts = range(0, n, chunk)
-    parts = np.empty((len(starts), K, p))  # per-chunk statistics, summed at the end
-    prods = np.ones((len(starts), width // G))  # products of G point densities (1: unused)
-    views = {}  # per chunk length: views of the buffers (made once, not per chunk)
-    objective = 0.0
-    with np.errstate(over="ignore"):  # overflow is detected and handled below
-        for i, start in enumerate(starts):
-            stop = min(start + chunk, n)
-            m = stop - start
-            if m not in views:
-                L = Lbuf[:, :m]
-                C = Cbuf[:, :m] if copy else None
-                s = C[0] if scale_T else sbuf[:m]  # C[0] (ones) is free once L is computed
-                grouped = s.reshape(G, m // G) if m % G == 0 and start % G == 0 else None
-                views[m] = (L, L[1:] if pivot is not None else L, tuple(L), C,
-                            C[1:] if copy else None, s, grouped)
-            L, Lout, Lrows, C, C1, s, grouped = views[m]
-            if copy:
-                C[0].fill(1.0)  # T[0] = 1: not read from memory
-                np.copyto(C1, T[1:, start:stop])
-            else:
-                C = T[:, start:stop]
-            np.matmul(etaT, C, out=Lout)
-            if hard:
-                lab = L.argmax(axis=0)
-                objective += float(np.take_along_axis(L, lab[None], axis=0).sum())
-                L[...] = 0.0
-                L[lab, np.arange(m)] = 1.0
-                _chunk_stats(L, C, parts[i], by_gemm)
-                if resp_out is not None:
-                    resp_out[start:stop] = L.T
-                continue
-            np.exp(Lout, out=Lout)
-            if K == 1:
-                np.copyto(s, L[0])
-            else:
-                np.add(Lrows[0], Lrows[1], out=s)
-                for k in range(2, K):
-                    np.add(s, Lrows[k], out=s)
-            lo = 1.0 if pivot is not None else np.minimum.reduce(s)
-            # log-likelihood: sum log s = sum over groups of log(product of G densities),
-            # exact to rounding while every product stays in the normal range
-            fast = grouped is not None and lo > _PROD_LO
-            if fast:
-                pc = prods[i, : m // G]
-                np.multiply.reduce(grouped, axis=0, out=pc)
-                if check_products and not np.maximum.reduce(pc) < np.inf:  # overflow
-                    pc.fill(1.0)
-                    fast = False
-            if not fast:
-                Tc = T[:, start:stop]
-                if lo > _TINY and np.maximum.reduce(s) < _HUGE:
-                    objective += float(np.log(s).sum())
-                else:
-                    ok = (s > _TINY) & (s < _HUGE)
-                    bad = np.flatnonzero(~ok)
-                    good = np.flatnonzero(ok)
-                    objective += float(np.log(s[good]).sum())
-                    L[:, good] *= 1.0 / s[good]
-                    Rb, lb = _stable_block(Tc[:, bad], eta)
-                    L[:, bad] = Rb
-                    objective += float(lb.sum())
-                    _chunk_stats(L, Tc, parts[i], by_gemm)
-                    if resp_out is not None:
-                        resp_out[start:stop] = L.T
-                    continue
-            np.divide(1.0, s, out=s)
-            if scale_T:
-                np.multiply(C1, s, out=C1)  # C = T_chunk / s
-            else:
-                np.multiply(L, s, out=L)
-                if resp_out is not None:
-                    resp_out[start:stop] = L.T
-            _chunk_stats(L, C, parts[i], by_gemm)
-    objective += float(np.log(prods).sum())
-    stats = parts.sum(axis=0)
-    if pivot is not None:
-        stats[order] = stats.copy()
-        objective += float(eta[:, b] @ stats.sum(axis=0))
-    return stats, objective
+
+    weights: np.ndarray
+    offsets: np.ndarray
+    covariances: np.ndarray
+    factors: Factors
 
 
-def log_prob(T: np.ndarray, eta: np.ndarray) -> np.ndarray:
-    """Weighted component log-densities ``log w_k f_k(x_i)``, shape (n_samples, n_components)."""
-    return (eta.T @ T).T
-
-
+# --------------------------------------------------------------------- statistics
 def moments(stats: np.ndarray, d: int):
     """Split statistics into counts (K,), first (K, d) and second (K, d, d) moment sums."""
     K = stats.shape[0]
@@ -296,85 +182,365 @@ def moments(stats: np.ndarray, d: int):
     return Nk, Sx, Sxx
 
 
+def pack_stats(Nk: np.ndarray, Sx: np.ndarray, Sxx: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`moments`: rows ``(N_k, S_k, vech(SS_k))``."""
+    d = Sx.shape[1]
+    iu, ju = quad_index(d)
+    return np.concatenate([Nk[:, None], Sx, Sxx[:, iu, ju]], axis=1)
+
+
 def scatter(Nk, Sx, Sxx, means):
-    """Weighted scatter about given means: ``sum_i r_ik (x_i - m_k)(x_i - m_k)^T``."""
+    """Weighted scatter about given points: ``sum_i r_ik (u_i - m_k)(u_i - m_k)^T``.
+
+    ``Sx`` and ``Sxx`` are the first and second moment sums of ``u`` (about
+    the anchors); ``means`` are offsets from the same anchors. When the
+    offsets are small (the anchors are the previous means) nothing cancels.
+    """
     outer = np.einsum("ki,kj->kij", Sx, means)
     return Sxx - outer - np.swapaxes(outer, 1, 2) + Nk[:, None, None] * np.einsum(
         "ki,kj->kij", means, means)
 
 
-def apply_floor(cov: np.ndarray, floor: float, kind: str) -> np.ndarray:
-    """Project covariances onto ``{Sigma : eigenvalues >= floor}`` respecting the structure.
+def resp_stats(design: Design, R: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """Centred statistics of given responsibilities (n, K) about ``anchors`` (two-pass exact)."""
+    K = R.shape[1]
+    d = design.d
+    Nk = R.sum(axis=0)
+    Sx = np.empty((K, d))
+    Sxx = np.empty((K, d, d))
+    for k in range(K):
+        D = (design.X - anchors[k]) * (1.0 / design.scale)
+        r = R[:, k]
+        Sx[k] = r @ D
+        Sxx[k] = (D * r[:, None]).T @ D
+    return pack_stats(Nk, Sx, Sxx)
 
-    For a Gaussian log-likelihood this clipping is the exact maximiser under
-    the constraint, so EM stays monotone (unlike adding a ridge).
+
+def label_stats(design: Design, labels: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """Centred statistics of hard labels about ``anchors``, without an (n, K) matrix."""
+    K, d = anchors.shape
+    Nk = np.zeros(K)
+    Sx = np.zeros((K, d))
+    Sxx = np.zeros((K, d, d))
+    for k in range(K):
+        D = (design.X[labels == k] - anchors[k]) * (1.0 / design.scale)
+        Nk[k] = D.shape[0]
+        Sx[k] = D.sum(axis=0)
+        Sxx[k] = D.T @ D
+    return pack_stats(Nk, Sx, Sxx)
+
+
+# ------------------------------------------------------------------ centred path
+def _whitening(comp: Components, diagonal: bool):
+    """``(W, logdet)``: ``|u @ W_k|^2`` is ``u``'s Mahalanobis form; ``W`` (K, d) if diagonal."""
+    f = comp.factors if comp.factors is not None else factorise(comp.covariances, 0.0, diagonal)
+    return f.whiten, f.logdet
+
+
+def _constants(comp: Components, logdet: np.ndarray) -> np.ndarray:
+    d = comp.anchors.shape[1]
+    with np.errstate(divide="ignore"):
+        logw = np.log(comp.weights)
+    return logw - 0.5 * (d * _LOG_2PI + logdet)
+
+
+class _Centred(NamedTuple):
+    """Per-component constants of the centred path, for one set of parameters."""
+
+    W: np.ndarray  # whitening, times sqrt(1/2) / scale: |u @ W_k|^2 = maha / 2 for u in data units
+    c: np.ndarray  # log w_k - log det / 2 - d log(2 pi) / 2 - top (<= 0)
+    top: float  # the largest constant, taken out so that every log-density is <= 0
+    internal: bool  # differences are divided by the scale before use (data of huge spread)
+
+
+def _centred_setup(design: Design, comp: Components) -> _Centred:
+    W, logdet = _whitening(comp, design.diagonal)
+    const = _constants(comp, logdet)
+    finite = const[np.isfinite(const)]
+    top = float(finite.max()) if finite.size else 0.0
+    internal = design.span > _SAFE_SPAN
+    factor = np.sqrt(0.5) * (1.0 if internal else 1.0 / design.scale)
+    return _Centred(W * factor, const - top, top, internal)
+
+
+def _centred_chunk(design: Design, start: int, stop: int, comp: Components, cs: _Centred,
+                   U: np.ndarray, L: np.ndarray, offsets=None) -> None:
+    """Fill ``U`` (K, m, d) with ``x - anchor_k`` and ``L`` (K, m) with log-densities - top.
+
+    ``U`` is in data units, or internal units when ``cs.internal``; ``offsets``
+    (internal units) are subtracted from the differences.
     """
-    if floor <= 0:
-        return cov
-    if kind in ("diag", "spherical"):
-        diag = np.einsum("kii->ki", cov)
-        if np.all(diag >= floor):
-            return cov
-        out = cov.copy()
-        idx = np.arange(cov.shape[1])
-        out[:, idx, idx] = np.maximum(diag, floor)
-        return out
-    vals, vecs = np.linalg.eigh(cov)
-    if np.all(vals >= floor):
-        return cov
-    vals = np.maximum(vals, floor)
-    return np.einsum("kij,kj,klj->kil", vecs, vals, vecs)
+    K, d = comp.anchors.shape
+    if d == 1:
+        u = U[:, :, 0]
+        np.subtract(design.x[start:stop], comp.anchors[:, :1], out=u)
+        if cs.internal:
+            u *= 1.0 / design.scale
+        if offsets is not None:
+            u -= offsets[:, :1] * (1.0 if cs.internal else design.scale)
+        np.multiply(u, cs.W, out=L)  # W: (K, 1)
+        np.square(L, out=L)
+    else:
+        Xc = design.X[start:stop]
+        for k in range(K):
+            D = U[k]
+            np.subtract(Xc, comp.anchors[k], out=D)
+            if cs.internal:
+                D *= 1.0 / design.scale
+            if offsets is not None:
+                D -= offsets[k] * (1.0 if cs.internal else design.scale)
+            Y = D * cs.W[k] if design.diagonal else D @ cs.W[k]
+            np.einsum("ij,ij->i", Y, Y, out=L[k])
+    np.subtract(cs.c[:, None], L, out=L)
 
 
-def m_step(stats: np.ndarray, prev: Params, *, kind: str, fixed: dict, floor: float) -> Params:
-    """Maximisation step: weighted estimates given the statistics.
+def _centred_buffers(design: Design, K: int):
+    d = design.d
+    chunk = _CENTRED_DOUBLES // max(1, K * (d + 2))
+    chunk = int(min(_CENTRED_MAX_CHUNK, max(_MIN_CHUNK, chunk), design.n))
+    return chunk, np.empty((K, chunk, d)), np.empty((K, chunk))
+
+
+def _normalise(L: np.ndarray, cs: _Centred, U, design, comp, start, stop) -> tuple:
+    """Densities ``exp(L)`` in place, their sums ``s`` (m,) and ``sum log`` of the mixture.
+
+    Every ``L <= 0`` (the largest constant is taken out), so nothing overflows;
+    points where every density underflows are redone with their own maximum.
+    """
+    np.exp(L, out=L)
+    s = L.sum(axis=0)
+    bad = np.flatnonzero(~(s > _TINY))
+    if bad.size:  # recompute the log-densities (U is unchanged) and use each point's maximum
+        Lb = np.empty((L.shape[0], stop - start))
+        _centred_chunk(design, start, stop, comp, cs, U, Lb)
+        Lb = Lb[:, bad]
+        mx = Lb.max(axis=0)
+        mx = np.where(np.isfinite(mx), mx, 0.0)
+        Eb = np.exp(Lb - mx)
+        sb = Eb.sum(axis=0)
+        L[:, bad] = Eb
+        total = float(np.log(np.delete(s, bad)).sum() + (mx + np.log(sb)).sum())
+        s[bad] = sb
+    else:
+        total = float(np.log(s).sum())
+    return s, total + cs.top * L.shape[1]
+
+
+def centred_e_step(design: Design, comp: Components, *, hard: bool = False, resp_out=None):
+    """E-step (or C-step) on differences from the anchors; statistics centred on them.
+
+    Parameters
+    ----------
+    design : Design
+    comp : Components
+    hard : bool, default False
+        True: classification (C-step), ``r_ik = 1`` for the most probable component.
+    resp_out : ndarray of shape (n_samples, n_components), optional
+        Receives the responsibilities.
+
+    Returns
+    -------
+    stats : ndarray of shape (n_components, p)
+        ``sum_i r_ik (1, u_ik, vech(u_ik u_ik^T))`` with ``u_ik = (x_i - anchor_k) / scale``.
+    objective : float
+        Internal-scale observed-data log-likelihood (soft) or classification
+        log-likelihood (hard).
+
+    Notes
+    -----
+    Per chunk: ``x - anchor_k`` (exact near the component), the whitened
+    square, the log-densities less the largest constant (all ``<= 0``), one
+    ``exp``; the statistics are the products of the densities with ``1``,
+    ``u`` and ``u u^T`` reduced against ``1 / s_i`` (matrix-vector products),
+    so the responsibilities are never formed unless asked for.
+    """
+    K, d = comp.anchors.shape
+    cs = _centred_setup(design, comp)
+    to_int = 1.0 if cs.internal else 1.0 / design.scale
+    chunk, Ubuf, Lbuf = _centred_buffers(design, K)
+    iu, ju = quad_index(d)
+    n = design.n
+    starts = range(0, n, chunk)
+    parts = np.zeros((len(starts), K, 1 + d + iu.size))
+    objective = 0.0
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        for c, start in enumerate(starts):
+            stop = min(start + chunk, n)
+            m = stop - start
+            U, L = Ubuf[:, :m], Lbuf[:, :m]
+            _centred_chunk(design, start, stop, comp, cs, U, L)
+            if hard:
+                lab = L.argmax(axis=0)
+                objective += float(L[lab, np.arange(m)].sum()) + cs.top * m
+                L[...] = 0.0
+                L[lab, np.arange(m)] = 1.0
+                w = np.ones(m)
+            else:
+                s, total = _normalise(L, cs, U, design, comp, start, stop)
+                objective += total
+                w = 1.0 / s
+                if resp_out is not None:
+                    L *= w
+                    w = np.ones(m)
+            if resp_out is not None:
+                resp_out[start:stop] = L.T
+            out = parts[c]
+            out[:, 0] = L @ w
+            if d == 1:
+                u = U[:, :, 0]
+                np.multiply(L, u, out=L)
+                out[:, 1] = (L @ w) * to_int
+                np.multiply(L, u, out=L)
+                out[:, 2] = (L @ w) * to_int**2
+            else:
+                for k in range(K):
+                    D, r = U[k], L[k] * w
+                    out[k, 1 : 1 + d] = (r @ D) * to_int
+                    out[k, 1 + d :] = ((D * r[:, None]).T @ D)[iu, ju] * to_int**2
+    return parts.sum(axis=0), objective
+
+
+def centred_log_prob(design: Design, comp: Components, offsets=None, start: int = 0,
+                     stop: int | None = None) -> np.ndarray:
+    """Weighted component log-densities (internal scale), shape (m, n_components).
+
+    Parameters
+    ----------
+    design, comp : Design, Components
+    offsets : ndarray of shape (n_components, n_features), optional
+        Evaluate at means ``anchor_k + offset_k * scale`` without forming them:
+        ``u = (x - anchor_k) - offset_k * scale`` (used by the numerical Hessian).
+    start, stop : int
+        Rows of the data.
+    """
+    stop = design.n if stop is None else stop
+    K, d = comp.anchors.shape
+    cs = _centred_setup(design, comp)
+    m = stop - start
+    U, L = np.empty((K, m, d)), np.empty((K, m))
+    with np.errstate(over="ignore", invalid="ignore"):
+        _centred_chunk(design, start, stop, comp, cs, U, L, offsets)
+    L += cs.top
+    return L.T
+
+
+def log_prob(design: Design, comp: Components, chunk: int = 65536):
+    """Yield ``(start, stop, log-densities (m, K))`` over the data, centred, chunk by chunk."""
+    for start in range(0, design.n, chunk):
+        stop = min(start + chunk, design.n)
+        yield start, stop, centred_log_prob(design, comp, start=start, stop=stop)
+
+
+# ------------------------------------------------------------------ dispatch
+def tolerance_kappa(n: int, tol: float) -> float:
+    """Largest kappa whose fast-path round-off (``2 eps n (kappa + 1)``) is below ``tol / 10``."""
+    if not tol > 0:
+        return np.inf
+    return tol / (20.0 * float(np.finfo(float).eps) * n) - 1.0
+
+
+def kappa(design: Design, comp: Components, means_int: np.ndarray) -> np.ndarray:
+    """``|mu_k|^2 / lambda_min(Sigma_k)`` on the internal scale: the uncentred path's amplifier."""
+    cov = comp.covariances
+    lam = (np.einsum("kii->ki", cov).min(axis=1) if design.diagonal
+           else np.linalg.eigvalsh(cov)[:, 0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.einsum("ki,ki->k", means_int, means_int) / lam
+
+
+def use_fast_path(design: Design, comp: Components, means_int: np.ndarray,
+                  kappa_limit: float = np.inf) -> bool:
+    """Whether the uncentred feature E-step is accurate here.
+
+    True when every ``kappa_k <= min(FAST_KAPPA, kappa_limit)``.
+    """
+    limit = min(FAST_KAPPA, kappa_limit)
+    if not limit > 0:
+        return False
+    return bool(np.all(kappa(design, comp, means_int) <= limit))
+
+
+def e_step(design: Design, comp: Components, *, hard: bool = False, resp_out=None,
+           kappa_limit: float = np.inf):
+    """E-step (or C-step): statistics centred on the anchors and the objective.
+
+    The fast feature path is taken when :func:`use_fast_path` allows it
+    (``kappa_limit`` from :func:`tolerance_kappa`), the centred path otherwise;
+    see the module docstring. Same returns as :func:`centred_e_step`.
+    """
+    means_int = design.internal_means(comp.anchors)
+    if not use_fast_path(design, comp, means_int, kappa_limit):
+        return centred_e_step(design, comp, hard=hard, resp_out=resp_out)
+    W, logdet = _whitening(comp, design.diagonal)
+    prec = (W[:, :, None] * np.eye(design.d) * W[:, None, :] if design.diagonal
+            else W @ np.swapaxes(W, 1, 2))
+    eta = natural_params(comp.weights, means_int, prec, logdet)
+    stats, objective = feature_e_step(design.T, eta, hard=hard, resp_out=resp_out)
+    Nk, Sx, Sxx = moments(stats, design.d)
+    # re-centre on the anchors: exact to ~kappa ulps, kappa <= FAST_KAPPA
+    centred = scatter(Nk, Sx, Sxx, means_int)
+    return pack_stats(Nk, Sx - Nk[:, None] * means_int, centred), objective
+
+
+# ------------------------------------------------------------------- M-step
+def covariance_update(cov: np.ndarray, floor, kind: str, fixed: dict,
+                      diagonal: bool) -> tuple[np.ndarray, Factors]:
+    """Dense covariances and their exact factors after the floor (fixed blocks factorised)."""
+    if "covariances" in fixed:
+        return cov, factorise(cov, floor, diagonal)
+    return project(cov, floor, kind, diagonal)
+
+
+def m_step(stats: np.ndarray, prev, *, kind: str, fixed: dict, floor) -> Update:
+    """Maximisation step from statistics centred on the anchors.
 
     Parameters
     ----------
     stats : ndarray of shape (n_components, p)
+        Centred on the current anchors (see :func:`e_step`).
     prev : Params
-        Current parameters: used for fixed blocks and for components that
-        received no data (empty clusters keep their parameters, weight 0).
+        Current parameters (internal scale): used for fixed blocks and for
+        components that received no data (empty clusters keep their
+        parameters, weight 0).
     kind : {"full", "diag", "spherical", "tied"}
     fixed : dict
-        Fixed blocks (internal scale); they are returned unchanged.
-    floor : float
-        Lower bound on variances (eigenvalues), internal scale.
+        Fixed blocks (internal scale); they are returned unchanged (a fixed
+        mean is the anchor itself, offset 0).
+    floor : float or ndarray of shape (n_features,)
+        Variance floor per feature, internal scale (see :mod:`em._floor`).
 
     Notes
     -----
-    With ``N_k = sum_i r_ik``: ``w_k = N_k / n``, ``mu_k = sum_i r_ik x_i / N_k``,
-    ``Sigma_k = sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T / N_k`` (full); diag keeps
-    the diagonal, spherical its mean, tied pools the scatters over components
-    and divides by ``n``.
+    With ``N_k = sum_i r_ik`` and ``u_ik = (x_i - anchor_k) / scale``:
+    ``w_k = N_k / n``, offset ``delta_k = sum_i r_ik u_ik / N_k`` (new mean
+    ``anchor_k + delta_k scale``), ``Sigma_k = sum_i r_ik (u_ik - delta_k)
+    (u_ik - delta_k)^T / N_k`` (full); diag keeps the diagonal, spherical its
+    mean, tied pools the scatters over components and divides by ``n``.
     """
     d = prev.means.shape[1]
     Nk, Sx, Sxx = moments(stats, d)
     n = Nk.sum()
     empty = Nk <= 1e-12 * max(n, 1.0)
     safeN = np.where(empty, 1.0, Nk)
-    if "weights" in fixed:
-        weights = fixed["weights"]
-    else:
-        weights = Nk / n
+    weights = fixed["weights"] if "weights" in fixed else Nk / n
     if "means" in fixed:
-        means = fixed["means"]
+        offsets = np.zeros_like(Sx)
     else:
-        means = np.where(empty[:, None], prev.means, Sx / safeN[:, None])
+        offsets = np.where(empty[:, None], 0.0, Sx / safeN[:, None])
+    diagonal = kind in ("diag", "spherical") or d == 1
     if "covariances" in fixed:
-        cov = fixed["covariances"]
+        return Update(weights, offsets, *covariance_update(fixed["covariances"], floor, kind,
+                                                          fixed, diagonal))
+    S = scatter(Nk, Sx, Sxx, offsets)
+    S = 0.5 * (S + np.swapaxes(S, 1, 2))
+    if kind == "tied":
+        pooled = S.sum(axis=0) / n
+        cov = np.broadcast_to(pooled, S.shape).copy()
     else:
-        S = scatter(Nk, Sx, Sxx, means)
-        S = 0.5 * (S + np.swapaxes(S, 1, 2))
-        if kind == "tied":
-            pooled = S.sum(axis=0) / n
-            cov = np.broadcast_to(pooled, S.shape).copy()
-        else:
-            cov = S / safeN[:, None, None]
-            if kind == "diag":
-                cov = np.einsum("kii->ki", cov)[:, :, None] * np.eye(d)
-            elif kind == "spherical":
-                cov = (np.einsum("kii->k", cov) / d)[:, None, None] * np.eye(d)
-            cov = np.where(empty[:, None, None], prev.covariances, cov)
-        cov = apply_floor(cov, floor, kind)
-    return Params(weights, means, cov)
+        cov = S / safeN[:, None, None]
+        if kind == "diag":
+            cov = np.einsum("kii->ki", cov)[:, :, None] * np.eye(d)
+        elif kind == "spherical":
+            cov = (np.einsum("kii->k", cov) / d)[:, None, None] * np.eye(d)
+        cov = np.where(empty[:, None, None], prev.covariances, cov)
+    return Update(weights, offsets, *project(cov, floor, kind, diagonal))

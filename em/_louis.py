@@ -1,15 +1,19 @@
 """Observed information of a Gaussian mixture by Louis' (1982) method.
 
 Works on the internal (standardised) scale in the parameterisation of
-:mod:`em._theta`. Supported: free or fixed weights and means with any
-covariance structure whose covariances are fixed, and free covariances for
-``diag`` (1-D ``unequal`` included) and for 1-D ``equal`` (one shared sd).
+:mod:`em._theta`, on a centred footing: every difference ``x_i - mu_k`` is
+formed in data units from the exact means (then divided by the scale), so
+the information is right at any offset and separation of the clusters.
+Supported: free or fixed weights and means with any covariance structure
+whose covariances are fixed, and free covariances for ``diag`` (1-D
+``unequal`` included) and for 1-D ``equal`` (one shared sd).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ._kernels import Design
 from ._model import Params
 from ._theta import Layout
 
@@ -23,11 +27,10 @@ def louis_supported(lay: Layout) -> bool:
         lay.cov_mode == "chol_tied" and lay.spec.n_features == 1)
 
 
-def _log_joint(Z: np.ndarray, p: Params) -> np.ndarray:
-    """``log w_k + log N(z_i | mu_k, Sigma_k)``, shape (n, K)."""
+def _log_joint(diff: np.ndarray, p: Params) -> np.ndarray:
+    """``log w_k + log N(z_i | mu_k, Sigma_k)`` from the differences ``diff`` (n, K, d)."""
     K, d = p.means.shape
     L = np.linalg.cholesky(p.covariances)
-    diff = Z[:, None, :] - p.means[None]  # (n, K, d)
     sol = np.stack([np.linalg.solve(L[k], diff[:, k].T).T for k in range(K)], axis=1)
     logdet = 2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
     with np.errstate(divide="ignore"):
@@ -35,13 +38,16 @@ def _log_joint(Z: np.ndarray, p: Params) -> np.ndarray:
     return logw - 0.5 * (d * _LOG_2PI + logdet + (sol**2).sum(axis=2))
 
 
-def louis_information(Z: np.ndarray, p: Params, lay: Layout) -> np.ndarray:
+def louis_information(design: Design, anchors: np.ndarray, p: Params,
+                      lay: Layout) -> np.ndarray:
     """Observed information ``-d^2 l / d theta^2`` of the observed-data log-likelihood.
 
     Parameters
     ----------
-    Z : ndarray of shape (n_samples, n_features)
-        Data on the internal scale.
+    design : Design
+        The data and the internal scale.
+    anchors : ndarray of shape (n_components, n_features)
+        The means in data units (exact); ``p.means`` is not read.
     p : Params
         Parameters (internal scale) at which the information is evaluated.
     lay : Layout
@@ -73,8 +79,9 @@ def louis_information(Z: np.ndarray, p: Params, lay: Layout) -> np.ndarray:
     """
     if not louis_supported(lay):
         raise ValueError(f"Louis' method is not implemented for cov_mode={lay.cov_mode!r}.")
-    n, d = Z.shape
+    n, d = design.n, design.d
     K = p.means.shape[0]
+    inv_scale = 1.0 / design.scale
     P = lay.size
     w = p.weights
     prec = np.linalg.inv(p.covariances)
@@ -86,13 +93,13 @@ def louis_information(Z: np.ndarray, p: Params, lay: Layout) -> np.ndarray:
     S1 = np.zeros((K, d))  # sum_i r_ik (x - mu) / var
     S2 = np.zeros((K, d))  # sum_i r_ik (x - mu)^2 / var
     for start in range(0, n, CHUNK):
-        z = Z[start : start + CHUNK]
-        c = z.shape[0]
-        lj = _log_joint(z, p)
+        x = design.X[start : start + CHUNK]
+        c = x.shape[0]
+        diff = (x[:, None, :] - anchors[None]) * inv_scale  # (c, K, d), centred on each mean
+        lj = _log_joint(diff, p)
         lj -= lj.max(axis=1, keepdims=True)
         r = np.exp(lj)
         r /= r.sum(axis=1, keepdims=True)
-        diff = z[:, None, :] - p.means[None]  # (c, K, d)
         S = np.zeros((c, K, P))
         if lay.weights is not None:
             S[:, :, lay.weights] = (eyeK - w)[:, : K - 1]

@@ -4,32 +4,43 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import apply_floor, moments, scatter
+from ._kernels import Update, covariance_update, moments, scatter
 from ._model import Params
 
 
-def map_m_step(stats: np.ndarray, prev: Params, *, kind: str, fixed: dict, floor: float,
-               prior) -> Params:
+def map_m_step(stats: np.ndarray, prev: Params, *, kind: str, fixed: dict, floor,
+               prior, m0_offsets: np.ndarray) -> Update:
     """Maximise the expected complete-data log posterior given E-step statistics.
 
     Parameters
     ----------
     stats : ndarray of shape (n_components, p)
-        Responsibility-weighted sufficient statistics.
+        Responsibility-weighted sufficient statistics, centred on the anchors
+        (see :func:`em._kernels.e_step`).
     prev : Params
         Current parameters (used for fixed blocks).
     kind : {"diag", "tied", "full"}
         Internal structure ("tied" with d = 1 is the 1-D ``equal`` structure).
     fixed : dict
         Fixed blocks, returned unchanged; they carry no prior.
-    floor : float
+    floor : float or ndarray of shape (n_features,)
         Variance floor (rarely active: the Inverse-Gamma keeps variances positive).
     prior : em.Prior
-        On the same scale as the statistics.
+        On the internal scale (``b`` and ``psi`` divided by ``scale**2``); its
+        ``m0`` is not read, see ``m0_offsets``.
+    m0_offsets : ndarray of shape (n_components, n_features)
+        The prior centre relative to each anchor, ``(m0 - anchor_k) / scale``.
+
+    Returns
+    -------
+    Update
+        New means as offsets from the anchors.
 
     Notes
     -----
-    With ``N_k``, ``S_k = sum_i r_ik x_i`` and the scatter ``W_k`` about the new mean:
+    Everything is relative to the anchors, so nothing cancels at large
+    offsets. With ``N_k``, ``S_k = sum_i r_ik x_i`` and the scatter ``W_k``
+    about the new mean:
 
     * ``w_k = (N_k + alpha_k - 1) / (n + sum alpha - K)``;
     * ``mu_k = (S_k + kappa m0) / (N_k + kappa)`` (whatever the variance);
@@ -45,7 +56,7 @@ def map_m_step(stats: np.ndarray, prev: Params, *, kind: str, fixed: dict, floor
     K, d = prev.means.shape
     Nk, Sx, Sxx = moments(stats, d)
     n = Nk.sum()
-    m0 = np.broadcast_to(np.asarray(prior.m0, dtype=float), (d,))
+    m0 = np.asarray(m0_offsets, dtype=float)
     if "weights" in fixed:
         weights = fixed["weights"]
     else:
@@ -55,9 +66,11 @@ def map_m_step(stats: np.ndarray, prev: Params, *, kind: str, fixed: dict, floor
     if means_free:
         means = (Sx + prior.kappa * m0) / (Nk[:, None] + prior.kappa)
     else:
-        means = fixed["means"]
+        means = np.zeros_like(Sx)  # a fixed mean is its anchor
+    diagonal = kind in ("diag", "spherical") or d == 1
     if "covariances" in fixed:
-        return Params(weights, means, fixed["covariances"])
+        return Update(weights, means, *covariance_update(fixed["covariances"], floor, kind,
+                                                        fixed, diagonal))
     W = scatter(Nk, Sx, Sxx, means)
     W = 0.5 * (W + np.swapaxes(W, 1, 2))
     dev = means - m0
@@ -77,4 +90,4 @@ def map_m_step(stats: np.ndarray, prev: Params, *, kind: str, fixed: dict, floor
         else:
             var = (wdiag + pen + 2 * b) / (Nk[:, None] + 2 * prior.a + 2 + extra)
         cov = var[:, :, None] * np.eye(d)
-    return Params(weights, means, apply_floor(cov, floor, kind))
+    return Update(weights, means, *covariance_update(cov, floor, kind, fixed, diagonal))

@@ -212,3 +212,44 @@ def jacobians(theta: np.ndarray, lay: Layout) -> dict:
     J["variances"] = dvar
     J["sds"] = dvar / (2.0 * sd)[:, None]
     return J
+
+
+def unit_sizes(theta: np.ndarray, lay: Layout) -> np.ndarray:
+    """Natural unit of each coordinate of ``theta``: its component's sd for a mean, 1 otherwise.
+
+    Means are measured in their own component's standard deviation (per
+    feature) and Cholesky off-diagonals in that of their row; log-ratios and
+    logs are already unit-free. In these units the information of a
+    well-posed fit has entries of order ``n`` whatever the spread of the
+    components relative to each other, so its condition number measures
+    identifiability rather than the separation of the clusters.
+    """
+    spec = lay.spec
+    K, d = spec.n_components, spec.n_features
+    out = np.ones(lay.size)
+    sd = np.sqrt(np.einsum("kii->ki", unpack(theta, lay).covariances))  # (K, d)
+    if lay.means is not None:
+        out[lay.means] = sd.ravel()
+    if lay.cov_mode in ("chol", "chol_tied"):
+        ia, ib = np.tril_indices(d)
+        blocks = 1 if lay.cov_mode == "chol_tied" else K
+        sc = out[lay.cov].reshape(blocks, ia.size)
+        off = ia != ib
+        for k in range(blocks):
+            sc[k, off] = sd[k, ia[off]]
+        out[lay.cov] = sc.ravel()
+    return out
+
+
+def step_scales(theta: np.ndarray, lay: Layout) -> np.ndarray:
+    """Typical size of each coordinate of ``theta``, for finite-difference steps.
+
+    :func:`unit_sizes` for means and Cholesky off-diagonals (a narrow
+    component needs steps as narrow as itself), ``max(1, |theta_i|)`` for
+    log-ratios and logs.
+    """
+    out = np.maximum(1.0, np.abs(theta))
+    units = unit_sizes(theta, lay)
+    scaled = units != 1.0
+    out[scaled] = units[scaled]
+    return out

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._kernels import features, log_prob, natural_params
+from ._kernels import Components, Design, centred_log_prob
 from ._model import Params, Scaling, Spec
 from ._validation import validate_data
+from .uncertainty import standard_errors as _standard_errors
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,15 @@ class EMResult:
     n_samples, n_features : int
     var_floor : float
         The fit's relative variance floor (bootstrap refits use it too).
+    variance_floor : float or ndarray of shape (n_features,)
+        The floor in data units, ``var_floor * delta**2`` with ``delta`` the
+        data's resolution per feature (see :func:`em.fit`).
+    factors : em._floor.Factors or None
+        Exact factors of the covariances (internal scale) from the last
+        M-step, used by the predictions: a covariance at the floor in one
+        direction and wide in another is too ill-conditioned to be
+        re-factorised from ``covariances`` to full precision. None: factorise
+        ``covariances``.
     """
 
     weights: np.ndarray
@@ -94,6 +104,8 @@ class EMResult:
     scaling: Scaling = field(default=None, repr=False)
     data: np.ndarray = field(default=None, repr=False)
     var_floor: float = 1e-6
+    variance_floor: float | np.ndarray | None = None
+    factors: object = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ shapes
     @property
@@ -119,9 +131,11 @@ class EMResult:
                 f"X has {X2.shape[1]} feature(s) but the model was fitted on {self.n_features}."
             )
         s = self.scaling
-        Z = (X2 - s.center) / s.scale
-        eta = natural_params(s.to_internal(self.params()))
-        return log_prob(features(Z), eta) - self.n_features * np.log(s.scale)
+        p = self.params()
+        # differences from the means, formed in data units: exact near each component
+        design = Design(X2, s.center, s.scale, diagonal=self.spec.kind in ("diag", "spherical"))
+        comp = Components(p.weights, p.means, p.covariances / s.scale**2, self.factors)
+        return centred_log_prob(design, comp) - self.n_features * np.log(s.scale)
 
     def score_samples(self, X) -> np.ndarray:
         """Log density of each observation under the mixture, shape (n_samples,)."""
@@ -206,6 +220,4 @@ class EMResult:
 
     def standard_errors(self, method: str = "louis", **kwargs):
         """Compute standard errors; see :func:`em.uncertainty.standard_errors`."""
-        from .uncertainty import standard_errors
-
-        return standard_errors(self, method=method, **kwargs)
+        return _standard_errors(self, method=method, **kwargs)

@@ -16,8 +16,11 @@ blocks are not parameters and get standard error 0):
 Standard errors of the natural quantities (weights, means, sds, variances)
 follow by the delta method, ``Var(g(theta)) ~ J Cov(theta) J^T``.
 ``covariance`` is the covariance of ``theta`` on the user's scale (means in
-data units). ``condition_number`` is that of the information on the internal
-(standardised) scale, where every parameter has unit order.
+data units). ``condition_number`` is that of the information with every mean
+measured in its own component's standard deviation (log-ratios and logs are
+unit-free), where a well-posed fit has entries of order ``n`` however far apart
+its clusters are; eigenvalues below ``rcond`` times the largest are treated as
+zero in these units.
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ from scipy.special import expit, logit, ndtri
 from ._bootstrap import SCHEMES, Replicates, make_context, run_bootstrap
 from ._hessian import loglik_function, richardson_hessian
 from ._identify import LOAD_TOL, NATURAL, diagnose, natural_se, split_information
+from ._kernels import Design
 from ._louis import louis_information, louis_supported
-from ._theta import jacobians, layout, pack, user_factors
+from ._theta import jacobians, layout, pack, step_scales, unit_sizes, user_factors
 from ._validation import check_positive_int, check_rng
 from ._warnings import ConvergenceWarning, IdentifiabilityWarning
 
@@ -77,8 +81,9 @@ class StandardErrors:
         Covariance of the free-parameter vector (user scale).
     parameter_names : tuple of str
     condition_number : float
-        Of the information (internal scale); for the bootstrap, of the
-        inverse of the replicate covariance.
+        Of the information, means in units of their component's sd (see the
+        module docstring); for the bootstrap, of the inverse of the replicate
+        covariance (internal scale).
     estimates : dict
         The fitted weights, means, sds and variances.
     parameters : ndarray of shape (n_parameters,)
@@ -186,22 +191,29 @@ def _check(result, method):
 def _analytic(result, method, lay, rcond, step):
     spec, s = result.spec, result.scaling
     X2 = result.data.reshape(result.data.shape[0], -1)
-    Z = (X2 - s.center) / s.scale
+    design = Design(X2, s.center, s.scale, diagonal=spec.kind in ("diag", "spherical"))
+    anchors = result.params().means  # exact, data units: every difference is centred on them
     p_int = s.to_internal(result.params())
     theta = pack(p_int, lay)
     notes = []
     if method == "louis" and louis_supported(lay):
-        info, used = louis_information(Z, p_int, lay), "louis"
+        info, used = louis_information(design, anchors, p_int, lay), "louis"
     else:
         if method == "louis":
             notes.append(f"Louis' method is implemented for 1-D and 'diag' structures; "
                          f"structure={spec.structure!r} used the numerical Hessian instead.")
-        info = -richardson_hessian(loglik_function(Z, lay), theta, step)
+        info = -richardson_hessian(loglik_function(design, anchors, theta, lay), theta, step,
+                                   step_scales(theta, lay))
         used = "hessian"
-    cov_int, null_dirs, cond, indefinite = split_information(info, rcond)
+    # analyse the information with each mean in units of its own component's sd: a
+    # well-posed fit then has no small eigenvalue however far apart the clusters are
+    G = unit_sizes(theta, lay)
+    cov_unit, null_dirs, cond, indefinite = split_information(info * np.outer(G, G), rcond)
+    cov_int = cov_unit * np.outer(G, G)
     D = user_factors(lay, s.scale)
     shapes = {k: np.shape(getattr(result, k)) for k in NATURAL}
-    ses, affected = natural_se(cov_int, jacobians(theta, lay), null_dirs, shapes, s.scale)
+    J = {k: v * G for k, v in jacobians(theta, lay).items()}
+    ses, affected = natural_se(cov_unit, J, null_dirs, shapes, s.scale)
     bad_theta = np.linalg.norm(null_dirs, axis=1) > LOAD_TOL
     cov = cov_int * np.outer(D, D)
     cov[bad_theta, :] = np.nan
@@ -289,7 +301,9 @@ def standard_errors(result, method: str = "louis", *, rcond: float = 1e-8, step:
         Eigenvalues of the information below ``rcond`` times the largest
         are treated as zero (Louis, Hessian).
     step : float, default 5e-3
-        Base finite-difference step on the internal scale (Hessian).
+        Base finite-difference step (Hessian), relative to each coordinate's
+        typical size: a mean moves by ``step`` times its component's standard
+        deviation, a log-sd or log-ratio by ``step * max(1, |value|)``.
     n_boot : int, default 200
         Number of bootstrap replicates.
     scheme : {"nonparametric", "parametric"}, default "nonparametric"
@@ -338,7 +352,10 @@ def standard_errors(result, method: str = "louis", *, rcond: float = 1e-8, step:
     quantity ``g`` with ``|grad g . v| > 1e-6 |grad g|`` for a near-null
     eigenvector ``v`` gets NaN. The numerical Hessian uses central
     differences at steps ``h`` and ``h / 2`` combined by Richardson
-    extrapolation, ``(4 H(h / 2) - H(h)) / 3``. Each bootstrap refit starts
+    extrapolation, ``(4 H(h / 2) - H(h)) / 3``. Louis' information and the
+    Hessian form every difference ``x_i - mu_k`` from the exact fitted means
+    (data units), so they hold at any offset and separation of the clusters.
+    Each bootstrap refit starts
     from the MLE (same structure and fixed blocks) and is aligned to it by
     :func:`em.match_components` (Hungarian matching, never by sorting);
     standard errors are the replicates' standard deviations.

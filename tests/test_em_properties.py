@@ -484,3 +484,38 @@ def test_all_fixed_max_iter_zero_evaluates_loglik(dim):
     assert res5.log_likelihood == pytest.approx(expected, rel=1e-12)
     np.testing.assert_allclose(res5.means.reshape(2, -1),
                                np.asarray(fixed["means"], float).reshape(2, -1), rtol=1e-14)
+
+
+# ------------------------------------------------------------------ layering
+def test_em_modules_form_no_import_cycle():
+    """No module of em imports (at module level or inside a function) one that imports it
+    back, directly or not: the result, the uncertainty methods, the bootstrap and the
+    driver are layered."""
+    import ast
+    from pathlib import Path
+
+    root = Path(em.__file__).parent
+    graph = {}
+    for path in root.glob("*.py"):
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:
+                    deps.add(node.module.split(".")[0])
+                else:
+                    deps.update(alias.name for alias in node.names)
+        graph[path.stem] = deps & {p.stem for p in root.glob("*.py")}
+    assert "uncertainty" in graph["result"] and "_engine" in graph["_bootstrap"]
+    state = {}
+
+    def visit(mod, stack):
+        state[mod] = "open"
+        for dep in graph[mod]:
+            assert state.get(dep) != "open", " -> ".join([*stack, mod, dep])
+            if dep not in state:
+                visit(dep, [*stack, mod])
+        state[mod] = "done"
+
+    for mod in graph:
+        if mod not in state:
+            visit(mod, [])

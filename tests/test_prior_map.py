@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 from mixcompare import em
-from mixcompare.em._model import Params
 from scipy.optimize import minimize
 from scipy.special import softmax
 
@@ -33,7 +32,7 @@ def _unpack(t, K, d, structure, fixed):
     else:
         v = np.exp(t[i : i + K * d]).reshape(K, d)
     cov = v[:, :, None] * np.eye(d)
-    return Params(w, mu, cov)
+    return em.Params(w, mu, cov)
 
 
 def _pack(res, structure, fixed):
@@ -203,7 +202,6 @@ def test_full_niw_map_is_stationary():
     # perturbing any parameter of the mode lowers the log posterior
     base = res.log_posterior
     p = res.params()
-    from mixcompare.em.result import EMResult  # noqa: F401
 
     def lp(pp):
         lpk = []
@@ -222,8 +220,8 @@ def test_full_niw_map_is_stationary():
     for eps in (1e-3, -1e-3):
         m2 = p.means.copy()
         m2[0, 0] += eps
-        assert lp(Params(p.weights, m2, p.covariances)) < base
+        assert lp(em.Params(p.weights, m2, p.covariances)) < base
         c2 = p.covariances.copy()
         c2[1, 0, 1] += eps
         c2[1, 1, 0] += eps
-        assert lp(Params(p.weights, p.means, c2)) < base
+        assert lp(em.Params(p.weights, p.means, c2)) < base

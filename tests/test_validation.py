@@ -337,3 +337,16 @@ def test_validate_data_returns_float64_copy_semantics():
     assert out.dtype == np.float64 and out.shape == (3, 2) and out.flags.c_contiguous
     with pytest.raises(ValueError, match="my_data has 2 observations but n_components=3"):
         em.validate_data([1.0, 2.0], n_components=3, name="my_data")
+
+
+def test_shared_checks_are_public():
+    """models and comparisons use these checks through the public API, not em._validation."""
+    assert "check_positive_int" in em.__all__ and "check_rng" in em.__all__
+    assert em.check_positive_int(3.0, "draws") == 3
+    assert em.check_positive_int(0, "tune", minimum=0) == 0
+    with pytest.raises(TypeError, match="draws must be an integer"):
+        em.check_positive_int(2.5, "draws")
+    with pytest.raises(TypeError, match="draws must be an integer"):
+        em.check_positive_int(True, "draws")
+    with pytest.raises(ValueError, match="chains must be at least 1"):
+        em.check_positive_int(0, "chains")
