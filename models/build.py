@@ -16,14 +16,14 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 from mixcompare import em
+from pymc.distributions.transforms import CholeskyCovTransform, Transform
 
 from .compiled import ModelCache
 
-__all__ = ["LKJ_ETA", "CachedModel", "MixtureModel", "build_model", "cached_model",
-           "clear_model_cache"]
+__all__ = ["CachedModel", "MixtureModel", "build_model", "cached_model", "clear_model_cache"]
 
-#: LKJ shape of the correlation prior for ``full`` covariances (mildly favours weak correlation)
-LKJ_ETA = 2.0
+
+_LOG_2PI = float(np.log(2 * np.pi))
 
 
 def _diag_mixture_logp(value, weights, means, variances):
@@ -32,8 +32,119 @@ def _diag_mixture_logp(value, weights, means, variances):
     value (..., d); weights (K,); means, variances (K, d). Labels summed out.
     """
     diff = value[..., None, :] - means
-    comp = -0.5 * pt.sum(np.log(2 * np.pi) + pt.log(variances) + diff**2 / variances, axis=-1)
+    comp = -0.5 * pt.sum(_LOG_2PI + pt.log(variances) + diff**2 / variances, axis=-1)
     return pm.math.logsumexp(pt.log(weights) + comp, axis=-1, keepdims=False)
+
+
+def _inv_chol_logdet(cov):
+    """Return ``L^{-1}`` and ``log det`` of SPD matrices ``cov`` (..., d, d), by Cholesky.
+
+    Under the Cholesky-based transform of the covariances, PyTensor rewrites
+    ``cholesky(L @ L.T)`` to ``L``, so no decomposition is computed.
+    """
+    chol = pt.linalg.cholesky(cov)
+    d = cov.type.shape[-1]
+    inv = pt.linalg.solve_triangular(chol, pt.broadcast_to(pt.eye(d), chol.shape), lower=True)
+    logdet = 2.0 * pt.sum(pt.log(pt.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
+    return inv, logdet
+
+
+def _full_mixture_logp(value, weights, means, covariances):
+    """Log density of observations under a mixture with full covariances (Cholesky-based).
+
+    value (n, d); weights (K,); means (K, d); covariances (K, d, d). Labels summed out.
+    """
+    inv, logdet = _inv_chol_logdet(covariances)  # (K, d, d), (K,)
+    diff = value[..., None, :] - means  # (n, K, d)
+    z = pt.sum(inv * diff[..., None, :], axis=-1)  # L_k^{-1} (x_i - mu_k): (n, K, d)
+    d = covariances.type.shape[-1]
+    comp = -0.5 * (d * _LOG_2PI + logdet + pt.sum(z**2, axis=-1))
+    return pm.math.logsumexp(pt.log(weights) + comp, axis=-1, keepdims=False)
+
+
+def _inv_wishart_logp_fn(nu: float, psi: np.ndarray):
+    """``logp(value)`` of ``InvWishart(nu, psi)`` for SPD matrices ``value`` (..., d, d).
+
+    ``nu/2 log|psi| - nu d/2 log 2 - log Gamma_d(nu/2) - (nu + d + 1)/2 log|S|
+    - tr(psi S^{-1})/2``, as :meth:`em.Prior.log_density`.
+    """
+    from scipy.special import multigammaln
+
+    d = psi.shape[0]
+    c_psi = np.linalg.cholesky(psi)
+    const = (0.5 * nu * np.linalg.slogdet(psi)[1] - 0.5 * nu * d * np.log(2.0)
+             - multigammaln(nu / 2, d))
+
+    def logp(value, _psi):
+        inv, logdet = _inv_chol_logdet(value)
+        tr = pt.sum((inv @ c_psi) ** 2, axis=(-2, -1))  # tr(psi S^{-1}) = |L^{-1} C|^2
+        return const - 0.5 * (nu + d + 1) * logdet - 0.5 * tr
+
+    return logp
+
+
+def _inv_gammas_logp_fn(a: float, b: np.ndarray):
+    """``logp(value)`` of a per-component variance under one Inverse-Gamma(a, b_j) per feature.
+
+    The ``spherical`` prior of :meth:`em.Prior.log_density`: each component's
+    single variance enters the Inverse-Gamma density of every feature.
+    """
+    from scipy.special import gammaln
+
+    b = np.asarray(b, dtype=float)
+    const = float(np.sum(a * np.log(b) - gammaln(a)))
+
+    def logp(value, _a):
+        return const - b.size * (a + 1) * pt.log(value) - float(b.sum()) / value
+
+    return logp
+
+
+class _OrderedFirstColumn(Transform):
+    """Order the rows of a (K, d) matrix by their first column (the other columns are free).
+
+    Unconstrained: ``y[0, 0] = x[0, 0]``, ``y[k, 0] = log(x[k, 0] - x[k-1, 0])``,
+    ``y[:, 1:] = x[:, 1:]``; the log-Jacobian is ``sum_k y[k, 0]`` for k >= 1.
+    """
+
+    name = "ordered_first_column"
+    ndim_supp = 2
+
+    def backward(self, value, *inputs):
+        col = pt.concatenate([value[..., :1, 0], pt.exp(value[..., 1:, 0])], axis=-1)
+        return pt.set_subtensor(value[..., :, 0], pt.cumsum(col, axis=-1))
+
+    def forward(self, value, *inputs):
+        col = value[..., :, 0]
+        y0 = pt.concatenate([col[..., :1], pt.log(col[..., 1:] - col[..., :-1])], axis=-1)
+        return pt.set_subtensor(value[..., :, 0], y0)
+
+    def log_jac_det(self, value, *inputs):
+        return pt.sum(value[..., 1:, 0], axis=-1)
+
+
+def _iw_mode(nu: float, psi: np.ndarray):
+    """``support_point`` of the Inverse-Wishart: its mean ``psi / (nu - d - 1)`` (else its mode).
+
+    The mean, as for the Inverse-Gamma variances, where it exists (``nu > d + 1``).
+    """
+    d = psi.shape[0]
+    mode = np.asarray(psi, dtype=float) / (nu - d - 1 if nu > d + 1 else nu + d + 1)
+
+    def support_point(rv, size, _psi):
+        return pt.broadcast_to(pt.as_tensor(mode), rv.shape)
+
+    return support_point
+
+
+def _ig_sum_mode(a: float, b: np.ndarray):
+    """``support_point`` of the ``spherical`` variance: the mode ``sum b / (d (a + 1))``."""
+    mode = float(np.sum(b)) / (b.size * (a + 1))
+
+    def support_point(rv, size, _a):
+        return pt.full(rv.shape, mode)
+
+    return support_point
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,26 +224,39 @@ def build_model(X, n_components, *, prior=None, structure=None, fixed=None,
     n_components : int
     prior : em.Prior, optional
         Defaults to ``em.Prior.default(X)`` — the prior MAP-EM uses.
-    structure : {"unequal", "equal"} for 1-D data, {"diag", "spherical", "full"} otherwise
-        As in :func:`em.fit`. ``full`` keeps the Inverse-Gamma prior on each
-        variance and puts an LKJ(2) prior on each correlation matrix, instead of
-        MAP-EM's Normal-Inverse-Wishart: MAP-EM and ``find_MAP`` are then not
-        expected to agree (only the likelihood is shared). ``spherical`` uses
-        one Inverse-Gamma(a, mean b) variance per component.
+    structure : {"unequal", "equal"} for 1-D data, {"full", "tied", "diag", "spherical"} otherwise
+        As in :func:`em.fit`, with MAP-EM's prior in every structure:
+
+        * 1-D and ``diag``: ``sigma2 ~ InvGamma(a, b)`` per component (and
+          feature; one shared for ``equal``), ``mu | sigma2 ~ N(m0, sigma2 / kappa)``;
+        * ``full``: ``Sigma_k ~ InvWishart(nu, psi)``, ``mu_k | Sigma_k ~
+          N(m0, Sigma_k / kappa)``; ``tied``: one ``Sigma ~ InvWishart(nu, psi)``
+          shared by the components. The covariance matrices are sampled
+          through their Cholesky factors (log-diagonal; PyMC's
+          ``CholeskyCovTransform``);
+        * ``spherical``: one variance per component carrying the
+          Inverse-Gamma density of every feature, ``prod_j IG(sigma2_k | a, b_j)``
+          (as :meth:`em.Prior.log_density`), ``mu_kj | sigma2_k ~ N(m0_j, sigma2_k / kappa)``.
     fixed : dict, optional
         Parameters held fixed, as in :func:`em.fit` (recorded as
         deterministics with the same names).
     ordered : bool, default False
-        Put an ordering transform on the means (1-D; the first coordinate for
-        d > 1) so the labels are identified. False leaves the model symmetric
-        under relabelling, so that label switching can be shown.
+        Order the components by their means (1-D) or by the first coordinate
+        of their means (d > 1) with a transform, so the labels are
+        identified. False leaves the model symmetric under relabelling, so
+        that label switching can be shown. Refused (ValueError) with fixed
+        means.
 
     Returns
     -------
     MixtureModel
-        Its ``model`` has free variables ``weights``, ``means``, ``variances`` (or
-        ``variance`` for 1-D ``equal``, with a deterministic ``variances``),
-        deterministic ``sds``; data ``x`` (a ``pm.Data`` of dims ``obs`` or
+        Its ``model`` has the variables ``weights``, ``means`` (dims
+        ``component[, feature]``), ``variances`` (the per-feature variances,
+        deterministic unless they are the free parameters), ``sds``, and for
+        ``full``/``tied`` ``covariances`` (dims ``component, feature,
+        feature_bis``; one free ``covariance`` broadcast to every component for
+        ``tied``); one shared ``variance`` for 1-D ``equal``, one per component
+        for ``spherical``; data ``x`` (a ``pm.Data`` of dims ``obs`` or
         ``(obs, feature)``, swappable with ``pm.set_data`` for another data set
         of the same shape, see :meth:`MixtureModel.set_data`); coordinates
         ``component``, ``obs`` (and ``feature``).
@@ -147,16 +271,14 @@ def build_model(X, n_components, *, prior=None, structure=None, fixed=None,
         prior = em.Prior.default(X)
     if not isinstance(prior, em.Prior):
         raise TypeError(f"prior must be an em.Prior, got {type(prior).__name__}.")
-    if spec.kind == "tied" and not spec.one_d:
-        raise ValueError(
-            "structure='tied' is not available in the PyMC models; use 'diag', 'spherical' or "
-            "'full'."
-        )
-    if spec.kind == "full" and "covariances" in spec.fixed:
-        raise ValueError("fixed covariances with structure='full': use structure='diag' if they "
-                         "are diagonal.")
-    if spec.kind != "spherical":
-        prior.check_for(replace(spec, kind="diag") if spec.kind == "full" else spec,
+    if ordered and "means" in spec.fixed:
+        raise ValueError("ordered=True orders the components by their means, which are fixed "
+                         "here: use ordered=False with fixed means.")
+    full_cov = spec.kind == "full" or (spec.kind == "tied" and not spec.one_d)
+    if full_cov:
+        prior.check_for(replace(spec, kind="full"), mode="sample")
+    else:
+        prior.check_for(replace(spec, kind="diag") if spec.kind == "spherical" else spec,
                         mode="sample")
     K, d = spec.n_components, spec.n_features
     coords = {"component": np.arange(K), "obs": np.arange(X.shape[0])}
@@ -165,6 +287,9 @@ def build_model(X, n_components, *, prior=None, structure=None, fixed=None,
         coords["feature_bis"] = np.arange(d)
     fx = spec.fixed
     vdims = "component" if spec.one_d else ("component", "feature")
+    cdims = ("component", "feature", "feature_bis")
+    b = np.asarray(prior.b, dtype=float)
+    m0 = np.asarray(prior.m0, dtype=float)
     with pm.Model(coords=coords) as model:
         x = pm.Data("x", X, dims="obs" if spec.one_d else ("obs", "feature"))
         alpha = np.broadcast_to(np.asarray(prior.alpha, dtype=float), (K,))
@@ -172,52 +297,70 @@ def build_model(X, n_components, *, prior=None, structure=None, fixed=None,
             weights = pm.Deterministic("weights", pt.as_tensor(fx["weights"]), dims="component")
         else:
             weights = pm.Dirichlet("weights", a=alpha, dims="component")
-        b = np.asarray(prior.b, dtype=float)
-        m0 = np.asarray(prior.m0, dtype=float)
-        var_fixed = "covariances" in fx
-        if var_fixed:
-            diag = np.einsum("kii->ki", fx["covariances"])
+        # ------------------------------------------------------------ covariances
+        covariances = None
+        if "covariances" in fx:
+            cov = np.asarray(fx["covariances"], dtype=float)
+            diag = np.einsum("kii->ki", cov)
             variances = pm.Deterministic(
                 "variances", pt.as_tensor(diag[:, 0] if spec.one_d else diag), dims=vdims)
+            if full_cov:
+                covariances = pm.Deterministic("covariances", pt.as_tensor(cov), dims=cdims)
+        elif full_cov:
+            iw = {"logp": _inv_wishart_logp_fn(prior.nu, prior.psi),
+                  "transform": CholeskyCovTransform(d),
+                  "support_point": _iw_mode(prior.nu, prior.psi),
+                  "signature": "(d,d)->(d,d)"}  # psi, a parameter that sets the shape
+            if spec.kind == "full":
+                covariances = pm.CustomDist("covariances", prior.psi, dims=cdims, **iw)
+            else:
+                covariance = pm.CustomDist("covariance", prior.psi,
+                                           dims=("feature", "feature_bis"), **iw)
+                covariances = pm.Deterministic(
+                    "covariances", pt.broadcast_to(covariance, (K, d, d)), dims=cdims)
+            variances = pm.Deterministic(
+                "variances", pt.diagonal(covariances, axis1=-2, axis2=-1), dims=vdims)
         elif spec.one_d and spec.kind == "tied":
             variance = pm.InverseGamma("variance", alpha=prior.a, beta=float(b))
             variances = pm.Deterministic("variances", pt.repeat(variance, K), dims="component")
         elif spec.kind == "spherical":
-            variance = pm.InverseGamma("variance", alpha=prior.a, beta=float(np.mean(b)),
-                                       dims="component")
+            variance = pm.CustomDist(
+                "variance", prior.a, logp=_inv_gammas_logp_fn(prior.a, np.broadcast_to(b, (d,))),
+                transform=pm.distributions.transforms.log,
+                support_point=_ig_sum_mode(prior.a, np.broadcast_to(b, (d,))),
+                signature="()->()", dims="component")
             variances = pm.Deterministic("variances", pt.repeat(variance[:, None], d, axis=1),
                                          dims=vdims)
         else:
             variances = pm.InverseGamma(
                 "variances", alpha=prior.a,
                 beta=b if spec.one_d else np.broadcast_to(b, (K, d)), dims=vdims)
+        # ------------------------------------------------------------ means
         if "means" in fx:
             mvals = fx["means"][:, 0] if spec.one_d else fx["means"]
             means = pm.Deterministic("means", pt.as_tensor(mvals), dims=vdims)
         else:
             kw = {}
             if ordered:
-                # distinct initial values are supplied at fit time (models.points.default_start):
-                # PyMC cannot derive log-likelihoods of models carrying an ``initval``
-                if spec.one_d:
-                    kw = {"transform": pm.distributions.transforms.ordered}
-                else:
-                    raise NotImplementedError(
-                        "ordered=True for d > 1 is not available yet; use ordered=False."
-                    )
-            means = pm.Normal("means", mu=m0 if spec.one_d else np.broadcast_to(m0, (K, d)),
-                              sigma=pt.sqrt(variances / prior.kappa), dims=vdims, **kw)
+                kw["transform"] = (pm.distributions.transforms.ordered if spec.one_d
+                                   else _OrderedFirstColumn())
+            if covariances is not None:
+                chol = pt.linalg.cholesky(covariances) / np.sqrt(prior.kappa)
+                means = pm.MvNormal("means", mu=np.broadcast_to(m0, (K, d)), chol=chol,
+                                    dims=vdims, **kw)
+            else:
+                means = pm.Normal("means",
+                                  mu=m0 if spec.one_d else np.broadcast_to(m0, (K, d)),
+                                  sigma=pt.sqrt(variances / prior.kappa), dims=vdims, **kw)
         pm.Deterministic("sds", pt.sqrt(variances), dims=vdims)
+        # ------------------------------------------------------------ likelihood
         if spec.one_d:
             pm.NormalMixture("x_obs", w=weights, mu=means, sigma=pt.sqrt(variances), observed=x,
                              dims="obs")
-        elif spec.kind == "full":
-            corr = pm.LKJCorr("corr_chol", n=d, eta=LKJ_ETA, shape=(K, d, d))
-            chols = pt.sqrt(variances)[:, :, None] * corr
-            pm.Deterministic("covariances", chols @ pt.swapaxes(chols, 1, 2),
-                             dims=("component", "feature", "feature_bis"))
-            comps = [pm.MvNormal.dist(mu=means[k], chol=chols[k]) for k in range(K)]
-            pm.Mixture("x_obs", w=weights, comp_dists=comps, observed=x, dims=("obs", "feature"))
+        elif covariances is not None:
+            pm.CustomDist("x_obs", weights, means, covariances, logp=_full_mixture_logp,
+                          observed=x, signature="(k),(k,d),(k,d,d)->(d)",
+                          dims=("obs", "feature"))
         else:
             pm.CustomDist("x_obs", weights, means, variances, logp=_diag_mixture_logp,
                           observed=x, signature="(k),(k,d),(k,d)->(d)", dims=("obs", "feature"))

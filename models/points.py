@@ -107,20 +107,14 @@ def params_to_values(mm: MixtureModel, weights, means, variances=None, *,
         out["variances"] = v
     if "variance" in names:
         out["variance"] = v[0] if mm.spec.one_d or v.ndim == 1 else v[:, 0]
-    for name in ("covariances", "covariance", "corr_chol"):
+    for name in ("covariances", "covariance"):
         if name not in names:
             continue
         if cov is None:
             raise ValueError(
                 f"structure={mm.structure!r} has free covariance matrices: give covariances=, "
                 "not only variances.")
-        if name == "covariances":
-            out[name] = cov
-        elif name == "covariance":
-            out[name] = cov[0]
-        else:
-            sd = np.sqrt(np.einsum("kii->ki", cov))
-            out[name] = cov / (sd[:, :, None] * sd[:, None, :])
+        out[name] = cov if name == "covariances" else cov[0]
     return out
 
 

@@ -69,20 +69,6 @@ def test_log_density_is_em_loglik_plus_shared_prior(structure, fixed, ordered, d
         assert got == pytest.approx(expected, rel=1e-10, abs=1e-10)
 
 
-def test_full_structure_shares_the_likelihood():
-    X = _sep_diag()
-    mm = models.build_model(X, 2, structure="full")
-    model = mm.model
-    assert {rv.name for rv in model.free_RVs} == {"weights", "means", "variances", "corr_chol"}
-    fn = model.compile_logp(vars=[model["x_obs"]], jacobian=False)
-    w = np.array([0.3, 0.7])
-    mu = np.array([[0.0, 0.0], [4.0, 1.0]])
-    var = np.array([[1.0, 0.5], [0.4, 2.0]])
-    corr = np.array([np.eye(2), np.eye(2)])
-    pt = models.to_point(mm, {"weights": w, "means": mu, "variances": var, "corr_chol": corr})
-    assert float(fn(pt)) == pytest.approx(_loglik(X, w, mu, var), rel=1e-10)
-
-
 @pytest.mark.parametrize(("structure", "data"), [("unequal", "1d"), ("equal", "1d"),
                                                  ("diag", "diag")])
 def test_map_em_equals_find_map_and_model_is_reused(structure, data):
