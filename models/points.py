@@ -8,7 +8,7 @@ from mixcompare import em
 
 # the one use of a private em name in models: em exports check_positive_int publicly on the
 # em branch; then this line becomes ``check_positive_int = em.check_positive_int``
-from mixcompare.em._validation import check_positive_int
+from mixcompare.em import check_positive_int
 
 from .build import MixtureModel
 
