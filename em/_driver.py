@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from ._atlas import Optimum, Restart
+from ._design import Components
 from ._engine import (
     ALGORITHMS,
     MONOTONE_RTOL,
@@ -25,7 +26,7 @@ from ._engine import (
     select,
     step,
 )
-from ._kernels import Components, log_prob
+from ._estep import log_prob
 from ._model import Params
 from ._validation import check_rng
 from ._warnings import ConvergenceWarning, DegenerateWarning
@@ -129,7 +130,7 @@ def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="km
 
     Numerics: each component's mean is kept exactly in data units and every
     difference ``x - mu_k`` and statistic is formed about it (centred, see
-    :mod:`em._kernels`), so variances are right to round-off at any offset,
+    :mod:`em._design`), so variances are right to round-off at any offset,
     scale and separation of the clusters.
     CEM (Celeux & Govaert 1992) increases the classification likelihood.
 

@@ -10,7 +10,7 @@ module sits below both and imports neither.
 Each state keeps the means twice: on the internal scale (``params.means``,
 for priors, the atlas and the floor) and exactly in data units
 (``anchors``), the per-component shifts about which the kernels centre every
-difference and statistic (see :mod:`em._kernels`).
+difference and statistic (see :mod:`em._design`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ._atlas import group_optima
+from ._design import Components, Design
+from ._estep import e_step, kappa, log_prob, tolerance_kappa, use_fast_path
 from ._floor import (
     Factors,
     at_floor,
@@ -32,18 +34,9 @@ from ._floor import (
     resolution,
 )
 from ._init import INITIALISERS, symmetric
-from ._kernels import (
-    Components,
-    Design,
-    e_step,
-    kappa,
-    log_prob,
-    m_step,
-    tolerance_kappa,
-    use_fast_path,
-)
 from ._map import map_m_step
 from ._model import Params, Scaling, Spec, model_spec, user_params_to_full
+from ._mstep import m_step
 from ._validation import check_positive_int, check_rng
 from ._warnings import MonotonicityError, SymmetricStartWarning
 

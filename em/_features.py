@@ -10,7 +10,7 @@ buffers stay in cache.
 
 The features are uncentred: ``eta_k . T(z)`` adds terms of size
 ``|mu_k|^2 / sigma_k^2`` that cancel, and so do the moments ``S`` when a
-variance is formed from them. :func:`em._kernels.e_step` therefore uses this
+variance is formed from them. :func:`em._estep.e_step` therefore uses this
 path only while that ratio is small for every component (the round-off is
 then a few hundred ulps at most) and the centred path otherwise.
 

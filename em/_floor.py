@@ -17,10 +17,13 @@ Why this rule
   apart, so a component whose weight is shared by two values ``delta_j``
   apart, the smaller share ``q``, has variance ``q (1 - q) delta_j**2``; it
   reaches the default floor (``1e-6 delta_j**2``) only if ``q < 1e-6``, that
-  is when all but a millionth of its weight sits on one value. The resolution
-  does not depend on how far apart clusters are, so well-separated clusters
-  never meet the floor (a floor relative to the data's total variance, as
-  before, grows with the separation and did).
+  is when all but a millionth of its weight sits on one value. In ``d``
+  dimensions the same holds in every direction for a component whose points
+  (at least ``d + 1``) are spread in every direction by at least the
+  resolution; it binds when they collapse onto a point or a lower-dimensional
+  set. The resolution does not depend on how far apart clusters are, so
+  well-separated clusters never meet the floor (a floor relative to the
+  data's total variance, as before, grows with the separation and did).
 * It is affine-equivariant: under ``x -> a x + b`` every gap scales by
   ``|a|``, so the floor scales by ``a**2``; per feature, it also follows
   separate rescalings of the features.

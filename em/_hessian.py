@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import Components, Design, centred_log_prob
+from ._design import Components, Design
+from ._estep import centred_log_prob
 from ._theta import Layout, unpack
 
 _CHUNK = 65536

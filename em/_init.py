@@ -2,7 +2,7 @@
 
 Each strategy is a function ``(design, spec, rng, floor) -> (Params, anchors,
 factors)``: parameters on the internal scale, the means in data units (the
-anchors of :mod:`em._kernels`) and the exact factors of the covariances (see
+anchors of :mod:`em._design`) and the exact factors of the covariances (see
 :class:`em._floor.Factors`); the driver calls one per restart with a child generator,
 then overwrites fixed blocks with their fixed values. Starting covariances
 come from statistics centred on each group's own mean (two passes), so a
@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._design import Design, label_stats, resp_stats
 from ._floor import project
-from ._kernels import Design, label_stats, m_step, resp_stats
 from ._model import Params
+from ._mstep import m_step
 
 INIT_METHODS = frozenset({"kmeans++", "random_from_data", "random_resp", "quantile"})
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import Design
+from ._design import Design
 from ._model import Params
 from ._theta import Layout
 

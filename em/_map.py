@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import Update, covariance_update, moments, scatter
+from ._design import moments, scatter
 from ._model import Params
+from ._mstep import Update, covariance_update
 
 
 def map_m_step(stats: np.ndarray, prev: Params, *, kind: str, fixed: dict, floor,
@@ -16,7 +17,7 @@ def map_m_step(stats: np.ndarray, prev: Params, *, kind: str, fixed: dict, floor
     ----------
     stats : ndarray of shape (n_components, p)
         Responsibility-weighted sufficient statistics, centred on the anchors
-        (see :func:`em._kernels.e_step`).
+        (see :func:`em._estep.e_step`).
     prev : Params
         Current parameters (used for fixed blocks).
     kind : {"diag", "tied", "full"}

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._kernels import Components, Design, centred_log_prob
+from ._design import Components, Design
+from ._estep import centred_log_prob
 from ._model import Params, Scaling, Spec
 from ._validation import validate_data
 from .uncertainty import standard_errors as _standard_errors

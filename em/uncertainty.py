@@ -33,9 +33,9 @@ import numpy as np
 from scipy.special import expit, logit, ndtri
 
 from ._bootstrap import SCHEMES, Replicates, make_context, run_bootstrap
+from ._design import Design
 from ._hessian import loglik_function, richardson_hessian
 from ._identify import LOAD_TOL, NATURAL, diagnose, natural_se, split_information
-from ._kernels import Design
 from ._louis import louis_information, louis_supported
 from ._theta import jacobians, layout, pack, step_scales, unit_sizes, user_factors
 from ._validation import check_positive_int, check_rng

@@ -1,7 +1,7 @@
 """Kernels of EM (E-step, C-step, M-step, floor) against scipy/numpy references.
 
 Two E-steps: the uncentred feature path (``em._features``, one matrix
-product) and the centred path (``em._kernels``, differences from each
+product) and the centred path (``em._estep``, differences from each
 component's mean); both are checked against scipy, against each other, and
 their statistics are centred on the anchors.
 """
@@ -13,7 +13,9 @@ import warnings
 import numpy as np
 import pytest
 from mixcompare import em
-from mixcompare.em import _kernels as kernels
+from mixcompare.em import _estep
+from mixcompare.em._design import Components, Design, moments
+from mixcompare.em._estep import centred_e_step, centred_log_prob, e_step, use_fast_path
 from mixcompare.em._features import CHUNK, feature_e_step, features
 from mixcompare.em._features import feature_log_prob as log_prob
 from mixcompare.em._features import natural_params_of as natural_params
@@ -24,16 +26,7 @@ from mixcompare.em._floor import (
     n_distinct_rows,
     project,
 )
-from mixcompare.em._kernels import (
-    Components,
-    Design,
-    centred_e_step,
-    centred_log_prob,
-    e_step,
-    m_step,
-    moments,
-    use_fast_path,
-)
+from mixcompare.em._mstep import m_step
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal, norm
 
@@ -533,7 +526,7 @@ def test_fast_and_centred_paths_agree(d, kind, hard, monkeypatch):
     assert use_fast_path(design, comp, design.internal_means(comp.anchors))
     out = {}
     for name, kappa in (("fast", np.inf), ("centred", 0.0)):
-        monkeypatch.setattr(kernels, "FAST_KAPPA", kappa)
+        monkeypatch.setattr(_estep, "FAST_KAPPA", kappa)
         resp = np.empty((3000, 3))
         out[name] = (*e_step(design, comp, hard=hard, resp_out=resp), resp)
     (s1, o1, r1), (s2, o2, r2) = out["fast"], out["centred"]

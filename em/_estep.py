@@ -1,19 +1,9 @@
-"""Numerical kernels of EM on a centred footing: E-step, C-step, statistics, M-step.
+"""E-step and C-step of EM on the centred footing, and the component log-densities.
 
-Every component carries an *anchor*: its mean in the data's own units, held
-exactly as a float64. The E-step works with the differences ``x - anchor_k``,
-which are exact for the points near the component (where its density
-matters), so neither the log-densities nor the statistics cancel, however far
-the component sits from the others or from the origin, and however narrow it
-is. The sufficient statistics are centred about the anchors (in internal
-units, ``u = (x - anchor_k) / scale``)::
-
-    stats[k] = sum_i r_ik (1, u_ik, vech(u_ik u_ik^T))
-
-and the M-step returns each new mean as an *offset* from its anchor, so the
-driver moves the anchor by ``offset * scale`` and the next E-step is again
-centred on the current means (the per-component shift is the previous
-iterate's mean, as in a two-pass scatter at convergence).
+The E-step works with the differences ``x - anchor_k`` from each component's
+anchor and returns statistics centred on the anchors (see :mod:`em._design`);
+the M-step (:mod:`em._mstep`) returns each new mean as an offset from its
+anchor, so the next E-step is again centred on the current means.
 
 When every component is well conditioned relative to the data's centre,
 ``kappa_k = |mu_k|^2 / lambda_min(Sigma_k) <= FAST_KAPPA`` on the internal
@@ -32,31 +22,21 @@ Every function here is pure: it takes arrays and returns new ones.
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
 
-from ._features import feature_e_step, features, natural_params, quad_index
-from ._floor import Factors, factorise, project
+from ._design import Components, Design, moments, pack_stats, scatter
+from ._features import feature_e_step, natural_params, quad_index
+from ._floor import factorise
 
 __all__ = [
     "FAST_KAPPA",
-    "Components",
-    "Design",
-    "Update",
     "centred_e_step",
     "centred_log_prob",
-    "covariance_update",
     "e_step",
     "kappa",
-    "label_stats",
     "log_prob",
-    "m_step",
-    "moments",
-    "pack_stats",
-    "resp_stats",
-    "scatter",
     "tolerance_kappa",
     "use_fast_path",
 ]
@@ -73,161 +53,6 @@ _TINY = 1e-280
 #: data farther than this from their centre (see Design.span): the centred path divides
 #: differences by the scale before squaring them, so nothing overflows
 _SAFE_SPAN = 1e150
-
-
-class Components(NamedTuple):
-    """Mixture parameters as the kernels read them.
-
-    Attributes
-    ----------
-    weights : ndarray of shape (n_components,)
-    anchors : ndarray of shape (n_components, n_features)
-        The means in the data's units (exact).
-    covariances : ndarray of shape (n_components, n_features, n_features)
-        On the internal scale (data units divided by ``scale``).
-    factors : Factors, optional
-        Exact factors of ``covariances`` (from the M-step's projection);
-        computed from the dense matrices when not given.
-    """
-
-    weights: np.ndarray
-    anchors: np.ndarray
-    covariances: np.ndarray
-    factors: Factors | None = None
-
-
-class Design:
-    """The data of one fit, in the forms the kernels need (computed once, on demand).
-
-    Parameters
-    ----------
-    X2 : ndarray of shape (n_samples, n_features)
-        The data in their own units.
-    center : ndarray of shape (n_features,)
-    scale : float
-        Internal units are ``(x - center) / scale`` for points and ``x / scale``
-        for differences.
-    diagonal : bool
-        Every covariance is diagonal (``diag``, ``spherical``, 1-D), so the
-        centred path whitens by elementwise products instead of matrix products.
-    """
-
-    def __init__(self, X2: np.ndarray, center: np.ndarray, scale: float, diagonal: bool):
-        self.X = np.ascontiguousarray(X2, dtype=np.float64)
-        self.n, self.d = self.X.shape
-        self.center = np.asarray(center, dtype=np.float64)
-        self.scale = float(scale)
-        self.diagonal = bool(diagonal or self.d == 1)
-
-    @cached_property
-    def span(self) -> float:
-        """Largest ``|x - center|`` (data units)."""
-        return float(np.abs(self.X - self.center).max())
-
-    @cached_property
-    def x(self) -> np.ndarray:
-        """1-D data as a contiguous vector."""
-        return np.ascontiguousarray(self.X[:, 0])
-
-    @cached_property
-    def Z(self) -> np.ndarray:
-        """Data on the internal scale, ``(X - center) / scale``."""
-        return (self.X - self.center) / self.scale
-
-    @cached_property
-    def T(self) -> np.ndarray:
-        """Uncentred features of ``Z`` for the fast path (computed the first time it is used)."""
-        return features(self.Z)
-
-    def internal_means(self, anchors: np.ndarray) -> np.ndarray:
-        """Means on the internal scale, ``(anchors - center) / scale``."""
-        return (anchors - self.center) / self.scale
-
-    def anchors_from_internal(self, means: np.ndarray) -> np.ndarray:
-        """Means in data units from internal means (rounded: for starting points only)."""
-        return means * self.scale + self.center
-
-
-class Update(NamedTuple):
-    """Result of an M-step.
-
-    Attributes
-    ----------
-    weights : ndarray of shape (n_components,)
-    offsets : ndarray of shape (n_components, n_features)
-        New mean minus the anchor, on the internal scale (0 for fixed means and
-        for components that received no data).
-    covariances : ndarray of shape (n_components, n_features, n_features)
-        Internal scale.
-    factors : Factors
-        Exact factors of ``covariances`` (see :class:`em._floor.Factors`).
-    """
-
-    weights: np.ndarray
-    offsets: np.ndarray
-    covariances: np.ndarray
-    factors: Factors
-
-
-# --------------------------------------------------------------------- statistics
-def moments(stats: np.ndarray, d: int):
-    """Split statistics into counts (K,), first (K, d) and second (K, d, d) moment sums."""
-    K = stats.shape[0]
-    Nk = stats[:, 0]
-    Sx = stats[:, 1 : 1 + d]
-    iu, ju = quad_index(d)
-    Sxx = np.empty((K, d, d))
-    Sxx[:, iu, ju] = stats[:, 1 + d :]
-    Sxx[:, ju, iu] = stats[:, 1 + d :]
-    return Nk, Sx, Sxx
-
-
-def pack_stats(Nk: np.ndarray, Sx: np.ndarray, Sxx: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`moments`: rows ``(N_k, S_k, vech(SS_k))``."""
-    d = Sx.shape[1]
-    iu, ju = quad_index(d)
-    return np.concatenate([Nk[:, None], Sx, Sxx[:, iu, ju]], axis=1)
-
-
-def scatter(Nk, Sx, Sxx, means):
-    """Weighted scatter about given points: ``sum_i r_ik (u_i - m_k)(u_i - m_k)^T``.
-
-    ``Sx`` and ``Sxx`` are the first and second moment sums of ``u`` (about
-    the anchors); ``means`` are offsets from the same anchors. When the
-    offsets are small (the anchors are the previous means) nothing cancels.
-    """
-    outer = np.einsum("ki,kj->kij", Sx, means)
-    return Sxx - outer - np.swapaxes(outer, 1, 2) + Nk[:, None, None] * np.einsum(
-        "ki,kj->kij", means, means)
-
-
-def resp_stats(design: Design, R: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-    """Centred statistics of given responsibilities (n, K) about ``anchors`` (two-pass exact)."""
-    K = R.shape[1]
-    d = design.d
-    Nk = R.sum(axis=0)
-    Sx = np.empty((K, d))
-    Sxx = np.empty((K, d, d))
-    for k in range(K):
-        D = (design.X - anchors[k]) * (1.0 / design.scale)
-        r = R[:, k]
-        Sx[k] = r @ D
-        Sxx[k] = (D * r[:, None]).T @ D
-    return pack_stats(Nk, Sx, Sxx)
-
-
-def label_stats(design: Design, labels: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-    """Centred statistics of hard labels about ``anchors``, without an (n, K) matrix."""
-    K, d = anchors.shape
-    Nk = np.zeros(K)
-    Sx = np.zeros((K, d))
-    Sxx = np.zeros((K, d, d))
-    for k in range(K):
-        D = (design.X[labels == k] - anchors[k]) * (1.0 / design.scale)
-        Nk[k] = D.shape[0]
-        Sx[k] = D.sum(axis=0)
-        Sxx[k] = D.T @ D
-    return pack_stats(Nk, Sx, Sxx)
 
 
 # ------------------------------------------------------------------ centred path
@@ -480,67 +305,3 @@ def e_step(design: Design, comp: Components, *, hard: bool = False, resp_out=Non
     # re-centre on the anchors: exact to ~kappa ulps, kappa <= FAST_KAPPA
     centred = scatter(Nk, Sx, Sxx, means_int)
     return pack_stats(Nk, Sx - Nk[:, None] * means_int, centred), objective
-
-
-# ------------------------------------------------------------------- M-step
-def covariance_update(cov: np.ndarray, floor, kind: str, fixed: dict,
-                      diagonal: bool) -> tuple[np.ndarray, Factors]:
-    """Dense covariances and their exact factors after the floor (fixed blocks factorised)."""
-    if "covariances" in fixed:
-        return cov, factorise(cov, floor, diagonal)
-    return project(cov, floor, kind, diagonal)
-
-
-def m_step(stats: np.ndarray, prev, *, kind: str, fixed: dict, floor) -> Update:
-    """Maximisation step from statistics centred on the anchors.
-
-    Parameters
-    ----------
-    stats : ndarray of shape (n_components, p)
-        Centred on the current anchors (see :func:`e_step`).
-    prev : Params
-        Current parameters (internal scale): used for fixed blocks and for
-        components that received no data (empty clusters keep their
-        parameters, weight 0).
-    kind : {"full", "diag", "spherical", "tied"}
-    fixed : dict
-        Fixed blocks (internal scale); they are returned unchanged (a fixed
-        mean is the anchor itself, offset 0).
-    floor : float or ndarray of shape (n_features,)
-        Variance floor per feature, internal scale (see :mod:`em._floor`).
-
-    Notes
-    -----
-    With ``N_k = sum_i r_ik`` and ``u_ik = (x_i - anchor_k) / scale``:
-    ``w_k = N_k / n``, offset ``delta_k = sum_i r_ik u_ik / N_k`` (new mean
-    ``anchor_k + delta_k scale``), ``Sigma_k = sum_i r_ik (u_ik - delta_k)
-    (u_ik - delta_k)^T / N_k`` (full); diag keeps the diagonal, spherical its
-    mean, tied pools the scatters over components and divides by ``n``.
-    """
-    d = prev.means.shape[1]
-    Nk, Sx, Sxx = moments(stats, d)
-    n = Nk.sum()
-    empty = Nk <= 1e-12 * max(n, 1.0)
-    safeN = np.where(empty, 1.0, Nk)
-    weights = fixed["weights"] if "weights" in fixed else Nk / n
-    if "means" in fixed:
-        offsets = np.zeros_like(Sx)
-    else:
-        offsets = np.where(empty[:, None], 0.0, Sx / safeN[:, None])
-    diagonal = kind in ("diag", "spherical") or d == 1
-    if "covariances" in fixed:
-        return Update(weights, offsets, *covariance_update(fixed["covariances"], floor, kind,
-                                                          fixed, diagonal))
-    S = scatter(Nk, Sx, Sxx, offsets)
-    S = 0.5 * (S + np.swapaxes(S, 1, 2))
-    if kind == "tied":
-        pooled = S.sum(axis=0) / n
-        cov = np.broadcast_to(pooled, S.shape).copy()
-    else:
-        cov = S / safeN[:, None, None]
-        if kind == "diag":
-            cov = np.einsum("kii->ki", cov)[:, :, None] * np.eye(d)
-        elif kind == "spherical":
-            cov = (np.einsum("kii->k", cov) / d)[:, None, None] * np.eye(d)
-        cov = np.where(empty[:, None, None], prev.covariances, cov)
-    return Update(weights, offsets, *project(cov, floor, kind, diagonal))
