@@ -50,9 +50,13 @@ def _atlas_table(tree: xr.DataTree) -> pd.DataFrame:
 
 def _posterior_adds(summary: dict) -> list[str]:
     """List what the posterior adds to EM's point estimate, from ``summary.json``."""
-    h, rows = summary["hidden_spread"], summary["agreement"]["rows"]
-    out = [f"{sum(r['agree'] is True for r in rows)} of {len(rows)} parameters agree "
-           f"({summary['agreement']['rule']})"]
+    h, agr = summary["hidden_spread"], summary["agreement"]
+    rows = agr["rows"]
+    if agr.get("verdict") == "not_assessable":
+        out = [f"no pooled verdict on EM against the posterior: {agr.get('reason')}"]
+    else:
+        out = [f"{sum(r.get('agree') is True for r in rows)} of {len(rows)} parameters agree "
+               f"({agr['rule']})"]
     ratios = [r["sd_over_se_louis"] for r in h["rows"] if r.get("sd_over_se_louis") is not None]
     if ratios:
         out.append(f"posterior sd / EM's Louis standard error: {min(ratios):.2f} to "
