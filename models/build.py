@@ -191,7 +191,7 @@ class MixtureModel:
         """The data set the model currently holds (a copy)."""
         return np.array(self.model["x"].get_value())
 
-    def set_data(self, X) -> MixtureModel:
+    def set_data(self, X, *args, **kwargs) -> MixtureModel:
         """Swap in another data set of the same shape; return this model.
 
         ``X`` is validated as by :func:`em.validate_data` (NaN refused). The
@@ -202,7 +202,14 @@ class MixtureModel:
         ------
         ValueError
             When ``X`` is invalid or its shape differs from the model's data.
+        TypeError
+            When called as ``pymc.Model.set_data`` is (``pm.set_data({"x": X},
+            model=mm)`` does so): pass the array, ``mm.set_data(X)``.
         """
+        if isinstance(X, str) or args or kwargs:
+            raise TypeError(
+                "MixtureModel.set_data takes the data array: write mm.set_data(X), not "
+                "pm.set_data({'x': X}, model=mm) (or pm.set_data(..., model=mm.model)).")
         X = em.validate_data(X)
         shape = self.model["x"].get_value().shape
         if X.shape != shape:

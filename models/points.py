@@ -6,11 +6,10 @@ import numpy as np
 import xarray as xr
 from mixcompare import em
 
-# the one use of a private em name in models: em exports check_positive_int publicly on the
-# em branch; then this line becomes ``check_positive_int = em.check_positive_int``
-from mixcompare.em import check_positive_int
-
 from .build import MixtureModel
+
+#: em's public check of counts (draws, chains, n_starts), used by fit_map and fit_nuts
+check_positive_int = em.check_positive_int
 
 __all__ = [
     "check_model",

@@ -160,6 +160,8 @@ def test_set_data_validates_and_keeps_the_compiled_functions():
         mm.set_data(bad)
     with pytest.raises(TypeError, match="MixtureModel"):
         models.fit_map(mm.model)
+    with pytest.raises(TypeError, match=r"write mm.set_data\(X\)"):
+        pm.set_data({"x": XA}, model=mm)
 
 
 def test_cached_model_builds_once_per_shape_and_swaps_the_data():

@@ -47,8 +47,7 @@ def test_models_imports_only_public_em_names():
             if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
                     and node.value.id == "em" and node.attr.startswith("_")):
                 private.append(f"{path.name}: em.{node.attr}")
-    # the one exception until the em branch exports check_positive_int (see models/points.py)
-    assert private == ["points.py: from mixcompare.em._validation"], private
+    assert not private, private
 
 
 def test_a_changed_internal_fails_naming_the_version(monkeypatch):
