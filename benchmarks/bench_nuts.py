@@ -24,7 +24,7 @@ In that worker:
   ``arviz_stats.ess`` over ``weights``, ``means``, ``variances``, divergences,
   max R-hat, whether all chains sit in the same labelling);
 * **second data set** of the same shape through the reused model
-  (``pm.set_data({"x": X2}, model=model)`` then ``fit_nuts``): its time and
+  (``model.set_data(X2)`` then ``fit_nuts``): its time and
   its ratio to the first's compile-plus-fit time; whether anything was compiled
   again;
 * **compile, warm**: a second ``build_model`` of the same data in the same
@@ -192,16 +192,16 @@ def worker(spec: dict) -> dict:
     out["fit1"] = time.perf_counter() - t0
     out["fit1_cpu"] = cpu_seconds() - c0
     out["diag1"] = diagnostics(tree)
-    compiles = dict(compiled.cache_for(model).compiles)
+    compiles = dict(model.cache.compiles)
 
-    pm.set_data({"x": X2}, model=model)
+    model.set_data(X2)
     t0, c0 = time.perf_counter(), cpu_seconds()
     tree2 = models.fit_nuts(model, rng=2, em_result=res2, **kw)
     out["fit2"] = time.perf_counter() - t0
     out["fit2_cpu"] = cpu_seconds() - c0
     out["diag2"] = diagnostics(tree2)
     out["recompiled"] = {k: v - compiles.get(k, 0)
-                         for k, v in compiled.cache_for(model).compiles.items()
+                         for k, v in model.cache.compiles.items()
                          if v != compiles.get(k, 0)}
     out["fit2_posterior_means"] = sorted(
         tree2["posterior"]["means"].mean(("chain", "draw")).values.tolist())
@@ -218,12 +218,12 @@ def worker(spec: dict) -> dict:
     ll = {"pm": [], "cached": []}
     for _ in range(2):
         t0 = time.perf_counter()
-        ref = pm.compute_log_likelihood(small.copy(), model=model, progressbar=False,
+        ref = pm.compute_log_likelihood(small.copy(), model=model.model, progressbar=False,
                                         extend_inferencedata=False)
         ll["pm"].append(time.perf_counter() - t0)
     for _ in range(2):
         t0 = time.perf_counter()
-        got = compiled.log_likelihood(model, small)
+        got = models.points.log_likelihood_dataset(model, small["posterior"])
         ll["cached"].append(time.perf_counter() - t0)
     ll["max_abs_diff"] = float(np.abs(got["x_obs"].values - ref["x_obs"].values).max())
     ll["draws"] = int(small["posterior"].sizes["chain"] * small["posterior"].sizes["draw"])
@@ -374,7 +374,7 @@ def report(meta: dict, rows: list[dict], verify: dict) -> str:
     L.extend(meta["recommendation"])
     L.append("")
     L.append("## Reusing a compiled model for a second data set of the same shape\n")
-    L.append("`pm.set_data({\"x\": X2}, model=model)` then `fit_nuts` again (new EM start, "
+    L.append("`model.set_data(X2)` then `fit_nuts` again (new EM start, "
              "other seed), X2 a new data set of the same size (galaxies: parametric bootstrap "
              "from the EM fit; simulated: another draw). Ratio = second fit / (first compile + "
              "first fit), the target being ≤ 0.10; also against a warm first compile. "

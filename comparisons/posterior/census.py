@@ -377,8 +377,12 @@ def take_census(post: xr.Dataset, atlas: em.EMResult, model, X, *, switching_rat
     for k in range(len(cen.optimum_of_mode)):
         c = int(np.flatnonzero(cen.mode_of_chain == k)[0])
         w, m, v = chain_medians(post, c)
+        cov = (post["covariances"].isel(chain=c).median("draw").values
+               if "covariances" in post else None)
         try:
-            logd.append(models.log_density(model, models.params_to_values(model, w, m, v)))
+            values = (models.params_to_values(model, w, m, v) if cov is None else
+                      models.params_to_values(model, w, m, covariances=cov))
+            logd.append(models.log_density(model, values))
         except (ValueError, KeyError):
             logd.append(np.nan)
     ll = [lls[j] if j >= 0 else np.nan for j in cen.optimum_of_mode]

@@ -272,13 +272,15 @@ def relabel_stephens(posterior, X, *, init="identity", method: str = "auto",
 
     Notes
     -----
-    Memberships come from :func:`membership_per_draw` (diagonal Gaussian
-    densities from ``variances``; a ``full`` model's correlations are
-    ignored for the relabelling only). Without a pivot the labelling is
+    Memberships come from :func:`membership_per_draw`: Gaussian densities
+    from ``covariances`` when the posterior has them (``full``, ``tied``),
+    else from the diagonal ``variances``. Without a pivot the labelling is
     defined up to one permutation common to all draws.
     """
     post = _posterior(posterior)
     w, mu, var = draw_arrays(post)
+    if "covariances" in post:  # full / tied: the memberships use the correlations
+        var = post["covariances"].transpose(*_SAMPLE_DIMS, "component", ...).values
     p = membership_per_draw(w, mu, var, X, max_elements=max_elements)
     if isinstance(init, str):
         if init != "identity":

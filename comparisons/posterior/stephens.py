@@ -22,7 +22,7 @@ from math import prod
 
 import numpy as np
 from mixcompare import em
-from mixcompare.em.draws import draws_log_density
+from mixcompare.em import draws_log_density
 from scipy.optimize import linear_sum_assignment
 from scipy.special import logsumexp, xlogy
 
@@ -148,11 +148,15 @@ def as_draws(weights, means, variances) -> tuple[np.ndarray, np.ndarray, np.ndar
         mu = mu[..., None]
     if var.shape == w.shape:
         var = var[..., None]
-    if mu.ndim != w.ndim + 1 or mu.shape[:-1] != w.shape or var.shape != mu.shape:
+    full = var.ndim == mu.ndim + 1 and var.shape[:-1] == mu.shape
+    if mu.ndim != w.ndim + 1 or mu.shape[:-1] != w.shape or not (var.shape == mu.shape or full):
         raise ValueError("means and variances must have shape (..., K) or (..., K, d) matching "
-                         f"weights {w.shape}; got {np.shape(means)} and {np.shape(variances)}.")
+                         f"weights {w.shape} (or covariances (..., K, d, d)); got "
+                         f"{np.shape(means)} and {np.shape(variances)}.")
     S = prod(shape)
-    return w.reshape(S, K), mu.reshape(S, K, -1), var.reshape(S, K, -1), shape
+    d = mu.shape[-1]
+    var = var.reshape(S, K, d, d) if full else var.reshape(S, K, -1)
+    return w.reshape(S, K), mu.reshape(S, K, -1), var, shape
 
 
 def membership_per_draw(weights, means, variances, X, *, chunk: int | None = None,
@@ -210,7 +214,11 @@ def membership_per_draw(weights, means, variances, X, *, chunk: int | None = Non
         chunk = max(1, _CHUNK_ELEMENTS // (n * K * d))
     out = np.empty((S, n, K))
     for a in range(0, S, chunk):
-        lp = draws_log_density(X2, w[a:a + chunk], mu[a:a + chunk], var[a:a + chunk])
+        if var.ndim == 4:  # full covariances: Cholesky-based, correlations included
+            lp = draws_log_density(X2, w[a:a + chunk], mu[a:a + chunk],
+                                   covariances=var[a:a + chunk])
+        else:
+            lp = draws_log_density(X2, w[a:a + chunk], mu[a:a + chunk], var[a:a + chunk])
         out[a:a + chunk] = np.exp(lp - logsumexp(lp, axis=2, keepdims=True))
     return out.reshape(shape + (n, K))
 
