@@ -36,7 +36,7 @@ def _complete_data_se(weights, sds, n):
     return sds / np.sqrt(nk).reshape(shape), 1.0 / np.sqrt(2 * nk).reshape(shape), 1 / np.sqrt(nk)
 
 
-def _optimum_se(res: em.EMResult, weights, means, variances):
+def _optimum_se(res: em.EMResult, weights, means, variances, cache: dict | None = None):
     """SEs of (means, log-sd, weight log-ratio) at an optimum.
 
     Louis' observed information for the best MLE optimum where available,
@@ -59,7 +59,10 @@ def _optimum_se(res: em.EMResult, weights, means, variances):
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", em.MixcompareWarning)
-            se = res.standard_errors("louis")
+            cache = {} if cache is None else cache
+            if "louis" not in cache:  # once per fit, not once per chain
+                cache["louis"] = res.standard_errors("louis")
+            se = cache["louis"]
     except (ValueError, NotImplementedError, np.linalg.LinAlgError):
         return se_mu, se_logsd, se_eta
     louis_mu, louis_sd = se.means[perm], se.sds[perm]
@@ -69,12 +72,13 @@ def _optimum_se(res: em.EMResult, weights, means, variances):
     return se_mu, se_logsd, se_eta
 
 
-def _jittered(res, weights, means, variances, covariances, rng, scale: float):
+def _jittered(res, weights, means, variances, covariances, rng, scale: float,
+              cache: dict | None = None):
     """One start around an optimum, jittered on the unconstrained scale.
 
     Covariance matrices are rescaled with their variances (correlations kept).
     """
-    se_mu, se_logsd, se_eta = _optimum_se(res, weights, means, variances)
+    se_mu, se_logsd, se_eta = _optimum_se(res, weights, means, variances, cache)
     fixed = res.spec.fixed
     w, m, v = np.array(weights, float), np.array(means, float), np.array(variances, float)
     cov = np.array(covariances, float)
@@ -170,7 +174,7 @@ def chain_starts(mm, policy, chains: int, rng, *, em_result=None,
         which = np.zeros(chains, dtype=int)
     else:
         which = allocate_chains([o.basin_share for o in optima], chains)
-    starts = []
+    starts, louis = [], {}  # Louis' SEs of the fit: computed at most once for all chains
     for c in range(chains):
         o = optima[which[c]]
         w, m, v, cov = o.weights, o.means, o.variances, np.asarray(o.covariances, float)
@@ -181,7 +185,7 @@ def chain_starts(mm, policy, chains: int, rng, *, em_result=None,
             d = reference.means.shape[1]
             perm, _ = em.match_components(reference, em.Params(w, np.reshape(m, (K, d)), cov))
             w, m, v, cov = w[perm], m[perm], v[perm], cov[perm]
-        w, m, v, cov = _jittered(em_result, w, m, v, cov, rng, jitter_scale)
+        w, m, v, cov = _jittered(em_result, w, m, v, cov, rng, jitter_scale, louis)
         if mm.ordered:
             key = m if m.ndim == 1 else m[:, 0]
             order = np.argsort(key, kind="stable")
