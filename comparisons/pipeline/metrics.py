@@ -72,8 +72,8 @@ def agreement(K: int, d, est: dict, se: xr.Dataset | None, summ: xr.Dataset | No
               map_comparable: bool = True):
     """Per-parameter agreement table across methods (see the module's rule).
 
-    ``map_comparable=False`` (``full`` covariances: MAP-EM's Normal-Inverse-
-    Wishart prior differs from the PyMC model's LKJ prior) reports the
+    ``map_comparable=False`` (for results made when the PyMC model's ``full``
+    prior differed from MAP-EM's; today they are the same model) reports the
     MAP-EM minus ``find_MAP`` difference without flagging it.
     """
     cols = {name: vals for name, vals in est.items()}

@@ -148,7 +148,7 @@ def assemble(s: Setup, settings: dict, log: RunLog, fit: EMFit, errs: EMErrors |
         groups["comparison/census"] = post.census
         groups["comparison/agreement_modes"] = post.modes_agreement
     se = groups["em/se"] if groups["em/se"].data_vars else None
-    agreement = metrics.agreement(K, dd, est, se, summ, map_comparable=spec.kind != "full")
+    agreement = metrics.agreement(K, dd, est, se, summ)  # same prior in every structure
     groups["comparison/agreement"] = apply_verdict(
         agreement, est, None if post is None else post.census,
         None if post is None else post.diagnostics, None if post is None else post.modes_agreement)
@@ -161,6 +161,6 @@ def assemble(s: Setup, settings: dict, log: RunLog, fit: EMFit, errs: EMErrors |
         "n_components": K, "structure": spec.structure,
         "prior": json.dumps(s.prior.to_dict()), "problems": json.dumps(list(log.problems)),
         "warnings": json.dumps(log.unique_warnings()), "timings": json.dumps(log.timings),
-        "map_comparable": int(spec.kind != "full"),
+        "map_comparable": 1,
     })
     return ComparisonResult(tree)
