@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -179,3 +181,23 @@ def test_one_atlas_with_stable_identifiers():
     assert atlas["counterpart"].values[0] == "M0"
     summary = res.summary()
     assert [a["id"] for a in summary["atlas"]] == ids
+
+
+def test_bootstrap_failures_are_counted_by_reason_and_mark_the_ses_unreliable(tmp_path):
+    """galaxies K = 3: resamples of the 3-point cluster collapse a component (degenerate)."""
+    from mixcompare.comparisons.datasets import load
+    from mixcompare.comparisons.report import write_report
+
+    res = compare(load("galaxies").X, 3, methods=("em",), n_init=10, n_boot=40, rng=0)
+    se = res.tree["em/se"].attrs
+    reasons = json.loads(se["failure_reasons"])
+    assert se["n_failed"] == sum(reasons.values()) > 0 and se["n_boot"] == 40
+    share = se["n_failed"] / se["n_boot"]
+    assert se["boot_reliable"] == int(share <= 0.10)
+    failures = res.summary()["em"]["se"]["bootstrap_failures"]
+    assert failures["reasons"] == reasons and failures["reliable"] == (share <= 0.10)
+    write_report(res, tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert f"{se['n_failed']} of 40 bootstrap refits failed" in md
+    if share > 0.10:
+        assert "UNRELIABLE" in md and "**unreliable**" in md

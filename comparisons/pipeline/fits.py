@@ -19,9 +19,9 @@ from mixcompare import em
 
 from .runlog import RunLog
 
-__all__ = ["EMErrors", "EMFit", "MapEMFit", "MapFit", "NutsFit", "Setup", "build_model",
-           "em_standard_errors", "fit_em", "fit_map", "fit_map_em", "fit_nuts", "point_of",
-           "setup"]
+__all__ = ["BOOT_FAILURE_MAX", "EMErrors", "EMFit", "MapEMFit", "MapFit", "NutsFit", "Setup",
+           "build_model", "em_standard_errors", "failure_classes", "fit_em", "fit_map",
+           "fit_map_em", "fit_nuts", "point_of", "setup"]
 
 
 @dataclass(frozen=True)
@@ -175,8 +175,34 @@ def em_standard_errors(fit: EMFit, *, n_boot: int, level: float, rng,
             boot = fit.result.standard_errors("bootstrap", n_boot=n_boot, rng=rng)
             ci = boot.intervals(level)
         if boot.n_failed:
-            log.problem(f"{boot.n_failed} of {n_boot} bootstrap refits failed")
+            reasons = failure_classes(boot)
+            said = ", ".join(f"{k} {v}" for k, v in reasons.items())
+            share = boot.n_failed / n_boot
+            log.problem(f"{boot.n_failed} of {n_boot} bootstrap refits failed ({said})"
+                        + (f"; above {BOOT_FAILURE_MAX:.0%} the bootstrap SEs are marked "
+                           "unreliable" if share > BOOT_FAILURE_MAX else ""))
     return EMErrors(louis, boot, ci, level)
+
+
+#: share of failed bootstrap refits above which the bootstrap SEs are marked unreliable
+BOOT_FAILURE_MAX = 0.10
+
+
+def failure_classes(boot: em.StandardErrors) -> dict:
+    """Count the failed bootstrap refits by reason class (degenerate, did not converge...)."""
+    reps = boot.replicates
+    out: dict[str, int] = {}
+    for _, reason in (() if reps is None else reps.failures):
+        if reason.startswith("degenerate"):
+            key = "degenerate"
+        elif reason.startswith("did not converge"):
+            key = "did not converge"
+        elif reason.startswith("non-finite"):
+            key = "non-finite estimates"
+        else:
+            key = reason.split(":")[0]
+        out[key] = out.get(key, 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
 def fit_map_em(s: Setup, fit: EMFit, *, n_init: int, rng, log: RunLog) -> MapEMFit | None:

@@ -19,7 +19,16 @@ from mixcompare.comparisons.tables import flatten, table
 from . import metrics
 from .analysis import PosteriorAnalysis
 from .atlas import atlas_dataset
-from .fits import EMErrors, EMFit, MapEMFit, MapFit, NutsFit, Setup
+from .fits import (
+    BOOT_FAILURE_MAX,
+    EMErrors,
+    EMFit,
+    MapEMFit,
+    MapFit,
+    NutsFit,
+    Setup,
+    failure_classes,
+)
 from .runlog import RunLog
 from .verdict import apply_verdict
 
@@ -89,7 +98,14 @@ def _se_table(fit: EMFit, errs: EMErrors | None, K: int, dd) -> xr.Dataset:
         cols["boot_high"] = flatten(ci.weights[1][o], ci.means[1][o], ci.sds[1][o])
     if not cols:
         return xr.Dataset()
-    return table(K, dd, cols, {"level": errs.level})
+    attrs = {"level": errs.level}
+    if errs is not None and errs.bootstrap is not None:
+        b = errs.bootstrap
+        attrs.update({"n_boot": int(b.n_boot), "n_failed": int(b.n_failed),
+                      "failure_reasons": json.dumps(failure_classes(b)),
+                      "boot_reliable": int(b.n_failed / b.n_boot <= BOOT_FAILURE_MAX),
+                      "boot_failure_max": BOOT_FAILURE_MAX})
+    return table(K, dd, cols, attrs)
 
 
 def _em_groups(fit: EMFit, errs: EMErrors | None, map_em: MapEMFit | None,

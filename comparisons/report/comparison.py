@@ -12,6 +12,7 @@ so an interrupted run never leaves a half-written file.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from importlib import metadata
 from itertools import takewhile
@@ -218,14 +219,27 @@ def _hidden(tree) -> list:
         rows = [[str(n), _cell(agr, "em", i), _cell(se, "se_louis", i), _cell(se, "se_boot", i),
                  _cell(agr, "post_sd", i), _cell(hid, "sd_over_se_louis", i),
                  _cell(hid, "sd_over_se_boot", i)] for i, n in enumerate(agr["name"].values)]
-        out.append(_table(["parameter", "EM MLE", "Louis SE", "bootstrap SE", "posterior sd",
+        boot_head = "bootstrap SE"
+        if se is not None and se.attrs.get("n_boot"):
+            share = int(se.attrs.get("n_failed", 0)) / int(se.attrs["n_boot"])
+            boot_head += f" ({share:.0%} refits failed" + (
+                ", UNRELIABLE)" if not int(se.attrs.get("boot_reliable", 1)) else ")")
+        out.append(_table(["parameter", "EM MLE", "Louis SE", boot_head, "posterior sd",
                            "sd / Louis SE", "sd / bootstrap SE"], rows))
     if se is not None and "se_boot" in se:
         failed, n_boot = se.attrs.get("n_failed"), se.attrs.get("n_boot")
         if failed is not None and n_boot:
-            out.append(("p", f"Bootstrap: {int(failed)} of {int(n_boot)} refits failed "
-                             f"({int(failed) / int(n_boot):.1%}); the bootstrap SE and "
-                             "interval use the others."))
+            reasons = json.loads(se.attrs.get("failure_reasons", "{}") or "{}")
+            why = ", ".join(f"{k}: {v}" for k, v in reasons.items())
+            text = (f"Bootstrap: {int(failed)} of {int(n_boot)} refits failed "
+                    f"({int(failed) / int(n_boot):.1%}{'; ' + why if why else ''}).")
+            if not int(se.attrs.get("boot_reliable", 1)):
+                out.append(("warn", [text + " Above "
+                            f"{float(se.attrs.get('boot_failure_max', 0.1)):.0%} failed, the "
+                            "bootstrap SEs and intervals are **unreliable**: the surviving refits "
+                            "are not a sample of the estimator's distribution."]))
+            else:
+                out.append(("p", text + " The bootstrap SE and interval use the others."))
     items = []
     memb = _g(tree, "comparison/membership")
     if memb is not None:

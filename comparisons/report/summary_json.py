@@ -166,6 +166,12 @@ def summarise(tree: xr.DataTree) -> dict:
         em_out["se"]["louis"] = _by_param(se, "se_louis")
     if se is not None and "se_boot" in se:
         em_out["se"]["bootstrap"] = _by_param(se, "se_boot")
+        if "n_boot" in se.attrs:
+            em_out["se"]["bootstrap_failures"] = {
+                "n_boot": int(se.attrs["n_boot"]), "n_failed": int(se.attrs["n_failed"]),
+                "share": int(se.attrs["n_failed"]) / int(se.attrs["n_boot"]),
+                "reasons": json.loads(se.attrs.get("failure_reasons", "{}")),
+                "reliable": bool(int(se.attrs.get("boot_reliable", 1)))}
     out["em"] = em_out
     me = _group(tree, "map_em")
     out["atlas"] = _atlas(_group(tree, "comparison/atlas"))
