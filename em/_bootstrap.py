@@ -74,20 +74,47 @@ def _draw(ctx: _Context, rng: np.random.Generator) -> np.ndarray:
     return sample(n, w, m, covariances=c, rng=rng)[0]
 
 
+#: restarts tried on a resample whose refit from the MLE failed (degenerate, not converged)
+RETRY_RESTARTS = 5
+
+
+def _refit(ctx: _Context, Xb: np.ndarray, rng: np.random.Generator):
+    """Refit from the MLE; if that fails, from ``RETRY_RESTARTS`` k-means++ restarts.
+
+    Returns ``(estimate, None)`` or ``(None, reason)`` (the MLE start's reason
+    when the restarts fail too).
+    """
+    def attempt(**kw):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                fb = fit_estimate(Xb, ctx.n_components, **kw)
+            except Exception as err:  # a failed refit is counted, not raised
+                return None, f"{type(err).__name__}: {err}"
+        if not fb.converged:
+            return None, f"did not converge in {fb.n_iter} iterations"
+        if np.any(fb.degenerate):
+            return None, "degenerate component(s) " + str(np.flatnonzero(fb.degenerate).tolist())
+        return fb, None
+
+    fb, reason = attempt(**ctx.fit_kwargs)
+    if fb is None:
+        kw = {k: v for k, v in ctx.fit_kwargs.items() if k != "init"}
+        fb2, _ = attempt(**{**kw, "n_init": RETRY_RESTARTS, "rng": rng})
+        if fb2 is not None:
+            return fb2, None
+    return fb, reason
+
+
 def replicate(ctx: _Context, rng: np.random.Generator):
-    """One replicate: ``(natural quantities dict, theta_user)`` or ``(None, reason)``."""
+    """One replicate: ``(natural quantities dict, theta_user)`` or ``(None, reason)``.
+
+    The refit starts from the MLE; when that fails, from the usual restarts too.
+    """
     Xb = _draw(ctx, rng)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            fb = fit_estimate(Xb, ctx.n_components, **ctx.fit_kwargs)
-        except Exception as err:  # a failed refit is counted, not raised
-            return None, f"{type(err).__name__}: {err}"
-    del caught
-    if not fb.converged:
-        return None, f"did not converge in {fb.n_iter} iterations"
-    if np.any(fb.degenerate):
-        return None, "degenerate component(s) " + str(np.flatnonzero(fb.degenerate).tolist())
+    fb, reason = _refit(ctx, Xb, rng)
+    if fb is None:
+        return None, reason
     user = fb.params
     perm, _ = match_components(ctx.reference, ctx.scaling.to_internal(user))
     aligned = Params(user.weights[perm], user.means[perm], user.covariances[perm])
