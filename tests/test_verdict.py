@@ -201,3 +201,19 @@ def test_bootstrap_failures_are_counted_by_reason_and_mark_the_ses_unreliable(tm
     assert f"{se['n_failed']} of 40 bootstrap refits failed" in md
     if share > 0.10:
         assert "UNRELIABLE" in md and "**unreliable**" in md
+
+
+def test_chains_away_from_the_best_optimum_count_as_another_mode():
+    from mixcompare.comparisons.pipeline.verdict import apply_verdict
+    est = {"em": np.array([1.0, 2.0]), "map_em": np.array([1.1, 2.0])}
+    agr = xr.Dataset({"post_mean": ("row", [3.0, 2.0])})
+    cen = _census(kind="label switching only", modes=(0, 0), optima=(3,))
+    cen["optimum_id"] = ("mode", np.array(["M3"]))
+    modes = xr.Dataset({"optimum": ("mode", [3]), "post_mean": (("mode", "row"), [[3.0, 2.0]])})
+    out = apply_verdict(agr, est, cen, _diag(), modes)
+    assert out.attrs["verdict"] == "assessable" and "no chain sits at the best optimum" in \
+        out.attrs["reason"] and "M3" in out.attrs["reason"]
+    np.testing.assert_allclose(out["part_prior"].values, [0.1, 0.0])
+    np.testing.assert_allclose(out["part_asymmetry"].values, [0.0, 0.0])
+    np.testing.assert_allclose(out["part_modes"].values, [1.9, 0.0])
+    assert out["dominant"].values[0] == "modes"

@@ -125,10 +125,13 @@ def analyse_posterior(s: Setup, fit: EMFit, map_em: MapEMFit | None, nuts: NutsF
         modes = metrics.posterior_mass_near_optima(post, fit.result)
     with log.step("census", "census of posterior modes"):
         atlas = map_em.result if map_em is not None else fit.result
-        if permute_rng is not None:  # chain medians of permuted draws mean nothing
+        rates = ls.dataset["switching_rate"].values
+        if permute_rng is not None or np.max(rates) > 0.01:
+            # chain medians of draws that switch labels within a chain mean nothing: take
+            # the census (and the per-mode agreement) on the draws relabelled to the pivot
             post = relabeled
         cen = census.take_census(post, atlas, model, s.X,
-                                 switching_rate=ls.dataset["switching_rate"].values,
+                                 switching_rate=rates,
                                  structure=s.structure, fixed=s.fixed,
                                  started_at=nuts.started_at)
         X2 = s.X.reshape(s.X.shape[0], -1)

@@ -19,8 +19,9 @@ The distance from EM's MLE to the pooled posterior mean is split into three
 parts that add up to it: the **prior** (MLE -> MAP-EM, the same restarts
 under the shared prior), the posterior's **asymmetry** (MAP-EM -> the
 posterior mean of the mode holding EM's best optimum) and **several modes**
-(that mode's mean -> the pooled mean). The largest in absolute value is the
-one the report names.
+(that mode's mean -> the pooled mean). When no chain sits at the best
+optimum, the whole MAP-EM -> posterior-mean distance counts as several modes.
+The largest part in absolute value is the one the report names.
 """
 
 from __future__ import annotations
@@ -205,10 +206,17 @@ def apply_verdict(agreement: xr.Dataset, est: dict, census: xr.Dataset | None,
     if "post_mean" not in out:
         return out
     mode_mean = None
-    if modes is not None and census is not None and census.attrs.get("kind") == "several modes":
+    if modes is not None and census is not None:
         best = np.flatnonzero(modes["optimum"].values == 0)
-        if best.size:
+        if best.size and census.attrs.get("kind") == "several modes":
             mode_mean = modes["post_mean"].values[best[0]]
+        elif not best.size:  # no chain at the best optimum: the whole gap is "another mode"
+            mode_mean = est.get("map_em", est["em"])
+            where = ", ".join(str(i) for i in census["optimum_id"].values) \
+                if "optimum_id" in census else "another optimum"
+            out.attrs["reason"] = (f"{reason}; no chain sits at the best optimum (the chains' "
+                                   f"mode: {where}), so the posterior summarises another mode "
+                                   "than EM's best")
     parts = decompose(est["em"], est.get("map_em"), mode_mean, out["post_mean"].values)
     for name in PARTS:
         out[f"part_{name}"] = ("row", parts[name])
