@@ -63,7 +63,10 @@ def _dataset(w, m, v):
             "sds": (dims, np.sqrt(v)), "lp": (("chain", "draw"), w[..., 0] * 7.0)}
     if not one_d:
         cov = np.einsum("...kf,fg->...kfg", v, np.eye(v.shape[-1]))
-        cov[..., 0, 1] = cov[..., 1, 0] = 0.1 * m[..., 0]  # a component-specific off-diagonal
+        # a component-specific correlation (|r| < 0.1, so every matrix is a covariance: the
+        # Stephens memberships use the covariances when the posterior has them)
+        r = 0.1 * np.tanh(m[..., 0])
+        cov[..., 0, 1] = cov[..., 1, 0] = r * np.sqrt(v[..., 0] * v[..., 1])
         data["covariances"] = ((*dims, "feature_bis"), cov)
         data["odd"] = (("feature", "component", "chain", "draw"),
                        np.moveaxis(m, (3, 2), (0, 1)))
