@@ -53,6 +53,12 @@ def setup(X, n_components: int, *, structure=None, fixed=None, prior=None) -> Se
     return Setup(X, spec, structure, fixed, prior)
 
 
+def _in_order(result: em.EMResult, perm: np.ndarray) -> dict:
+    """An EM fit's weights, means and sds with its components in the order ``perm``."""
+    return {"weights": result.weights[perm], "means": result.means[perm],
+            "sds": result.sds[perm]}
+
+
 @dataclass(frozen=True)
 class EMFit:
     """EM's MLE, and the reference component order every method is aligned to.
@@ -73,8 +79,7 @@ class EMFit:
 
     def estimates(self) -> dict:
         """Weights, means and sds in reference order."""
-        r, o = self.result, self.order
-        return {"weights": r.weights[o], "means": r.means[o], "sds": r.sds[o]}
+        return _in_order(self.result, self.order)
 
 
 @dataclass(frozen=True)
@@ -99,8 +104,7 @@ class MapEMFit:
 
     def estimates(self) -> dict:
         """Weights, means and sds in reference order."""
-        r, p = self.result, self.perm
-        return {"weights": r.weights[p], "means": r.means[p], "sds": r.sds[p]}
+        return _in_order(self.result, self.perm)
 
 
 @dataclass(frozen=True)
