@@ -54,7 +54,7 @@ def setup(X, n_components: int, *, structure=None, fixed=None, prior=None) -> Se
 
 
 def _in_order(result: em.EMResult, perm: np.ndarray) -> dict:
-    """An EM fit's weights, means and sds with its components in the order ``perm``."""
+    """Return an EM fit's weights, means and sds with its components in the order ``perm``."""
     return {"weights": result.weights[perm], "means": result.means[perm],
             "sds": result.sds[perm]}
 
