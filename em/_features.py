@@ -19,6 +19,7 @@ Every function here is pure: it takes arrays and returns new ones.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -47,9 +48,16 @@ _LOG_2PI = float(np.log(2.0 * np.pi))
 _NO_WEIGHT = 1e300
 
 
+@functools.lru_cache(maxsize=32)
 def quad_index(d: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row/column indices of the upper triangle (``i <= j``) used by ``vech``."""
-    return np.triu_indices(d)
+    """Row/column indices of the upper triangle (``i <= j``) used by ``vech``.
+
+    Cached (read-only arrays): the E- and M-steps ask for them every iteration.
+    """
+    iu, ju = np.triu_indices(d)
+    iu.flags.writeable = False
+    ju.flags.writeable = False
+    return iu, ju
 
 
 def n_features_T(d: int) -> int:
