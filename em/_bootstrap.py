@@ -43,6 +43,28 @@ class Replicates(NamedTuple):
     parameters: np.ndarray
     failures: tuple
 
+    def failure_counts(self) -> dict[str, int]:
+        """Failed refits counted by kind (:func:`failure_kind`), most frequent first."""
+        counts: dict[str, int] = {}
+        for _, reason in self.failures:
+            kind = failure_kind(reason)
+            counts[kind] = counts.get(kind, 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+#: reason prefixes of a failed refit and the kind each belongs to (other reasons are
+#: exceptions, named by their type)
+_KINDS = (("degenerate", "degenerate"), ("did not converge", "did not converge"),
+          ("non-finite", "non-finite estimates"))
+
+
+def failure_kind(reason: str) -> str:
+    """Return the kind of a failed refit's reason (degenerate, did not converge...)."""
+    for prefix, kind in _KINDS:
+        if reason.startswith(prefix):
+            return kind
+    return reason.split(":")[0]
+
 
 class _Context(NamedTuple):
     X: np.ndarray

@@ -118,6 +118,11 @@ class StandardErrors:
     n_boot: int | None = None
     n_failed: int = 0
 
+    @property
+    def failure_counts(self) -> dict[str, int]:
+        """Failed bootstrap refits counted by kind (degenerate, did not converge...)."""
+        return {} if self.replicates is None else self.replicates.failure_counts()
+
     def intervals(self, level: float = 0.95, kind: str | None = None) -> Intervals:
         """Confidence intervals for weights, means, sds and variances.
 
@@ -254,8 +259,8 @@ def _bootstrap(result, lay, n_boot, scheme, n_jobs, rng, tol, max_iter):
     n_ok, n_failed = reps.weights.shape[0], len(reps.failures)
     notes = []
     if n_failed:
-        reasons = sorted({r.split(":")[0] for _, r in reps.failures})
-        msg = f"{n_failed} of {n_boot} bootstrap refits failed ({', '.join(reasons)}); excluded."
+        kinds = ", ".join(f"{k} {n}" for k, n in reps.failure_counts().items())
+        msg = f"{n_failed} of {n_boot} bootstrap refits failed ({kinds}); excluded."
         notes.append(msg)
         warnings.warn(msg, ConvergenceWarning, stacklevel=4)
     ddof = 1 if n_ok > 1 else 0

@@ -122,7 +122,7 @@ def analyse_posterior(s: Setup, fit: EMFit, map_em: MapEMFit | None, nuts: NutsF
                                    nuts.tree["sample_stats"].to_dataset())
         memb = metrics.membership(relabeled, s.X, fit.result, fit.order)
         dens = metrics.density(relabeled, s.X, fit.result, prob=level) if spec.one_d else None
-        modes = metrics.posterior_mass_near_optima(post, fit.result)
+        modes = metrics.posterior_mass_near_optima(post, fit.result, scale=s.scale)
     with log.step("census", "census of posterior modes"):
         atlas = map_em.result if map_em is not None else fit.result
         rates = ls.dataset["switching_rate"].values
@@ -134,8 +134,6 @@ def analyse_posterior(s: Setup, fit: EMFit, map_em: MapEMFit | None, nuts: NutsF
                                  switching_rate=rates,
                                  structure=s.structure, fixed=s.fixed,
                                  started_at=nuts.started_at)
-        X2 = s.X.reshape(s.X.shape[0], -1)
-        scale = float(np.sqrt(np.mean(np.var(X2, axis=0))))
         optima = [(o.weights, o.means, o.variances) for o in atlas.optima]
-        per_mode = per_mode_agreement(post, cen, optima, fit.reference, scale, prob=level)
+        per_mode = per_mode_agreement(post, cen, optima, fit.reference, s.scale, prob=level)
     return PosteriorAnalysis(ls, summ, diag, memb, dens, modes, cen, per_mode, raw)

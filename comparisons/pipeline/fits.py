@@ -13,6 +13,7 @@ mean coordinate; every other method is matched to it with
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from mixcompare import em
@@ -20,7 +21,7 @@ from mixcompare import em
 from .runlog import RunLog
 
 __all__ = ["BOOT_FAILURE_MAX", "EMErrors", "EMFit", "MapEMFit", "MapFit", "NutsFit", "Setup",
-           "build_model", "em_standard_errors", "failure_classes", "fit_em", "fit_map",
+           "build_model", "em_standard_errors", "fit_em", "fit_map",
            "fit_map_em", "fit_nuts", "point_of", "setup"]
 
 
@@ -44,6 +45,12 @@ class Setup:
     structure: str | None
     fixed: dict | None
     prior: em.Prior
+
+    @cached_property
+    def scale(self) -> float:
+        """The data's scale, sqrt of the mean per-feature variance (standardised matching)."""
+        X2 = self.X.reshape(self.X.shape[0], -1)
+        return float(np.sqrt(np.mean(np.var(X2, axis=0))))
 
 
 def setup(X, n_components: int, *, structure=None, fixed=None, prior=None) -> Setup:
@@ -179,7 +186,7 @@ def em_standard_errors(fit: EMFit, *, n_boot: int, level: float, rng,
             boot = fit.result.standard_errors("bootstrap", n_boot=n_boot, rng=rng)
             ci = boot.intervals(level)
         if boot.n_failed:
-            reasons = failure_classes(boot)
+            reasons = boot.failure_counts
             said = ", ".join(f"{k} {v}" for k, v in reasons.items())
             share = boot.n_failed / n_boot
             log.problem(f"{boot.n_failed} of {n_boot} bootstrap refits failed ({said})"
@@ -191,22 +198,6 @@ def em_standard_errors(fit: EMFit, *, n_boot: int, level: float, rng,
 #: share of failed bootstrap refits above which the bootstrap SEs are marked unreliable
 BOOT_FAILURE_MAX = 0.10
 
-
-def failure_classes(boot: em.StandardErrors) -> dict:
-    """Count the failed bootstrap refits by reason class (degenerate, did not converge...)."""
-    reps = boot.replicates
-    out: dict[str, int] = {}
-    for _, reason in (() if reps is None else reps.failures):
-        if reason.startswith("degenerate"):
-            key = "degenerate"
-        elif reason.startswith("did not converge"):
-            key = "did not converge"
-        elif reason.startswith("non-finite"):
-            key = "non-finite estimates"
-        else:
-            key = reason.split(":")[0]
-        out[key] = out.get(key, 0) + 1
-    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
 def fit_map_em(s: Setup, fit: EMFit, *, n_init: int, rng, log: RunLog) -> MapEMFit | None:

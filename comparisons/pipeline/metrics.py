@@ -68,14 +68,8 @@ def diagnostics(raw: xr.Dataset, relabeled: xr.Dataset, K: int, d,
     return out
 
 
-def agreement(K: int, d, est: dict, se: xr.Dataset | None, summ: xr.Dataset | None, *,
-              map_comparable: bool = True):
-    """Per-parameter agreement table across methods (see the module's rule).
-
-    ``map_comparable=False`` (for results made when the PyMC model's ``full``
-    prior differed from MAP-EM's; today they are the same model) reports the
-    MAP-EM minus ``find_MAP`` difference without flagging it.
-    """
+def agreement(K: int, d, est: dict, se: xr.Dataset | None, summ: xr.Dataset | None):
+    """Per-parameter agreement table across methods (see the module's rule)."""
     cols = {name: vals for name, vals in est.items()}
     if summ is not None:
         for c in ("post_mean", "post_median", "post_sd", "hdi_low", "hdi_high"):
@@ -93,7 +87,7 @@ def agreement(K: int, d, est: dict, se: xr.Dataset | None, summ: xr.Dataset | No
             scale = MAP_TOL_SD * summ["post_sd"].values
         else:
             scale = 1e-4 * np.maximum(np.abs(est["map"]), 1e-12)
-        cols["map_disagree"] = (np.abs(diff) > scale) & map_comparable
+        cols["map_disagree"] = np.abs(diff) > scale
     out = table(K, d, cols)
     prob = HDI_PROB if summ is None else float(summ.attrs.get("hdi_prob", HDI_PROB))
     out.attrs.update({"rule": f"|MLE - posterior mean| / posterior sd <= {AGREE_Z:g}",
@@ -175,7 +169,8 @@ def density(post: xr.Dataset, X, mle: em.EMResult, n_grid: int = 400, *,
     return band
 
 
-def posterior_mass_near_optima(post: xr.Dataset, mle: em.EMResult) -> xr.Dataset:
+def posterior_mass_near_optima(post: xr.Dataset, mle: em.EMResult, *,
+                               scale: float | None = None) -> xr.Dataset:
     """Share of posterior draws nearest (up to relabelling) to each EM optimum.
 
     Each draw is matched to every optimum of EM's atlas with
@@ -191,7 +186,8 @@ def posterior_mass_near_optima(post: xr.Dataset, mle: em.EMResult) -> xr.Dataset
     opts = [em.Params(o.weights, np.reshape(o.means, (K, d)),
                       np.reshape(o.variances, (K, d))[:, :, None] * np.eye(d))
             for o in mle.optima]
-    scale = np.sqrt(np.mean(np.var(mle.data.reshape(mle.n_samples, -1), axis=0)))
+    if scale is None:  # the data's scale (the pipeline passes its Setup.scale)
+        scale = np.sqrt(np.mean(np.var(mle.data.reshape(mle.n_samples, -1), axis=0)))
     step = max(1, (C * D) // 2000)  # a thinned set of draws is enough for shares
     nearest = np.full((C, D), -1)
     for c in range(C):

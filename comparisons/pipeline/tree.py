@@ -27,7 +27,6 @@ from .fits import (
     MapFit,
     NutsFit,
     Setup,
-    failure_classes,
 )
 from .runlog import RunLog
 from .verdict import apply_verdict
@@ -102,7 +101,7 @@ def _se_table(fit: EMFit, errs: EMErrors | None, K: int, dd) -> xr.Dataset:
     if errs is not None and errs.bootstrap is not None:
         b = errs.bootstrap
         attrs.update({"n_boot": int(b.n_boot), "n_failed": int(b.n_failed),
-                      "failure_reasons": json.dumps(failure_classes(b)),
+                      "failure_reasons": json.dumps(b.failure_counts),
                       "boot_reliable": int(b.n_failed / b.n_boot <= BOOT_FAILURE_MAX),
                       "boot_failure_max": BOOT_FAILURE_MAX})
     return table(K, dd, cols, attrs)
@@ -143,10 +142,8 @@ def assemble(s: Setup, settings: dict, log: RunLog, fit: EMFit, errs: EMErrors |
     spec = s.spec
     K, dd = spec.n_components, None if spec.one_d else spec.n_features
     groups, est = _em_groups(fit, errs, map_em, map_fit, spec.one_d, K, dd)
-    X2 = s.X.reshape(s.X.shape[0], -1)
     groups["comparison/atlas"] = atlas_dataset(
-        fit.result, None if map_em is None else map_em.result, s.prior, spec,
-        float(np.sqrt(np.mean(np.var(X2, axis=0)))))
+        fit.result, None if map_em is None else map_em.result, s.prior, spec, s.scale)
     summ = None
     if nuts is not None:
         groups["posterior"] = nuts.posterior if post is None else post.raw
@@ -164,7 +161,7 @@ def assemble(s: Setup, settings: dict, log: RunLog, fit: EMFit, errs: EMErrors |
         groups["comparison/census"] = post.census
         groups["comparison/agreement_modes"] = post.modes_agreement
     se = groups["em/se"] if groups["em/se"].data_vars else None
-    agreement = metrics.agreement(K, dd, est, se, summ)  # same prior in every structure
+    agreement = metrics.agreement(K, dd, est, se, summ)
     groups["comparison/agreement"] = apply_verdict(
         agreement, est, None if post is None else post.census,
         None if post is None else post.diagnostics, None if post is None else post.modes_agreement)
@@ -177,6 +174,5 @@ def assemble(s: Setup, settings: dict, log: RunLog, fit: EMFit, errs: EMErrors |
         "n_components": K, "structure": spec.structure,
         "prior": json.dumps(s.prior.to_dict()), "problems": json.dumps(list(log.problems)),
         "warnings": json.dumps(log.unique_warnings()), "timings": json.dumps(log.timings),
-        "map_comparable": 1,
     })
     return ComparisonResult(tree)

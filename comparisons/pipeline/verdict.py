@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 from mixcompare import em
+from mixcompare.comparisons.posterior.census import chain_medians
 from mixcompare.comparisons.posterior.relabel import permute_components
 from mixcompare.comparisons.tables import flatten, posterior_rows, table
 
@@ -83,10 +84,6 @@ def _scaled(w, m, v, scale: float) -> em.Params:
     return em.Params(np.asarray(w, float), m2, v2[:, :, None] * np.eye(m2.shape[1]))
 
 
-def _chain_medians(post: xr.Dataset, c: int):
-    ch = post.isel(chain=c)
-    return tuple(ch[v].median("draw").values for v in ("weights", "means", "variances"))
-
 
 def per_mode_agreement(post: xr.Dataset, census: xr.Dataset, optima: list, reference: em.Params,
                        scale: float, *, prob: float) -> xr.Dataset:
@@ -137,7 +134,7 @@ def per_mode_agreement(post: xr.Dataset, census: xr.Dataset, optima: list, refer
                             np.sqrt(np.reshape(v, shape)[to_ref]))
         else:  # no EM counterpart: align the chains to the reference directly
             target = ref
-        perms = np.stack([em.match_components(target, _scaled(*_chain_medians(post, c), scale))[0]
+        perms = np.stack([em.match_components(target, _scaled(*chain_medians(post, c), scale))[0]
                           for c in cs])
         sub = post.isel(chain=cs)
         aligned = permute_components(sub, np.broadcast_to(

@@ -94,9 +94,6 @@ def _failed(err: BaseException | str, t0: float | None = None, warns=None) -> di
                   time=None if t0 is None else time.perf_counter() - t0, warnings=warns or [])
 
 
-def _warnings(log: RunLog) -> list:
-    return log.unique_warnings()
-
 
 # --------------------------------------------------------------------------- methods
 def _fit_em(cfg, cell, s, streams, out: dict):
@@ -109,7 +106,7 @@ def _fit_em(cfg, cell, s, streams, out: dict):
         perm, dist = _align(cell, _est(fit.result))
     except Exception as err:  # noqa: BLE001 - every failure is recorded, never raised
         for name in names:
-            out[name] = _failed(err, t0, _warnings(log))
+            out[name] = _failed(err, t0, log.unique_warnings())
         return None
     mle = fit.result
     t_fit = time.perf_counter() - t0
@@ -118,7 +115,7 @@ def _fit_em(cfg, cell, s, streams, out: dict):
             "log_likelihood": mle.log_likelihood, "n_optima": len(mle.optima),
             "align_distance": dist, "degenerate": bool(np.any(mle.degenerate))}
     if not cfg.em.intervals:
-        out["em"] = _entry(time=t_fit, estimate=est, info=info, warnings=_warnings(log))
+        out["em"] = _entry(time=t_fit, estimate=est, info=info, warnings=log.unique_warnings())
     for kind in cfg.em.intervals:
         klog = RunLog(warnings=list(log.warnings))
         t1 = time.perf_counter()
@@ -131,7 +128,7 @@ def _fit_em(cfg, cell, s, streams, out: dict):
                                              rng=streams.generator("bootstrap"))
                 ci = se.intervals(cfg.level)
         except Exception as err:  # noqa: BLE001
-            out[f"em_{kind}"] = _failed(err, t1, _warnings(klog))
+            out[f"em_{kind}"] = _failed(err, t1, klog.unique_warnings())
             continue
         extra = {"interval": ci.kind, "se_method": se.method_used,
                  "se_nan": list(se.affected), "n_failed": int(se.n_failed)}
@@ -141,7 +138,7 @@ def _fit_em(cfg, cell, s, streams, out: dict):
                          perm),
             upper=_block({"weights": ci.weights[1], "means": ci.means[1], "sds": ci.sds[1]},
                          perm),
-            info={**info, **extra}, warnings=_warnings(klog))
+            info={**info, **extra}, warnings=klog.unique_warnings())
     return fit
 
 
@@ -160,12 +157,12 @@ def _fit_map_em(cfg, cell, s, fit, streams, out: dict):
             raise ValueError("; ".join(log.problems))
         perm, dist = _align(cell, _est(res.result))
     except Exception as err:  # noqa: BLE001
-        out["map_em"] = _failed(err, t0, _warnings(log))
+        out["map_em"] = _failed(err, t0, log.unique_warnings())
         return None
     out["map_em"] = _entry(
         time=time.perf_counter() - t0, estimate=_block(_est(res.result), perm),
         info={"converged": bool(res.result.converged), "log_posterior": res.result.log_posterior,
-              "align_distance": dist}, warnings=_warnings(log))
+              "align_distance": dist}, warnings=log.unique_warnings())
     return res
 
 
@@ -184,13 +181,13 @@ def _fit_map(cfg, cell, s, ordered, fit, streams, out: dict):
         est = res.estimates(one_d=True)
         perm, dist = _align(cell, est)
     except Exception as err:  # noqa: BLE001
-        out["map"] = _failed(err, t0, _warnings(log))
+        out["map"] = _failed(err, t0, log.unique_warnings())
         return
     out["map"] = _entry(
         time=time.perf_counter() - t0, estimate=_block(est, perm),
         info={"log_density": res.tree.attrs["log_density"], "align_distance": dist,
               "model_built": built, "fresh": fresh, "build_time": t_build,
-              "ordered": bool(ordered)}, warnings=_warnings(log))
+              "ordered": bool(ordered)}, warnings=log.unique_warnings())
 
 
 def _truth_fit(cell) -> steps.EMFit:
@@ -240,7 +237,7 @@ def _fit_nuts(cfg, cell, s, variant, rng, fit, map_em, out: dict):
         div = int(np.sum(stats["diverging"].values)) if "diverging" in stats else 0
         perm, dist = _align(cell, mean)
     except Exception as err:  # noqa: BLE001
-        out[name] = _failed(err, t0, _warnings(log))
+        out[name] = _failed(err, t0, log.unique_warnings())
         return
 
     def _max(ds, d):
@@ -259,7 +256,7 @@ def _fit_nuts(cfg, cell, s, variant, rng, fit, map_em, out: dict):
               "model_built": built, "fresh": fresh, "build_time": t_build, "fit_time": t_fit,
               "sampling_time": t_sampling, "align_distance": dist, "draws": ns.draws,
               "chains": ns.chains, "interval": "hdi"},
-        warnings=_warnings(log))
+        warnings=log.unique_warnings())
 
 
 # --------------------------------------------------------------------------- driver
