@@ -108,10 +108,6 @@ class Design:
         """Means on the internal scale, ``(anchors - center) / scale``."""
         return (anchors - self.center) / self.scale
 
-    def anchors_from_internal(self, means: np.ndarray) -> np.ndarray:
-        """Means in data units from internal means (rounded: for starting points only)."""
-        return means * self.scale + self.center
-
 
 # --------------------------------------------------------------------- statistics
 def moments(stats: np.ndarray, d: int):
