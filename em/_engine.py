@@ -37,6 +37,7 @@ from ._init import INITIALISERS, symmetric
 from ._map import map_m_step
 from ._model import Params, Scaling, Spec, model_spec, user_params_to_full
 from ._mstep import m_step
+from ._refine import refine
 from ._validation import check_positive_int, check_rng
 from ._warnings import MonotonicityError, SymmetricStartWarning
 
@@ -142,6 +143,11 @@ def step(problem: Problem, state: EMState, resp_out=None) -> tuple[EMState, Step
     if problem.prior is None:
         upd = m_step(state.stats, state.params, kind=spec.kind, fixed=spec.fixed,
                      floor=problem.floor)
+        if upd.unresolved is not None and upd.unresolved.any():
+            comp = Components(state.params.weights, state.anchors, state.params.covariances,
+                              state.factors)
+            upd = refine(problem.design, comp, upd, kind=spec.kind, hard=problem.hard,
+                         floor=problem.floor)
     else:
         upd = map_m_step(state.stats, state.params, kind=spec.kind, fixed=spec.fixed,
                          floor=problem.floor, prior=problem.prior_int,

@@ -265,12 +265,22 @@ def tolerance_kappa(n: int, tol: float) -> float:
 
 
 def kappa(design: Design, comp: Components, means_int: np.ndarray) -> np.ndarray:
-    """``|mu_k|^2 / lambda_min(Sigma_k)`` on the internal scale: the uncentred path's amplifier."""
-    cov = comp.covariances
-    lam = (np.einsum("kii->ki", cov).min(axis=1) if design.diagonal
-           else np.linalg.eigvalsh(cov)[:, 0])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.einsum("ki,ki->k", means_int, means_int) / lam
+    """``|mu_k|^2 / lambda_min(Sigma_k)`` on the internal scale: the uncentred path's amplifier.
+
+    ``lambda_min`` is read from the exact factors (``1 / |W_k|_2^2``), not from
+    the dense matrix: a covariance at the floor in one direction and wide in
+    another is too ill-conditioned for ``eigvalsh`` of the dense matrix,
+    which can return a tiny or negative ``lambda_min`` (and so a kappa that
+    wrongly allows the fast path). A non-positive ``lambda_min`` gives ``inf``.
+    """
+    W, _ = _whitening(comp, design.diagonal)
+    if design.diagonal:
+        inv_lam = (W * W).max(axis=1)
+    else:
+        inv_lam = np.linalg.norm(W, ord=2, axis=(1, 2)) ** 2
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        kap = np.einsum("ki,ki->k", means_int, means_int) * inv_lam
+    return np.where(np.isfinite(kap) & (inv_lam > 0), kap, np.inf)
 
 
 def use_fast_path(design: Design, comp: Components, means_int: np.ndarray,

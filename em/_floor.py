@@ -44,6 +44,10 @@ import numpy as np
 _EPS = float(np.finfo(float).eps)
 #: a variance within this relative distance of the floor counts as "at the floor"
 AT_FLOOR_RTOL = 1e-6
+#: relative accuracy asked of a covariance's smallest eigenvalue (floor metric), see unresolved()
+RESOLVE_RTOL = 1e-6
+#: ulps of the largest eigenvalue lost by a scatter summed in float64
+SUM_ULPS = 64.0
 
 
 def column_resolution(X2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -175,14 +179,77 @@ def project(cov: np.ndarray, floor, kind: str, diagonal: bool) -> tuple[np.ndarr
             return cov, Factors(1.0 / np.sqrt(diag), np.log(diag).sum(axis=1), ratio)
     s = 1.0 / np.sqrt(f) if floored else np.ones(d)  # every f > 0 (see resolution())
     vals, vecs = np.linalg.eigh(cov * s[:, None] * s[None, :])
-    if floored and np.any(vals < 1.0):
-        vals = np.maximum(vals, 1.0)
-        cov = np.einsum("kij,kj,klj->kil", vecs, vals, vecs) / (s[:, None] * s[None, :])
+    if not (floored and np.any(vals < 1.0)):
+        return cov, _eig_factors(vals, vecs, s, floored)
+    return from_whitened_eig(vals, vecs, f)
+
+
+def _eig_factors(vals, vecs, s, floored) -> Factors:
     with np.errstate(divide="ignore", invalid="ignore"):
         whiten = s[None, :, None] * vecs / np.sqrt(vals)[:, None, :]
         logdet = np.log(vals).sum(axis=1) - 2.0 * np.log(s).sum()
-    ratio = vals[:, 0] if floored else np.full(K, np.inf)
-    return cov, Factors(whiten, logdet, ratio)
+    ratio = vals[:, 0] if floored else np.full(vals.shape[0], np.inf)
+    return Factors(whiten, logdet, ratio)
+
+
+def from_whitened_eig(vals: np.ndarray, vecs: np.ndarray, floor) -> tuple[np.ndarray, Factors]:
+    """Covariances on the floor and their exact factors from a whitened eigen-decomposition.
+
+    Parameters
+    ----------
+    vals : ndarray of shape (n_components, d)
+        Eigenvalues, ascending, of ``F^{-1/2} Sigma F^{-1/2}`` (``F = diag(floor)``;
+        the identity without a floor).
+    vecs : ndarray of shape (n_components, d, d)
+        The eigenvectors, as columns.
+    floor : float or ndarray of shape (d,)
+
+    Returns
+    -------
+    cov : ndarray of shape (n_components, d, d)
+        ``F^{1/2} V max(Lambda, 1) V^T F^{1/2}``.
+    factors : Factors
+    """
+    d = vals.shape[1]
+    f = _as_floor(floor, d)
+    floored = bool(np.any(f > 0))
+    s = 1.0 / np.sqrt(f) if floored else np.ones(d)
+    if floored:
+        vals = np.maximum(vals, 1.0)
+    cov = np.einsum("kij,kj,klj->kil", vecs, vals, vecs) / (s[:, None] * s[None, :])
+    return cov, _eig_factors(vals, vecs, s, floored)
+
+
+def unresolved(cov: np.ndarray, floor) -> np.ndarray:
+    """Covariances formed from summed statistics that cannot resolve their thinnest direction.
+
+    A scatter summed in float64 carries an absolute error of about
+    ``SUM_ULPS * eps * lambda_max``; in the floor's metric (eigenvalues of
+    ``F^{-1/2} Sigma F^{-1/2}``) the smallest eigenvalue, or the decision to
+    clip it at 1, is trustworthy only when that error is below
+    ``RESOLVE_RTOL * max(lambda_min, 1)`` (``lambda_min`` without a floor).
+    A component stretched along a line (two points in the plane, points on
+    a line, a correlation of 1 - 1e-10) fails this, and its covariance must
+    be recomputed from the data (see :mod:`em._refine`).
+
+    Parameters
+    ----------
+    cov : ndarray of shape (n_components, d, d)
+        Before the floor's projection.
+    floor : float or ndarray of shape (d,)
+
+    Returns
+    -------
+    ndarray of bool, shape (n_components,)
+    """
+    K, d = cov.shape[:2]
+    f = _as_floor(floor, d)
+    floored = bool(np.any(f > 0))
+    s = 1.0 / np.sqrt(f) if floored else np.ones(d)
+    with np.errstate(invalid="ignore"):
+        vals = np.linalg.eigvalsh(cov * s[:, None] * s[None, :])
+    ref = np.maximum(vals[:, 0], 1.0) if floored else vals[:, 0]
+    return SUM_ULPS * _EPS * vals[:, -1] > RESOLVE_RTOL * ref
 
 
 def factorise(cov: np.ndarray, floor, diagonal: bool) -> Factors:

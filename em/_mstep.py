@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._design import moments, scatter
-from ._floor import Factors, factorise, project
+from ._floor import Factors, factorise, project, unresolved
 
 __all__ = ["Update", "covariance_update", "m_step"]
 
@@ -35,12 +35,17 @@ class Update(NamedTuple):
         Internal scale.
     factors : Factors
         Exact factors of ``covariances`` (see :class:`em._floor.Factors`).
+    unresolved : ndarray of bool, shape (n_components,), optional
+        Covariances whose thinnest direction the summed statistics cannot
+        resolve (see :func:`em._floor.unresolved`); the engine recomputes them
+        from the data (:mod:`em._refine`). None: nothing to recompute.
     """
 
     weights: np.ndarray
     offsets: np.ndarray
     covariances: np.ndarray
     factors: Factors
+    unresolved: np.ndarray | None = None
 
 
 # ------------------------------------------------------------------- M-step
@@ -104,4 +109,7 @@ def m_step(stats: np.ndarray, prev, *, kind: str, fixed: dict, floor) -> Update:
         elif kind == "spherical":
             cov = (np.einsum("kii->k", cov) / d)[:, None, None] * np.eye(d)
         cov = np.where(empty[:, None, None], prev.covariances, cov)
-    return Update(weights, offsets, *project(cov, floor, kind, diagonal))
+    flags = None
+    if not diagonal:
+        flags = unresolved(cov, floor) & ~empty
+    return Update(weights, offsets, *project(cov, floor, kind, diagonal), flags)
