@@ -354,3 +354,23 @@ def test_relabel_stephens_on_a_dataset_2d():
         xr.testing.assert_identical(out[name], var)
     with pytest.raises(ValueError, match="thin the draws"):
         labels.relabel_stephens(obs, X, max_elements=10_000)
+
+
+@pytest.mark.parametrize("truth", [TRUTH_1D, TRUTH_2D], ids=["1d", "2d"])
+def test_switching_analysis_memberships_equal_models_on_relabelled_draws(truth):
+    """The memberships the switching step returns (from Stephens' per-draw probabilities,
+    relabelled to the pivot) equal a fresh models.membership_probabilities of the
+    relabelled draws: the densities are evaluated once, not twice."""
+    from mixcompare import models
+    from mixcompare.comparisons.posterior import switching
+
+    theta = _draws(truth, draws=60, seed=4)
+    sigma = _switches(draws=60, within=False)
+    sigma[2, 10:30] = (0, 2, 1)
+    post = _dataset(*_apply(theta, sigma))
+    X = _data(truth, n=80)
+    ls = switching.analyse(post, truth, X)
+    assert ls.summary.detected
+    fresh = models.membership_probabilities(ls.relabeled, X).values
+    assert ls.membership.shape == fresh.shape
+    np.testing.assert_allclose(ls.membership, fresh, rtol=0, atol=1e-12)

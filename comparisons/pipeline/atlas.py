@@ -17,15 +17,14 @@ import numpy as np
 import xarray as xr
 from mixcompare import em
 from mixcompare.comparisons.posterior.census import optimum_id
+from mixcompare.comparisons.posterior.units import standardised
 
 __all__ = ["atlas_dataset", "optimum_id"]
 
 
 
-def _params(o, scale: float) -> em.Params:
-    K = len(o.weights)
-    m = np.reshape(o.means, (K, -1))
-    return em.Params(np.asarray(o.weights), m / scale, np.asarray(o.covariances) / scale**2)
+def _std(o, scale: float) -> em.Params:
+    return standardised(o.weights, o.means, o.covariances, scale)
 
 
 def _log_posterior(o, prior: em.Prior, spec: em.Spec) -> float:
@@ -63,8 +62,8 @@ def atlas_dataset(em_fit: em.EMResult, map_em: em.EMResult | None, prior: em.Pri
     for a in range(n):
         for b in range(n):
             if rows[a][0] != rows[b][0]:
-                dist[a, b] = em.match_components(_params(rows[a][2], scale),
-                                                 _params(rows[b][2], scale))[1]
+                pa, pb = _std(rows[a][2], scale), _std(rows[b][2], scale)
+                dist[a, b] = em.match_components(pa, pb)[1]
     nearest = np.argmin(dist, axis=1)
     counterpart = [ids[nearest[a]] if np.isfinite(dist[a, nearest[a]])
                    and nearest[nearest[a]] == a else "" for a in range(n)]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 from mixcompare import em
+from mixcompare.comparisons.posterior.units import standardised
 from mixcompare.comparisons.tables import posterior_rows, table
 
 __all__ = ["AGREE_Z", "HDI_PROB", "agreement", "diagnostics", "hidden", "posterior_summary"]
@@ -135,11 +136,16 @@ def traces_dataset(res: em.EMResult) -> xr.Dataset:
                        "optimum": ("restart", [r.optimum for r in res.restarts])})
 
 
-def membership(post: xr.Dataset, X, mle: em.EMResult, order) -> xr.Dataset:
-    """EM's plug-in responsibilities against posterior-averaged membership probabilities."""
+def membership(post: xr.Dataset, X, mle: em.EMResult, order, post_m=None) -> xr.Dataset:
+    """EM's plug-in responsibilities against posterior-averaged membership probabilities.
+
+    ``post_m`` (n, K): the averaged probabilities when already computed (the
+    label-switching step has them); otherwise computed from ``post``.
+    """
     from mixcompare import models
 
-    post_m = models.membership_probabilities(post, X).values
+    if post_m is None:
+        post_m = models.membership_probabilities(post, X).values
     em_r = mle.predict_proba(X)[:, order]
     changed = em_r.argmax(axis=1) != post_m.argmax(axis=1)
     unc = 1 - post_m.max(axis=1)
@@ -182,21 +188,15 @@ def posterior_mass_near_optima(post: xr.Dataset, mle: em.EMResult, *,
 
     w, m, v = draw_arrays(post)
     C, D, K = w.shape
-    d = 1 if m.ndim == 3 else m.shape[-1]
-    opts = [em.Params(o.weights, np.reshape(o.means, (K, d)),
-                      np.reshape(o.variances, (K, d))[:, :, None] * np.eye(d))
-            for o in mle.optima]
     if scale is None:  # the data's scale (the pipeline passes its Setup.scale)
         scale = np.sqrt(np.mean(np.var(mle.data.reshape(mle.n_samples, -1), axis=0)))
+    opts = [standardised(o.weights, o.means, o.variances, scale) for o in mle.optima]
     step = max(1, (C * D) // 2000)  # a thinned set of draws is enough for shares
     nearest = np.full((C, D), -1)
     for c in range(C):
         for t in range(0, D, step):
-            p = em.Params(w[c, t], m[c, t].reshape(K, d) / scale,
-                          v[c, t].reshape(K, d)[:, :, None] * np.eye(d) / scale**2)
-            dist = [em.match_components(
-                em.Params(o.weights, o.means / scale, o.covariances / scale**2), p)[1]
-                for o in opts]
+            p = standardised(w[c, t], m[c, t], v[c, t], scale)
+            dist = [em.match_components(o, p)[1] for o in opts]
             nearest[c, t] = int(np.argmin(dist))
     used = nearest[nearest >= 0]
     share = np.array([(used == j).mean() for j in range(len(opts))])

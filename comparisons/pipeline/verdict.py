@@ -31,6 +31,7 @@ import xarray as xr
 from mixcompare import em
 from mixcompare.comparisons.posterior.census import chain_medians
 from mixcompare.comparisons.posterior.relabel import permute_components
+from mixcompare.comparisons.posterior.units import standardised
 from mixcompare.comparisons.tables import flatten, posterior_rows, table
 
 from .metrics import AGREE_Z, ESS_MIN, RHAT_MAX
@@ -77,13 +78,6 @@ def assessability(census: xr.Dataset | None, diagnostics: xr.Dataset | None) -> 
                   f"bulk ESS {ess:.0f} >= {ESS_MIN}")
 
 
-def _scaled(w, m, v, scale: float) -> em.Params:
-    K = len(w)
-    m2 = np.reshape(np.asarray(m, float), (K, -1)) / scale
-    v2 = np.reshape(np.asarray(v, float), (K, -1)) / scale**2
-    return em.Params(np.asarray(w, float), m2, v2[:, :, None] * np.eye(m2.shape[1]))
-
-
 
 def per_mode_agreement(post: xr.Dataset, census: xr.Dataset, optima: list, reference: em.Params,
                        scale: float, *, prob: float) -> xr.Dataset:
@@ -116,15 +110,14 @@ def per_mode_agreement(post: xr.Dataset, census: xr.Dataset, optima: list, refer
 
     C, K = post.sizes["chain"], post.sizes["component"]
     d = None if post["means"].ndim == 3 else post.sizes[post["means"].dims[-1]]
-    ref = em.Params(reference.weights, reference.means / scale,
-                    reference.covariances / scale**2)
+    ref = standardised(reference.weights, reference.means, reference.covariances, scale)
     modes = census["mode_of_chain"].values
     tables = []
     for k, j in enumerate(census["optimum_of_mode"].values):
         cs = np.flatnonzero(modes == k)
         value = None
         if 0 <= j < len(optima):  # the optimum to the reference, each chain to the optimum
-            opt = _scaled(*optima[j], scale)
+            opt = standardised(*optima[j], scale)
             to_ref, _ = em.match_components(ref, opt)
             target = em.Params(opt.weights[to_ref], opt.means[to_ref],
                                opt.covariances[to_ref])
@@ -134,8 +127,9 @@ def per_mode_agreement(post: xr.Dataset, census: xr.Dataset, optima: list, refer
                             np.sqrt(np.reshape(v, shape)[to_ref]))
         else:  # no EM counterpart: align the chains to the reference directly
             target = ref
-        perms = np.stack([em.match_components(target, _scaled(*chain_medians(post, c), scale))[0]
-                          for c in cs])
+        perms = np.stack([
+            em.match_components(target, standardised(*chain_medians(post, c), scale))[0]
+            for c in cs])
         sub = post.isel(chain=cs)
         aligned = permute_components(sub, np.broadcast_to(
             perms[:, None, :], (cs.size, sub.sizes["draw"], K)))

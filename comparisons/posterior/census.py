@@ -25,6 +25,7 @@ import numpy as np
 import xarray as xr
 from mixcompare import em
 from mixcompare.comparisons.posterior.relabel import draw_arrays
+from mixcompare.comparisons.posterior.units import standardised
 
 __all__ = ["optimum_id", "Z_MAX", "Census", "census", "per_mode_diagnostics", "take_census"]
 
@@ -259,15 +260,8 @@ def per_mode_diagnostics(post: xr.Dataset, cen: Census) -> xr.Dataset:
 def _same_as_any(res: em.EMResult, optima, tol: float = 1e-3) -> bool:
     """Whether an EM fit equals one of ``optima`` up to relabelling (em's atlas tolerance)."""
     scale = res.scaling.scale
-    K, d = res.n_components, res.n_features
-
-    def params(w, m, v):
-        m2 = np.reshape(m, (K, d)) / scale
-        return em.Params(np.asarray(w), m2, np.reshape(v, (K, d))[:, :, None] * np.eye(d)
-                         / scale**2)
-
-    mine = params(res.weights, res.means, res.variances)
-    return any(em.match_components(params(*o), mine)[1] < tol for o in optima)
+    mine = standardised(res.weights, res.means, res.variances, scale)
+    return any(em.match_components(standardised(*o, scale), mine)[1] < tol for o in optima)
 
 
 def starts_kept_or_left(matched: np.ndarray, started_at) -> tuple[np.ndarray, dict]:

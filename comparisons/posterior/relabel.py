@@ -41,6 +41,7 @@ from mixcompare.comparisons.posterior.switch_summary import SwitchingSummary, sw
 
 __all__ = [
     "draw_arrays",
+    "draw_memberships",
     "StephensTrace",
     "SwitchingSummary",
     "membership_per_draw",
@@ -242,8 +243,24 @@ def relabel_pivot(posterior, pivot, *, method: str = "auto") -> tuple[xr.Dataset
     return out, _perms_array(post, perms, "pivot")
 
 
+def draw_memberships(posterior, X, *, max_elements: int = MAX_ELEMENTS) -> np.ndarray:
+    """Membership probabilities under every draw, shape (chain, draw, n, K).
+
+    Gaussian densities from ``covariances`` when the posterior has them
+    (``full``, ``tied``: correlations included), else from the diagonal
+    ``variances``; see :func:`membership_per_draw` (which raises ValueError
+    beyond ``max_elements``).
+    """
+    post = _posterior(posterior)
+    w, mu, var = draw_arrays(post)
+    if "covariances" in post:
+        var = post["covariances"].transpose(*_SAMPLE_DIMS, "component", ...).values
+    return membership_per_draw(w, mu, var, X, max_elements=max_elements)
+
+
 def relabel_stephens(posterior, X, *, init="identity", method: str = "auto",
-                     max_iter: int = 100, max_elements: int = MAX_ELEMENTS
+                     max_iter: int = 100, max_elements: int = MAX_ELEMENTS,
+                     memberships: np.ndarray | None = None
                      ) -> tuple[xr.Dataset, xr.DataArray]:
     """Relabel posterior draws by Stephens' (2000) Kullback-Leibler algorithm.
 
@@ -261,6 +278,9 @@ def relabel_stephens(posterior, X, *, init="identity", method: str = "auto",
     max_elements : int, default 2e8
         Largest ``chain * draw * n * K`` accepted (see
         :func:`membership_per_draw`); thin the draws beyond it.
+    memberships : ndarray of shape (chain, draw, n, K), optional
+        Per-draw membership probabilities already computed
+        (:func:`draw_memberships`), so that they are not computed twice.
 
     Returns
     -------
@@ -278,10 +298,8 @@ def relabel_stephens(posterior, X, *, init="identity", method: str = "auto",
     defined up to one permutation common to all draws.
     """
     post = _posterior(posterior)
-    w, mu, var = draw_arrays(post)
-    if "covariances" in post:  # full / tied: the memberships use the correlations
-        var = post["covariances"].transpose(*_SAMPLE_DIMS, "component", ...).values
-    p = membership_per_draw(w, mu, var, X, max_elements=max_elements)
+    p = draw_memberships(post, X, max_elements=max_elements) if memberships is None \
+        else memberships
     if isinstance(init, str):
         if init != "identity":
             raise ValueError(f"init must be 'identity' or permutations, got {init!r}.")

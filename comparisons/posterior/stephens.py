@@ -26,7 +26,7 @@ from mixcompare.em import draws_log_density
 from scipy.optimize import linear_sum_assignment
 from scipy.special import logsumexp, xlogy
 
-__all__ = ["StephensTrace", "membership_per_draw", "stephens_kl"]
+__all__ = ["StephensTrace", "mean_relabeled", "membership_per_draw", "stephens_kl"]
 
 _log = logging.getLogger(__name__)
 
@@ -246,6 +246,26 @@ class StephensTrace:
     n_changed: np.ndarray
     converged: bool
     n_iter: int
+
+
+def mean_relabeled(P: np.ndarray, perms: np.ndarray) -> np.ndarray:
+    """Membership probabilities of relabelled draws, averaged: ``mean_s P[s, i, perms[s, j]]``.
+
+    Parameters
+    ----------
+    P : ndarray of shape (S, n, K)
+        Per-draw membership probabilities (:func:`membership_per_draw`).
+    perms : ndarray of int, shape (S, K)
+
+    Returns
+    -------
+    ndarray of shape (n, K)
+        What :func:`models.membership_probabilities` gives for the relabelled
+        draws, without evaluating a density again.
+    """
+    S, n, K = P.shape
+    step = max(1, _CHUNK_ELEMENTS // max(1, n * K * K))
+    return _sum_relabeled(P, perms, step) / S
 
 
 def _sum_relabeled(P: np.ndarray, perms: np.ndarray, step: int, idx=None) -> np.ndarray:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 from mixcompare.comparisons.posterior import relabel as labels
+from mixcompare.comparisons.posterior.stephens import mean_relabeled
 
 __all__ = ["SwitchingAnalysis", "analyse", "starts_note"]
 
@@ -30,11 +31,17 @@ class SwitchingAnalysis:
         ``stephens_agrees`` (share of draws where both methods agree) and
         ``chain_labelings``.
     summary : labels.SwitchingSummary
+    membership : ndarray of shape (n_samples, n_components) or None
+        Membership probabilities averaged over the pivot-relabelled draws
+        (what ``models.membership_probabilities(relabeled, X)`` gives), from
+        the per-draw probabilities Stephens' algorithm needs anyway; None
+        when there were too many draws for them.
     """
 
     relabeled: xr.Dataset
     dataset: xr.Dataset
     summary: labels.SwitchingSummary
+    membership: np.ndarray | None = None
 
 
 def starts_note(detected: bool, started_at, ordered: bool, K: int, name=None) -> str:
@@ -86,12 +93,19 @@ def analyse(post: xr.Dataset, pivot, X) -> SwitchingAnalysis:
     summ = labels.switching_summary(perms.values)
     data = {"perms_pivot": perms}
     stephens_share = np.nan
+    membership = None
     try:
-        _, perms_s = labels.relabel_stephens(post, X, init=perms)
-        data["perms_stephens"] = perms_s
-        stephens_share = float(np.all(perms_s.values == perms.values, axis=-1).mean())
+        p = labels.draw_memberships(post, X)
     except ValueError as err:  # too many draws x observations for the KL algorithm
         _log.info("Stephens relabelling skipped: %s", err)
+    else:
+        _, perms_s = labels.relabel_stephens(post, X, init=perms, memberships=p)
+        data["perms_stephens"] = perms_s
+        stephens_share = float(np.all(perms_s.values == perms.values, axis=-1).mean())
+        K = p.shape[-1]
+        membership = mean_relabeled(p.reshape((-1,) + p.shape[2:]),
+                                    perms.transpose("chain", "draw", "component").values
+                                    .reshape(-1, K))
     flat = perms.values.reshape(-1, perms.shape[-1])
     uniq, counts = np.unique(flat, axis=0, return_counts=True)
     order = np.argsort(-counts)
@@ -110,4 +124,4 @@ def analyse(post: xr.Dataset, pivot, X) -> SwitchingAnalysis:
         "chain_labelings": [str(tuple(int(i) for i in p)) for p in summ.dominant],
         "n_labellings": int(summ.n_labellings),
     })
-    return SwitchingAnalysis(relabeled, ds, summ)
+    return SwitchingAnalysis(relabeled, ds, summ, membership)

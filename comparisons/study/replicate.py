@@ -43,6 +43,7 @@ from mixcompare import em
 from mixcompare.comparisons.pipeline import RunLog, Streams
 from mixcompare.comparisons.pipeline import fits as steps
 from mixcompare.comparisons.pipeline.metrics import posterior_summary
+from mixcompare.comparisons.posterior.units import standardised
 
 from .store import RECORD_SCHEMA
 from .worker import FITTED, model_for, quiet_loggers
@@ -64,17 +65,12 @@ def _scale(cell) -> float:
     return float(np.sqrt(w @ (s**2 + mu**2) - mean**2))
 
 
-def _params(w, m, s, scale: float) -> em.Params:
-    m = np.asarray(m, float) / scale
-    s = np.asarray(s, float) / scale
-    return em.Params(np.asarray(w, float), m[:, None], (s**2)[:, None, None])
-
-
 def _align(cell, est: dict) -> tuple[np.ndarray, float]:
     """Permutation of a fit's components matching the truth (Hungarian, never sorting)."""
     sc = _scale(cell)
-    return em.match_components(_params(cell.weights, cell.means, cell.sds, sc),
-                               _params(est["weights"], est["means"], est["sds"], sc))
+    return em.match_components(standardised(cell.weights, cell.means, cell.sds, sc, sds=True),
+                               standardised(est["weights"], est["means"], est["sds"], sc,
+                                            sds=True))
 
 
 def _block(est: dict, perm) -> dict:
@@ -192,7 +188,7 @@ def _fit_map(cfg, cell, s, ordered, fit, streams, out: dict):
 
 def _truth_fit(cell) -> steps.EMFit:
     """Return the truth as the reference order, for when EM failed (alignment needs one)."""
-    truth = _params(cell.weights, cell.means, cell.sds, 1.0)
+    truth = standardised(cell.weights, cell.means, cell.sds, 1.0, sds=True)
     return steps.EMFit(None, np.arange(len(cell.weights)), truth)
 
 
