@@ -96,7 +96,7 @@ def run(
     columns: str = typer.Option(None, "--columns", help="Comma-separated CSV columns."),
     k: int = typer.Option(None, "--k", help="Number of components (default: the data set's)."),
     structure: str = typer.Option(
-        None, "--structure", help="unequal|equal (1-D), full|diag|spherical (d > 1)."),
+        None, "--structure", help="unequal|equal (1-D), full|tied|diag|spherical (d > 1)."),
     fixed: str = typer.Option(
         None, "--fixed", help="Fixed parameters, e.g. 'variances=1;weights=0.5,0.5'."),
     ordered: bool = typer.Option(False, "--ordered/--unordered",

@@ -149,7 +149,8 @@ def step(problem: Problem, state: EMState, resp_out=None) -> tuple[EMState, Step
             upd = refine(problem.design, comp, upd, kind=spec.kind, hard=problem.hard,
                          floor=problem.floor)
     else:
-        upd = map_m_step(state.stats, state.params, kind=spec.kind, fixed=spec.fixed,
+        upd = map_m_step(state.stats, state.params, kind=spec.kind, one_d=spec.one_d,
+                         fixed=spec.fixed,
                          floor=problem.floor, prior=problem.prior_int,
                          m0_offsets=_m0_offsets(problem, state.anchors))
     anchors = state.anchors + upd.offsets * problem.scaling.scale

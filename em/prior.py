@@ -7,9 +7,13 @@ has a closed form and the PyMC model uses the very same densities:
 * 1-D and ``diag`` (per dimension): ``sigma2_k ~ InvGamma(a, b)`` and
   ``mu_k | sigma2_k ~ Normal(m0, sigma2_k / kappa)``; with the 1-D ``equal``
   structure one shared ``sigma2`` carries the Inverse-Gamma prior;
+* ``spherical``: one variance per component carrying the Inverse-Gamma
+  density of every feature, ``prod_j InvGamma(sigma2_k | a, b_j)``, and
+  ``mu_kj | sigma2_k ~ Normal(m0_j, sigma2_k / kappa)``;
 * ``full``: Normal-Inverse-Wishart, ``Sigma_k ~ InvWishart(nu, psi)`` and
-  ``mu_k | Sigma_k ~ Normal(m0, Sigma_k / kappa)`` (MAP-EM only; the PyMC
-  model may use another prior for full covariances).
+  ``mu_k | Sigma_k ~ Normal(m0, Sigma_k / kappa)``;
+* ``tied`` (d > 1): one shared ``Sigma ~ InvWishart(nu, psi)`` and
+  ``mu_k | Sigma ~ Normal(m0, Sigma / kappa)`` for every component.
 
 The prior is placed on the *variance*. A MAP estimate is not invariant to
 reparameterisation: the mode of the posterior of ``sigma`` or ``log sigma``
@@ -31,6 +35,11 @@ from ._validation import validate_data
 __all__ = ["Prior"]
 
 _LOG_2PI = float(np.log(2 * np.pi))
+
+
+def _wishart(spec: Spec) -> bool:
+    """Tell whether the covariances carry the Inverse-Wishart (``full``; ``tied`` unless 1-D)."""
+    return spec.kind == "full" or (spec.kind == "tied" and not spec.one_d)
 
 
 def _positive(name: str, value, minimum: float = 0.0) -> np.ndarray:
@@ -61,19 +70,26 @@ class Prior:
     b : float or array_like of shape (n_features,)
         Inverse-Gamma scale of the variances (> 0), per dimension.
     nu : float, optional
-        Inverse-Wishart degrees of freedom for ``full`` covariances (> d - 1).
+        Inverse-Wishart degrees of freedom for ``full`` and ``tied``
+        covariances (> d - 1).
     psi : array_like of shape (n_features, n_features), optional
-        Inverse-Wishart scale matrix for ``full`` covariances (positive definite).
+        Inverse-Wishart scale matrix for ``full`` and ``tied`` covariances
+        (positive definite).
 
     Notes
     -----
-    Log densities (``d`` = 1 for 1-D data, per dimension for ``diag``)::
+    Log densities (``d`` = 1 for 1-D data, per dimension for ``diag`` and
+    ``spherical``, whose one variance per component enters the density of
+    every dimension)::
 
         log Dir(w | alpha) = lgamma(sum alpha) - sum lgamma(alpha) + sum (alpha - 1) log w
         log IG(s2 | a, b) = a log b - lgamma(a) - (a + 1) log s2 - b / s2
         log N(mu | m0, s2 / kappa) = -0.5 log(2 pi s2 / kappa) - kappa (mu - m0)^2 / (2 s2)
 
-    Blocks held fixed in a fit carry no prior term.
+    ``full`` and ``tied`` use the Inverse-Wishart and multivariate Normal
+    densities (as :mod:`scipy.stats`), ``tied`` with one Inverse-Wishart
+    term for the shared matrix and one Normal term per mean. Blocks held
+    fixed in a fit carry no prior term.
     """
 
     alpha: float | np.ndarray = 1.0
@@ -107,7 +123,7 @@ class Prior:
             object.__setattr__(self, "nu", float(nu))
             object.__setattr__(self, "psi", psi)
         elif self.nu is not None:
-            raise ValueError("prior nu is given without psi; give both for full covariances.")
+            raise ValueError("prior nu is given without psi; give both for full/tied covariances.")
 
     # ----------------------------------------------------------------- defaults
     @classmethod
@@ -119,7 +135,7 @@ class Prior:
         variance is ``Var(X) / 10`` (components narrower than the data) with a
         heavy right tail; ``kappa = 0.01`` lets a mean lie several data
         standard deviations from ``m0``; ``alpha = 1`` is uniform on the
-        simplex. For ``full`` covariances ``nu = d + 2`` and
+        simplex. For ``full`` and ``tied`` covariances ``nu = d + 2`` and
         ``psi = diag(b)`` (prior mean ``diag(Var(X)) / 10``). The Inverse-Gamma
         keeps variances away from 0, the unbounded-likelihood degeneracy of
         mixtures.
@@ -168,15 +184,10 @@ class Prior:
             v = np.asarray(getattr(self, name))
             if v.ndim and v.shape != (d,):
                 raise ValueError(f"prior {name} must be a scalar or have shape ({d},).")
-        if spec.kind in ("spherical", "tied") and not spec.one_d:
-            raise ValueError(
-                f"the conjugate prior is defined for 1-D, 'diag' and 'full' structures, not "
-                f"{spec.kind!r}; use structure='diag' or 'full' with a prior."
-            )
-        if spec.kind == "full" and "covariances" not in spec.fixed:
+        if _wishart(spec) and "covariances" not in spec.fixed:
             if self.psi is None or self.psi.shape != (d, d):
                 raise ValueError(
-                    f"structure='full' needs the prior's psi of shape ({d}, {d}) and nu; "
+                    f"structure={spec.kind!r} needs the prior's psi of shape ({d}, {d}) and nu; "
                     "Prior.default(X) sets them."
                 )
         if mode == "map" and "weights" not in spec.fixed and np.any(np.asarray(self.alpha) < 1):
@@ -206,13 +217,15 @@ class Prior:
             with np.errstate(divide="ignore", invalid="ignore"):
                 total += float(np.where(alpha == 1, 0.0, (alpha - 1) * np.log(p.weights)).sum())
         m0 = np.broadcast_to(np.asarray(self.m0, dtype=float), (d,))
-        if spec.kind == "full":
+        if _wishart(spec):
             cov = p.covariances
             if "covariances" in free:
                 nu, psi = self.nu, self.psi
+                # 'tied': one Inverse-Wishart term for the one shared matrix
+                shared = cov[:1] if spec.kind == "tied" else cov
                 _, logdet_psi = np.linalg.slogdet(psi)
-                _, logdet = np.linalg.slogdet(cov)
-                tr = np.einsum("ij,kji->k", psi, np.linalg.inv(cov))
+                _, logdet = np.linalg.slogdet(shared)
+                tr = np.einsum("ij,kji->k", psi, np.linalg.inv(shared))
                 total += float(np.sum(
                     0.5 * nu * logdet_psi - 0.5 * nu * d * np.log(2) - multigammaln(nu / 2, d)
                     - 0.5 * (nu + d + 1) * logdet - 0.5 * tr))
@@ -225,7 +238,9 @@ class Prior:
         var = np.einsum("kii->ki", p.covariances)  # (K, d)
         b = np.broadcast_to(np.asarray(self.b, dtype=float), (d,))
         if "covariances" in free:
-            v = var[:1] if spec.kind == "tied" else var  # one shared variance for 'equal'
+            # one shared variance for 1-D 'equal'; for 'spherical' every column of
+            # var is the component's one variance, so each feature's IG(a, b_j) enters
+            v = var[:1] if spec.kind == "tied" else var
             total += float(np.sum(self.a * np.log(b) - gammaln(self.a)
                                   - (self.a + 1) * np.log(v) - b / v))
         if "means" in free:

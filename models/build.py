@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -167,11 +167,7 @@ def build_model(X, n_components, *, prior=None, structure=None, fixed=None,
         raise ValueError("ordered=True orders the components by their means, which are fixed "
                          "here: use ordered=False with fixed means.")
     full_cov = spec.kind == "full" or (spec.kind == "tied" and not spec.one_d)
-    if full_cov:
-        prior.check_for(replace(spec, kind="full"), mode="sample")
-    else:
-        prior.check_for(replace(spec, kind="diag") if spec.kind == "spherical" else spec,
-                        mode="sample")
+    prior.check_for(spec, mode="sample")  # the same checks as MAP-EM's, in every structure
     K, d = spec.n_components, spec.n_features
     coords = {"component": np.arange(K), "obs": np.arange(X.shape[0])}
     if not spec.one_d:

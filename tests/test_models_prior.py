@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from mixcompare import em, models
 from scipy.special import logsumexp
-from scipy.stats import dirichlet, invwishart, multivariate_normal
+from scipy.stats import dirichlet, invgamma, invwishart, multivariate_normal, norm
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
 
@@ -95,10 +95,10 @@ def test_log_density_is_em_loglik_plus_map_em_prior(structure, fixed, ordered):
         values = models.params_to_values(mm, w, m_user, covariances=cov)
         got = models.log_density(mm, values)
         params = em.Params(w, mu, cov)
-        if structure == "tied":
-            expected = _loglik(X, w, mu, cov) + _tied_prior_density(prior, w, mu, cov)
-        else:
-            expected = _loglik(X, w, mu, cov) + prior.log_density(params, spec)
+        expected = _loglik(X, w, mu, cov) + prior.log_density(params, spec)
+        if structure == "tied" and not fixed:  # MAP-EM's prior is scipy's NIW, one Sigma
+            assert prior.log_density(params, spec) == pytest.approx(
+                _tied_prior_density(prior, w, mu, cov), rel=1e-10, abs=1e-10)
         errors.append(abs(got - expected))
         assert got == pytest.approx(expected, rel=1e-10, abs=1e-10)
     print(f"{structure} fixed={bool(fixed)} ordered={ordered}: max |error| {max(errors):.2e}")
@@ -115,6 +115,20 @@ def test_full_prior_is_scipys_normal_inverse_wishart():
     assert prior.log_density(em.Params(w, mu, cov), spec) == pytest.approx(ref, rel=1e-12)
 
 
+def test_spherical_prior_is_scipys_inverse_gammas_and_normals():
+    """One variance per component under prod_j IG(a, b_j); each coordinate N(m0_j, s2 / kappa)."""
+    X = _data_2d()
+    prior = em.Prior.default(X)
+    _, spec = em.model_spec(X, K, structure="spherical")
+    w, mu, cov = _params("spherical", np.random.default_rng(4), 2)
+    s2 = cov[:, 0, 0]
+    ref = dirichlet.logpdf(w, np.full(K, prior.alpha)) + sum(
+        invgamma.logpdf(s2[k], prior.a, scale=prior.b[j])
+        + norm.logpdf(mu[k, j], prior.m0[j], np.sqrt(s2[k] / prior.kappa))
+        for k in range(K) for j in range(2))
+    assert prior.log_density(em.Params(w, mu, cov), spec) == pytest.approx(ref, rel=1e-12)
+
+
 # ------------------------------------------------------------------ MAP-EM = fit_map
 MAP_CASES = ["full", "tied", "diag", "spherical", "unequal", "equal"]
 
@@ -125,10 +139,7 @@ def test_map_em_equals_fit_map(structure):
     if structure in ("unequal", "equal"):
         X = X[:, 0]
     prior = em.Prior.default(X)
-    try:
-        ref = em.fit(X, K, structure=structure, prior=prior, n_init=10, tol=1e-12, rng=0)
-    except ValueError as err:
-        pytest.skip(f"MAP-EM refuses structure={structure!r} with a prior on this em: {err}")
+    ref = em.fit(X, K, structure=structure, prior=prior, n_init=10, tol=1e-12, rng=0)
     mm = models.build_model(X, K, prior=prior, structure=structure)
     tree = models.fit_map(mm, rng=0, n_starts=4)
     post = tree["posterior"]
@@ -170,26 +181,37 @@ def _conjugate_m_step(X, resp, prior, structure):
     return w, mu, var[:, None, None] * np.eye(d)
 
 
+def _fixed_point_gaps(X, prior, structure, w, mu, cov):
+    """Largest changes of one written-out M-step from ``(w, mu, cov)``."""
+    lp = em.draws_log_density(X, w[None], mu[None], covariances=cov[None])[0]
+    resp = np.exp(lp - logsumexp(lp, axis=1, keepdims=True))
+    w2, mu2, cov2 = _conjugate_m_step(X, resp, prior, structure)
+    np.testing.assert_allclose(w2, w, atol=1e-6)
+    np.testing.assert_allclose(mu2, mu, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(cov2, cov, rtol=1e-6, atol=1e-6)
+    return [np.abs(w2 - w).max(), np.abs(mu2 - mu).max(), np.abs(cov2 - cov).max()]
+
+
 @pytest.mark.parametrize("structure", ["tied", "spherical"])
-def test_fit_map_is_a_fixed_point_of_the_conjugate_map_em_step(structure):
-    """Where em refuses a prior (tied, spherical), fit_map's answer is MAP-EM's fixed point."""
+def test_map_em_and_fit_map_are_fixed_points_of_the_written_out_step(structure):
+    """em's MAP-EM optimum, and fit_map's answer, are fixed points of the M-step written out
+    here independently of em (uncentred, from the responsibilities)."""
     X = _faithful()
     prior = em.Prior.default(X)
+    res = em.fit(X, K, structure=structure, prior=prior, n_init=10, tol=1e-12, rng=0)
+    gaps = _fixed_point_gaps(X, prior, structure, res.weights, res.params().means,
+                             res.covariances)
+    print(f"{structure}: |M-step(MAP-EM) - MAP-EM| weights {gaps[0]:.1e}, means {gaps[1]:.1e}, "
+          f"covariances {gaps[2]:.1e}")
     mm = models.build_model(X, K, prior=prior, structure=structure)
     post = models.fit_map(mm, rng=0, n_starts=4)["posterior"]
     w = post["weights"].values[0, 0]
     mu = post["means"].values[0, 0]
     cov = (post["covariances"].values[0, 0] if "covariances" in post
            else post["variances"].values[0, 0][:, :, None] * np.eye(2))
-    lp = em.draws_log_density(X, w[None], mu[None], covariances=cov[None])[0]
-    resp = np.exp(lp - logsumexp(lp, axis=1, keepdims=True))
-    w2, mu2, cov2 = _conjugate_m_step(X, resp, prior, structure)
-    gaps = [np.abs(w2 - w).max(), np.abs(mu2 - mu).max(), np.abs(cov2 - cov).max()]
+    gaps = _fixed_point_gaps(X, prior, structure, w, mu, cov)
     print(f"{structure}: |M-step(fit_map) - fit_map| weights {gaps[0]:.1e}, means {gaps[1]:.1e}, "
           f"covariances {gaps[2]:.1e}")
-    np.testing.assert_allclose(w2, w, atol=1e-6)
-    np.testing.assert_allclose(mu2, mu, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(cov2, cov, rtol=1e-6, atol=1e-6)
 
 
 # ------------------------------------------------------------------ result trees

@@ -29,6 +29,8 @@ def _unpack(t, K, d, structure, fixed):
         v = np.broadcast_to(np.asarray(fixed["variances"], float), (K,)).reshape(K, d)
     elif structure == "equal":
         v = np.full((K, d), np.exp(t[i]))
+    elif structure == "spherical":
+        v = np.repeat(np.exp(t[i : i + K])[:, None], d, axis=1)
     else:
         v = np.exp(t[i : i + K * d]).reshape(K, d)
     cov = v[:, :, None] * np.eye(d)
@@ -44,6 +46,8 @@ def _pack(res, structure, fixed):
         parts.append(np.ravel(res.means))
     if "variances" not in fixed:
         v = np.ravel(res.variances)
+        if structure == "spherical":
+            v = np.asarray(res.variances)[:, 0]
         parts.append(np.log(v[:1] if structure == "equal" else v))
     return np.concatenate(parts) if parts else np.zeros(0), K
 
@@ -68,6 +72,8 @@ def _log_post(X, p, prior, spec):
         ("unequal", {"variances": 1.0, "weights": [0.5, 0.5]}, 1),
         ("unequal", {"means": [0.0, 3.0]}, 1),
         ("diag", {}, 2),
+        ("spherical", {}, 2),
+        ("spherical", {"means": [[0.0, 0.0], [3.0, 1.0]]}, 2),
     ],
 )
 def test_map_em_equals_direct_maximisation(structure, fixed, d):
@@ -172,8 +178,8 @@ def test_alpha_below_one_refused_in_map_mode():
 def test_prior_structure_and_shapes_checked():
     X, _ = em.sample(100, [0.5, 0.5], [[0, 0], [3, 3]], covariances=np.eye(2)[None].repeat(2, 0),
                      rng=0)
-    with pytest.raises(ValueError, match="not 'spherical'"):
-        em.fit(X, 2, structure="spherical", prior=em.Prior.default(X))
+    with pytest.raises(ValueError, match="structure='tied' needs the prior's psi"):
+        em.fit(X, 2, structure="tied", prior=em.Prior(b=1.0))
     with pytest.raises(ValueError, match="m0 must be a scalar or have shape"):
         em.fit(X, 2, structure="diag", prior=em.Prior(m0=[0, 0, 0]))
 
@@ -225,3 +231,103 @@ def test_full_niw_map_is_stationary():
         c2[1, 0, 1] += eps
         c2[1, 1, 0] += eps
         assert lp(em.Params(p.weights, p.means, c2)) < base
+
+
+# ------------------------------------------------------------------ tied and spherical (#14)
+def _shared_data(seed=2, n=250):
+    X, _ = em.sample(n, [0.4, 0.6], [[0.0, 0.0], [3.0, 1.5]],
+                     covariances=[[[1.0, 0.5], [0.5, 0.9]], [[1.0, 0.5], [0.5, 0.9]]], rng=seed)
+    return X
+
+
+def _loglik_full(X, p):
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+
+    lp = np.stack([np.log(p.weights[k]) + multivariate_normal.logpdf(X, p.means[k],
+                                                                     p.covariances[k])
+                   for k in range(len(p.weights))], axis=1)
+    return float(logsumexp(lp, axis=1).sum())
+
+
+@pytest.mark.parametrize("structure", ["tied", "spherical"])
+def test_shared_structures_monotone_objective_includes_the_prior(structure):
+    """The objective MAP-EM increases is the log posterior: log-likelihood + log prior."""
+    X = _shared_data()
+    prior = em.Prior.default(X)
+    res = em.fit(X, 2, structure=structure, prior=prior, tol=1e-12, max_iter=5000, rng=0)
+    obj, ll = res.trace.objective, res.trace.log_likelihood
+    assert res.n_iter >= 5
+    assert np.all(np.diff(obj) >= -1e-10 * np.abs(obj[:-1])), "log posterior decreased"
+    assert res.log_posterior == pytest.approx(obj[-1], rel=1e-12)
+    assert res.log_posterior == pytest.approx(
+        _loglik_full(X, res.params()) + prior.log_density(res.params(), res.spec), rel=1e-10)
+    # at every iterate the objective is the log-likelihood plus the prior's log density
+    # (tied: the iterate's covariances from a refit stopped there; the trace keeps variances)
+    parts = []
+    for j in range(min(res.n_iter, 6) + 1):
+        if structure == "tied":
+            stop = em.fit(X, 2, structure=structure, prior=prior, tol=0, max_iter=j, rng=0)
+            assert stop.log_posterior == pytest.approx(obj[j], rel=1e-12)
+            p = stop.params()
+        else:
+            var = res.trace.variances[j]
+            p = em.Params(res.trace.weights[j], res.trace.means[j], var[:, :, None] * np.eye(2))
+        parts.append(prior.log_density(p, res.spec))
+        assert obj[j] - ll[j] == pytest.approx(parts[-1], rel=1e-9, abs=1e-9)
+    assert np.ptp(parts) > 1e-6  # the prior's term moves: leaving it out would show
+
+
+def _tied_unpack(t, d=2, K=2, means=None):
+    w = softmax(np.r_[t[: K - 1], 0.0])
+    i = K - 1
+    if means is None:
+        mu, i = t[i : i + K * d].reshape(K, d), i + K * d
+    else:
+        mu = np.asarray(means, float)
+    L = np.zeros((d, d))
+    L[np.tril_indices(d)] = t[i:]
+    L[np.diag_indices(d)] = np.exp(np.diag(L))
+    return em.Params(w, mu, np.broadcast_to(L @ L.T, (K, d, d)).copy())
+
+
+@pytest.mark.parametrize("fixed", [None, {"means": [[0.0, 0.0], [3.0, 1.5]]}])
+def test_tied_map_em_equals_direct_maximisation(fixed):
+    X = _shared_data()
+    prior = em.Prior.default(X)
+    res = em.fit(X, 2, structure="tied", fixed=fixed, prior=prior, tol=1e-12, max_iter=5000,
+                 n_init=3, rng=0)
+    means = None if fixed is None else fixed["means"]
+    L = np.linalg.cholesky(res.covariances[0])
+    t0 = np.r_[np.log(res.weights[0] / res.weights[1]),
+               res.means.ravel() if fixed is None else [], np.log(L[0, 0]),
+               L[1, 0], np.log(L[1, 1])]
+
+    def f(t):
+        p = _tied_unpack(t, means=means)
+        return -(_loglik_full(X, p) + prior.log_density(p, res.spec))
+
+    assert -f(t0) == pytest.approx(res.log_posterior, rel=1e-10)
+    for start in (t0, t0 + 0.05 * np.random.default_rng(0).standard_normal(t0.size)):
+        opt = minimize(f, start, method="BFGS", options={"gtol": 1e-9, "maxiter": 10_000})
+        assert -opt.fun <= res.log_posterior + 1e-8  # EM's mode is not beaten
+        p = _tied_unpack(opt.x, means=means)
+        np.testing.assert_allclose(p.weights, res.weights, atol=1e-6)
+        np.testing.assert_allclose(p.means, res.means, atol=1e-6)
+        np.testing.assert_allclose(p.covariances, res.covariances, rtol=1e-6, atol=1e-8)
+
+
+def test_single_column_tied_is_the_inverse_wishart_of_dimension_one():
+    """(n, 1) data keep the Inverse-Wishart for 'tied' (as 'full'); with d = 1 it is
+    IG(nu / 2, psi / 2), so the fit equals 1-D 'equal' under that Inverse-Gamma."""
+    x = _data_1d()
+    prior = em.Prior.default(x[:, None])
+    col = em.fit(x[:, None], 2, structure="tied", prior=prior, tol=1e-12, rng=0)
+    ig = em.Prior(alpha=prior.alpha, m0=float(prior.m0[0]), kappa=prior.kappa,
+                  a=prior.nu / 2, b=float(prior.psi[0, 0]) / 2)
+    assert ig.a != prior.a  # a different prior from the default 1-D one
+    one = em.fit(x, 2, structure="equal", prior=ig, tol=1e-12, rng=0)
+    np.testing.assert_allclose(col.means[:, 0], one.means, rtol=1e-8)
+    np.testing.assert_allclose(col.variances[:, 0], one.variances, rtol=1e-8)
+    np.testing.assert_allclose(col.weights, one.weights, rtol=1e-8)
+    assert col.log_posterior == pytest.approx(one.log_posterior, rel=1e-10)
