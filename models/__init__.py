@@ -3,7 +3,7 @@
 from .build import CachedModel, MixtureModel, build_model, cached_model, clear_model_cache
 from .map import MAPError, fit_map
 from .nuts import SAMPLERS, fit_nuts
-from .points import log_density, params_to_values, to_point
+from .points import log_density, params_to_values, start_near, to_point
 from .posterior import membership_probabilities, predictive_density
 
 __all__ = [
@@ -20,5 +20,6 @@ __all__ = [
     "membership_probabilities",
     "params_to_values",
     "predictive_density",
+    "start_near",
     "to_point",
 ]

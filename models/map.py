@@ -139,7 +139,7 @@ def _optimise(mm, start: dict, method: str, gtol: float, maxiter: int):
 
 def fit_map(mm, *, rng=None, n_starts: int = 4, method: str = "BFGS",
             jitter: bool = True, initvals: list | None = None, gtol: float = 1e-8,
-            maxiter: int = 10_000) -> xr.DataTree:
+            maxiter: int = 10_000, extra_starts: list | None = None) -> xr.DataTree:
     """Maximum a posteriori estimate, as ``pymc.find_MAP`` computes it, from several starts.
 
     Parameters
@@ -162,6 +162,11 @@ def fit_map(mm, *, rng=None, n_starts: int = 4, method: str = "BFGS",
     gtol : float, default 1e-8
         Gradient tolerance of the optimiser.
     maxiter : int, default 10000
+    extra_starts : list of dict, optional
+        Further starts (natural-scale values by variable name) run after the
+        ``n_starts`` others, never jittered, e.g. :func:`models.start_near`
+        an EM optimum, to check that the model's density has its maximum
+        there. They compete for the best start like the others.
 
     Returns
     -------
@@ -170,10 +175,11 @@ def fit_map(mm, *, rng=None, n_starts: int = 4, method: str = "BFGS",
         one chain and one draw), ``fit``, ``optimizer_result`` and
         ``observed_data`` (as ``pm.find_MAP(..., return_inferencedata=True)``
         names them), plus a ``map_starts`` group with
-        each start's log density, success, number of iterations and message.
-        Attributes ``log_density`` (log posterior density without Jacobian
-        terms, i.e. the maximised objective), ``best_start``, ``n_starts``
-        and ``method``.
+        each start's log density, success, number of iterations, message and
+        whether it was an extra start (``given``). Attributes ``log_density``
+        (log posterior density without Jacobian terms, i.e. the maximised
+        objective), ``best_start``, ``n_starts`` (including the extra ones),
+        ``n_given`` and ``method``.
 
     Raises
     ------
@@ -203,15 +209,20 @@ def fit_map(mm, *, rng=None, n_starts: int = 4, method: str = "BFGS",
         starts = list(initvals)
     else:
         starts = [start_from_em(mm, child) for child in children]
+    extra = list(extra_starts or [])
+    jitters = [jitter] * n_starts + [False] * len(extra)
+    starts, children = starts + extra, children + [None] * len(extra)
+    n_given = len(extra)
+    n_starts += n_given
     f, value_names, _ = mm.cache.map_loss(mm.model)
 
     def finite(point):
         return np.isfinite(f(_ravel(point, value_names))[0])
 
     records, best_fit = [], (-np.inf, None)
-    for i, (values, child) in enumerate(zip(starts, children, strict=True)):
+    for i, (values, child, jit) in enumerate(zip(starts, children, jitters, strict=True)):
         try:
-            start = jittered_start(mm, complete_start(mm, values), jitter, child, finite)
+            start = jittered_start(mm, complete_start(mm, values), jit, child, finite)
             res, moved, point, labels = _optimise(mm, start, method, gtol, maxiter)
         except (ValueError, KeyError, np.linalg.LinAlgError, FloatingPointError,
                 pm.exceptions.SamplingError) as err:
@@ -244,11 +255,12 @@ def fit_map(mm, *, rng=None, n_starts: int = 4, method: str = "BFGS",
             "success": ("start", ok),
             "n_iter": ("start", np.array([r[2] for r in records])),
             "message": ("start", np.array([r[3] for r in records])),
+            "given": ("start", np.arange(n_starts) >= n_starts - n_given),
         },
         coords={"start": np.arange(n_starts)},
     )
     out.attrs.update({"log_density": float(logd[best]), "best_start": best,
-                      "n_starts": n_starts, "method": method})
+                      "n_starts": n_starts, "n_given": n_given, "method": method})
     if (~ok).any():
         _log.info("MAP: %d of %d starts failed", int((~ok).sum()), n_starts)
     return out

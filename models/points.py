@@ -18,6 +18,7 @@ __all__ = [
     "log_density",
     "params_to_values",
     "start_from_em",
+    "start_near",
     "to_point",
 ]
 
@@ -139,6 +140,40 @@ def start_from_em(mm: MixtureModel, rng) -> dict:
             step = np.arange(key.size) * 1e-6 * max(1.0, float(np.std(X)))
             m = m + (step if m.ndim == 1 else step[:, None] * np.eye(m.shape[1])[0])
     return params_to_values(mm, w, m, covariances=_full_covariances(cov, spec))
+
+
+def start_near(mm: MixtureModel, result, rel: float = 1e-2) -> dict:
+    """Return a start slightly off an EM or MAP-EM optimum, for ``find_MAP`` to climb back to.
+
+    Parameters
+    ----------
+    mm : MixtureModel
+    result : em.EMResult
+        The fit whose optimum to start near (same number of components and
+        features as the model).
+    rel : float, default 0.01
+        Each mean is moved by ``rel`` of its component's sd along every
+        feature and each covariance is scaled by ``1 + rel``, so that the
+        optimiser starts off the optimum (a start that does not move is
+        never accepted as a MAP) but inside its basin.
+
+    Returns
+    -------
+    dict
+        Natural-scale values by variable name; components sorted by the first
+        coordinate of the means for ordered models.
+    """
+    mm = check_model(mm)
+    w = np.asarray(result.weights, dtype=float)
+    m = np.asarray(result.means, dtype=float)
+    cov = _full_covariances(np.asarray(result.covariances, dtype=float), mm.spec)
+    sd = np.sqrt(np.einsum("kii->ki", cov))
+    m = m + rel * (sd[:, 0] if m.ndim == 1 else sd)
+    cov = cov * (1.0 + rel)
+    if mm.ordered:
+        order = np.argsort(m if m.ndim == 1 else m[:, 0], kind="stable")
+        w, m, cov = w[order], m[order], cov[order]
+    return params_to_values(mm, w, m, covariances=cov)
 
 
 def _full_covariances(cov: np.ndarray, spec) -> np.ndarray:

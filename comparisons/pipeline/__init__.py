@@ -102,7 +102,7 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
     map_em = (fit_map_em(s, fit, n_init=n_init, rng=streams.generator("restarts"), log=log)
               if "map_em" in methods else None)
     model = build_model(s, ordered=ordered) if {"map", "nuts"} & set(methods) else None
-    map_fit = (fit_map(model, fit, rng=streams.generator("map"), log=log)
+    map_fit = (fit_map(model, fit, rng=streams.generator("map"), log=log, map_em=map_em)
                if "map" in methods else None)
     nuts = post = None
     if "nuts" in methods:

@@ -130,7 +130,8 @@ def _em_groups(fit: EMFit, errs: EMErrors | None, map_em: MapEMFit | None,
         groups["map"] = map_fit.tree["posterior"].to_dataset().isel(
             chain=0, draw=0, component=map_fit.perm).assign_coords(component=np.arange(K))
         groups["map"].attrs.update({"log_density": map_fit.tree.attrs["log_density"],
-                                    "n_starts": map_fit.tree.attrs["n_starts"]})
+                                    "n_starts": map_fit.tree.attrs["n_starts"],
+                                    "n_given": map_fit.tree.attrs.get("n_given", 0)})
         groups["map/starts"] = map_fit.tree["map_starts"].to_dataset()
     return groups, est
 

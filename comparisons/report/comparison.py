@@ -186,13 +186,17 @@ def _why(tree, agr, pooled: bool) -> list:
                           "posterior asymmetry", "several modes", "largest part"], rows)]
 
 
+def _map_starts(mp) -> str:
+    n, given = int(mp.attrs.get("n_starts", 0)), int(mp.attrs.get("n_given", 0))
+    if not given:
+        return f"{n} starts from EM's k-means++ initialisation"
+    return (f"{n - given} starts from EM's k-means++ initialisation and {given} next to "
+            "MAP-EM's optimum")
+
+
 def _map_vs_map(tree) -> list:
     agr = _g(tree, "comparison/agreement")
     out = [("h2", "MAP-EM versus find_MAP")]
-    if int(tree.attrs.get("map_comparable", 1)) == 0:
-        out.append(("p", "For full covariances the priors differ (MAP-EM's Normal-Inverse-"
-                         "Wishart against the PyMC model's LKJ prior), so MAP-EM and find_MAP "
-                         "are not expected to agree; differences are shown, not flagged."))
     if agr is None or "map_em_minus_map" not in agr:
         return out + [("p", "MAP-EM or find_MAP was not run.")]
     me, mp = _g(tree, "map_em"), _g(tree, "map")
@@ -200,7 +204,7 @@ def _map_vs_map(tree) -> list:
                      f"be round-off; more than {metrics.MAP_TOL_SD:g} posterior sd is flagged. "
                      f"MAP-EM log posterior {_ll(me.attrs.get('log_posterior'))}; find_MAP "
                      f"log density {_ll(mp.attrs.get('log_density'))} (best of "
-                     f"{_fmt(mp.attrs.get('n_starts'))} starts)."))
+                     f"{_map_starts(mp)})."))
     rows = []
     for i, name in enumerate(agr["name"].values):
         diff, sd = _cell(agr, "map_em_minus_map", i), _cell(agr, "post_sd", i)
