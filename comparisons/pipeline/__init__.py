@@ -13,12 +13,22 @@ tables (:mod:`.metrics`). A study's replicate calls the same steps.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 from mixcompare.comparisons.io import read_attr
 
 from .analysis import PosteriorAnalysis, analyse_posterior
-from .fits import Setup, build_model, em_standard_errors, fit_em, fit_map, fit_map_em, fit_nuts
+from .fits import (
+    Setup,
+    build_model,
+    em_standard_errors,
+    fit_em,
+    fit_map,
+    fit_map_em,
+    fit_nuts,
+    map_em_at,
+)
 from .fits import setup as make_setup
 from .metrics import HDI_PROB
 from .runlog import RunLog, Streams
@@ -104,6 +114,8 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
     model = build_model(s, ordered=ordered) if {"map", "nuts"} & set(methods) else None
     map_fit = (fit_map(model, fit, rng=streams.generator("map"), log=log, map_em=map_em)
                if "map" in methods else None)
+    if map_fit is not None:
+        map_fit = replace(map_fit, map_em_at=map_em_at(s, fit, map_em, map_fit, log=log))
     nuts = post = None
     if "nuts" in methods:
         nuts = fit_nuts(model, fit, map_em, draws=draws, tune=tune, chains=chains,

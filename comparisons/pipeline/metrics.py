@@ -82,7 +82,8 @@ def agreement(K: int, d, est: dict, se: xr.Dataset | None, summ: xr.Dataset | No
         cols["mle_in_hdi"] = (mle >= cols["hdi_low"]) & (mle <= cols["hdi_high"])
         cols["agree"] = np.abs(z) <= AGREE_Z
     if "map_em" in est and "map" in est:
-        diff = est["map_em"] - est["map"]
+        # at one mode: MAP-EM from find_MAP's mode when find_MAP found a higher one
+        diff = est.get("map_em_at_map", est["map_em"]) - est["map"]
         cols["map_em_minus_map"] = diff
         if summ is not None:
             scale = MAP_TOL_SD * summ["post_sd"].values
@@ -212,7 +213,7 @@ def posterior_mass_near_optima(post: xr.Dataset, mle: em.EMResult, *,
 
 def _which_higher(groups: dict) -> str:
     """Say which of MAP-EM and find_MAP reached the higher log posterior density."""
-    me, mp = groups.get("map_em"), groups.get("map")
+    me, mp = groups.get("map_em/at_map", groups.get("map_em")), groups.get("map")
     a = None if me is None else me.attrs.get("log_posterior")
     b = None if mp is None else mp.attrs.get("log_density")
     if a is None or b is None or not (np.isfinite(a) and np.isfinite(b)):

@@ -133,6 +133,11 @@ def _em_groups(fit: EMFit, errs: EMErrors | None, map_em: MapEMFit | None,
                                     "n_starts": map_fit.tree.attrs["n_starts"],
                                     "n_given": map_fit.tree.attrs.get("n_given", 0)})
         groups["map/starts"] = map_fit.tree["map_starts"].to_dataset()
+        at = map_fit.map_em_at
+        if at is not None:  # MAP-EM from find_MAP's (higher) mode: the like-for-like row
+            groups["map_em/at_map"] = _em_dataset(at.result, at.perm)
+            groups["map_em/at_map"].attrs.update({"log_posterior": at.result.log_posterior})
+            est["map_em_at_map"] = flatten(*at.estimates().values())
     return groups, est
 
 

@@ -199,16 +199,24 @@ def _map_vs_map(tree) -> list:
     out = [("h2", "MAP-EM versus find_MAP")]
     if agr is None or "map_em_minus_map" not in agr:
         return out + [("p", "MAP-EM or find_MAP was not run.")]
-    me, mp = _g(tree, "map_em"), _g(tree, "map")
+    me, mp, at = _g(tree, "map_em"), _g(tree, "map"), _g(tree, "map_em/at_map")
     out.append(("p", f"Both maximise the same posterior density, so their difference should "
                      f"be round-off; more than {metrics.MAP_TOL_SD:g} posterior sd is flagged. "
                      f"MAP-EM log posterior {_ll(me.attrs.get('log_posterior'))}; find_MAP "
                      f"log density {_ll(mp.attrs.get('log_density'))} (best of "
                      f"{_map_starts(mp)})."))
+    col = "map_em"
+    if at is not None and "map_em_at_map" in agr:
+        col = "map_em_at_map"
+        out.append(("p", "find_MAP's independent starts found a higher mode than MAP-EM's "
+                         "restarts did. The table compares the two at that one mode: the "
+                         "MAP-EM column is MAP-EM started at find_MAP's mode (log posterior "
+                         f"{_ll(at.attrs.get('log_posterior'))}); the other tables show "
+                         "MAP-EM's own best optimum."))
     rows = []
     for i, name in enumerate(agr["name"].values):
         diff, sd = _cell(agr, "map_em_minus_map", i), _cell(agr, "post_sd", i)
-        rows.append([str(name), _cell(agr, "map_em", i), _cell(agr, "map", i), diff,
+        rows.append([str(name), _cell(agr, col, i), _cell(agr, "map", i), diff,
                      abs(diff) / sd if sd else None, _cell(agr, "map_disagree", i)])
     return out + [_table(["parameter", "MAP-EM", "find_MAP", "MAP-EM − find_MAP",
                           "|difference| / posterior sd", "flagged"], rows)]
