@@ -238,7 +238,7 @@ def em_cmd(
         res, notes = _fit_em(ds, k, structure, fixed_d, algorithm, n_init, seed, map_)
     out = em_summary(res)
     out["warnings"] = notes
-    typer.echo(json.dumps(out, indent=2))
+    typer.echo(json.dumps(out, indent=2, allow_nan=False))
 
 
 @app.command()

@@ -273,10 +273,11 @@ def model_spec(X, n_components, *, structure=None, fixed=None) -> tuple[np.ndarr
     spec : Spec
         With ``fixed`` as full arrays on the user's scale.
     """
-    from ._validation import check_n_components, validate_data
+    from ._validation import check_n_components, check_spread, validate_data
 
     K = check_n_components(n_components)
     X = validate_data(X, n_components=K)
+    check_spread(X)
     one_d = X.ndim == 1
     d = 1 if one_d else X.shape[1]
     user_structure, kind = resolve_structure(structure, one_d)
