@@ -5,9 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from ._driver import fit
+from ._validation import validate_data
 from .sample import sample
 
 _SK_COV = {"full": "full", "diag": "diag", "spherical": "spherical", "tied": "tied"}
+
+
+def _as_2d(X, min_samples: int = 2) -> np.ndarray:
+    """Validate as :func:`em.fit` does (the same refusals), then shape (n_samples, n_features)."""
+    X = validate_data(X, min_samples=min_samples)
+    return X.reshape(X.shape[0], -1)
 
 
 class GaussianMixtureEM:
@@ -62,8 +69,7 @@ class GaussianMixtureEM:
 
     def fit(self, X, y=None):
         """Fit the mixture; returns ``self``."""
-        X = np.asarray(X) if not hasattr(X, "to_numpy") else X.to_numpy()
-        X2 = X.reshape(len(X), -1)
+        X2 = _as_2d(X)
         self.result_ = fit(
             X2[:, 0] if X2.shape[1] == 1 else X2, self.n_components,
             structure=self._structure(X2.shape[1]), tol=self.tol * len(X2),
@@ -92,8 +98,11 @@ class GaussianMixtureEM:
         return self.fit(X).result_.labels
 
     def _X(self, X):
-        X = np.asarray(X) if not hasattr(X, "to_numpy") else X.to_numpy()
-        X2 = X.reshape(len(X), -1)
+        X2 = _as_2d(X, min_samples=1)
+        if X2.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X2.shape[1]} feature(s) but the mixture was fitted to "
+                f"{self.n_features_in_}; pass data of shape (n_samples, {self.n_features_in_}).")
         return X2[:, 0] if self.result_.spec.one_d else X2
 
     def predict(self, X):

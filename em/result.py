@@ -125,7 +125,7 @@ class EMResult:
 
     # ------------------------------------------------------------- prediction
     def _log_prob(self, X) -> np.ndarray:
-        X = validate_data(X)
+        X = validate_data(X, min_samples=1)
         X2 = X.reshape(X.shape[0], -1)
         if X2.shape[1] != self.n_features:
             raise ValueError(
