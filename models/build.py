@@ -105,6 +105,21 @@ class MixtureModel:
         return self
 
 
+def check_prior(prior: em.Prior, spec: em.Spec, *, mode: str) -> None:
+    """Refuse a prior the model cannot use, by :meth:`em.Prior.check_for` (the same messages).
+
+    ``mode="map"`` adds MAP estimation's condition (``alpha >= 1`` for free
+    weights), as MAP-EM checks it. ``tied`` covariances (d > 1) carry the
+    Inverse-Wishart prior of ``full`` ones, and ``spherical`` variances the
+    Inverse-Gamma prior of ``diag`` ones.
+    """
+    if spec.kind == "full" or (spec.kind == "tied" and not spec.one_d):
+        prior.check_for(replace(spec, kind="full"), mode=mode)
+    else:
+        prior.check_for(replace(spec, kind="diag") if spec.kind == "spherical" else spec,
+                        mode=mode)
+
+
 def build_model(X, n_components, *, prior=None, structure=None, fixed=None,
                 ordered=False) -> MixtureModel:
     """Build the PyMC model of a Gaussian mixture with the labels summed out.
@@ -167,11 +182,7 @@ def build_model(X, n_components, *, prior=None, structure=None, fixed=None,
         raise ValueError("ordered=True orders the components by their means, which are fixed "
                          "here: use ordered=False with fixed means.")
     full_cov = spec.kind == "full" or (spec.kind == "tied" and not spec.one_d)
-    if full_cov:
-        prior.check_for(replace(spec, kind="full"), mode="sample")
-    else:
-        prior.check_for(replace(spec, kind="diag") if spec.kind == "spherical" else spec,
-                        mode="sample")
+    check_prior(prior, spec, mode="sample")
     K, d = spec.n_components, spec.n_features
     coords = {"component": np.arange(K), "obs": np.arange(X.shape[0])}
     if not spec.one_d:
