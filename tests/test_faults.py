@@ -170,3 +170,67 @@ def test_estimator_validates_as_em_fit_does():
     with pytest.raises(ValueError, match=r"X has 3 feature\(s\) but the mixture was fitted to 2"):
         est.predict(np.zeros((4, 3)))
     assert est.predict([[0.1, 0.2]]).shape == (1,)  # one observation is a prediction
+
+
+# ------------------------------------------------------------ (12) results.nc checksums
+VALUES = np.array([1.2345678901234567, 2.5, 3.75, 9.125])
+
+
+def _result(tmp_path):
+    from mixcompare.comparisons.pipeline import ComparisonResult
+
+    em_ds = xr.Dataset({"means": ("component", VALUES)}, attrs={"log_likelihood": -12.5})
+    root = xr.Dataset({"x": ("obs", np.arange(5.0)), "name": ("obs", list("abcde"))},
+                      attrs={"ordered": False, "prior": {"alpha": 1.0}, "draws": 1000})
+    tree = xr.DataTree.from_dict({"/": root, "/em": em_ds})
+    path = tmp_path / "results.nc"
+    ComparisonResult(tree).to_netcdf(path)
+    return ComparisonResult, tree, path
+
+
+def test_results_round_trip_with_their_checksum(tmp_path):
+    cls, tree, path = _result(tmp_path)
+    back = cls.from_netcdf(path).tree
+    assert "mixcompare_sha256" not in back.attrs
+    np.testing.assert_array_equal(back["em"]["means"].values, VALUES)
+
+
+def test_a_flipped_bit_in_results_nc_is_refused(tmp_path):
+    from mixcompare.comparisons.io import ResultFileError
+
+    cls, _, path = _result(tmp_path)
+    raw = bytearray(path.read_bytes())
+    at = raw.find(VALUES.tobytes())
+    assert at > 0 and raw.count(VALUES.tobytes()) == 1
+    raw[at] ^= 1  # the last bit of the first mean: still a valid float
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ResultFileError, match="does not match the checksum"):
+        cls.from_netcdf(path)
+
+
+def test_an_edited_attribute_or_value_is_refused(tmp_path):
+    import h5py
+    from mixcompare.comparisons.io import ResultFileError
+
+    cls, _, path = _result(tmp_path)
+    with h5py.File(path, "r+") as fh:
+        fh.attrs["draws"] = 40000
+    with pytest.raises(ResultFileError, match="does not match the checksum"):
+        cls.from_netcdf(path)
+    cls, _, path = _result(tmp_path)
+    with h5py.File(path, "r+") as fh:
+        fh["em/means"][1] = 2.0
+    with pytest.raises(ResultFileError, match="does not match the checksum"):
+        cls.from_netcdf(path)
+
+
+def test_a_truncated_results_nc_is_refused_in_one_message(tmp_path):
+    from mixcompare.comparisons.io import ResultFileError
+
+    cls, _, path = _result(tmp_path)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ResultFileError, match="cannot be read as netCDF"):
+        cls.from_netcdf(path)
+    with pytest.raises(ResultFileError, match="does not exist"):
+        cls.from_netcdf(tmp_path / "nothing.nc")
