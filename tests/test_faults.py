@@ -234,3 +234,164 @@ def test_a_truncated_results_nc_is_refused_in_one_message(tmp_path):
         cls.from_netcdf(path)
     with pytest.raises(ResultFileError, match="does not exist"):
         cls.from_netcdf(tmp_path / "nothing.nc")
+
+
+# ------------------------------------------------------------ (1) interrupted NUTS
+@pytest.fixture(scope="module")
+def tiny_model():
+    X, _ = em.sample(40, [0.5, 0.5], [0.0, 4.0], [1.0, 1.0], rng=0)
+    return models.cached_model(X, 2, prior=em.Prior.default(X)).model
+
+
+def _interrupt_at(monkeypatch, chain, draw_idx):
+    """Make pm.sample raise KeyboardInterrupt in its callback, as Ctrl-C would; PyMC swallows it."""
+    import pymc as pm
+
+    real, seen = pm.sample, {}
+
+    def sample(*args, callback=None, **kwargs):
+        def cb(trace, draw):
+            seen[draw.chain] = max(seen.get(draw.chain, -1), draw.draw_idx)
+            if draw.chain == chain and draw.draw_idx == draw_idx:
+                raise KeyboardInterrupt
+            if callback is not None:
+                callback(trace=trace, draw=draw)
+        return real(*args, callback=cb, **kwargs)
+
+    monkeypatch.setattr(pm, "sample", sample)
+    return seen
+
+
+NUTS_KW = {"draws": 30, "tune": 20, "chains": 2, "rng": 0, "progressbar": False}
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+def test_an_interrupt_while_drawing_is_raised_with_the_draws_made(monkeypatch, tiny_model,
+                                                                  cores):
+    import multiprocessing
+
+    seen = _interrupt_at(monkeypatch, chain=0, draw_idx=20 + 9)
+    with pytest.raises(models.SamplingInterrupted,
+                       match=r"NUTS was interrupted after \d+ of 30 draws per chain") as info:
+        models.fit_nuts(tiny_model, cores=cores, **NUTS_KW)
+    assert isinstance(info.value, KeyboardInterrupt) and info.value.obtained < 30
+    if cores == 1:  # the next chain is stopped at its first step, not sampled in full
+        assert seen[1] == 0
+    assert multiprocessing.active_children() == []
+
+
+def test_an_interrupt_during_tuning_says_interrupted(monkeypatch, tiny_model):
+    _interrupt_at(monkeypatch, chain=0, draw_idx=5)
+    with pytest.raises(models.SamplingInterrupted, match="interrupted during tuning"):
+        models.fit_nuts(tiny_model, cores=1, **NUTS_KW)
+
+
+def test_an_interrupt_with_a_pm_sample_start_strategy(monkeypatch, tiny_model):
+    _interrupt_at(monkeypatch, chain=0, draw_idx=5)
+    with pytest.raises(models.SamplingInterrupted, match="interrupted during tuning"):
+        models.fit_nuts(tiny_model, cores=1, init={"weights": "support_point"}, **NUTS_KW)
+
+
+def test_nutpie_chains_padded_with_nan_count_as_interrupted():
+    from mixcompare.models._samplers import check_complete
+
+    w = np.full((2, 30, 2), 0.5)
+    w[1, 12:] = np.nan  # nutpie pads a chain it stopped
+    post = xr.Dataset({"weights": (("chain", "draw", "component"), w)})
+    with pytest.raises(models.SamplingInterrupted, match="after 12 of 30 draws"):
+        check_complete(post, 30, 2)
+    with pytest.raises(models.SamplingInterrupted, match=r"\(1 of 2 chains dropped\)"):
+        check_complete(post.isel(chain=[0]), 30, 2)
+    check_complete(post.isel(chain=[0, 0]), 30, 2)
+
+
+# ------------------------------------------------------------ (13) sampler warnings
+def test_divergences_reach_the_caller_as_warnings(tiny_model):
+    with pytest.warns(models.SamplerWarning, match=r"NUTS: \d+ divergent transition\(s\) after "
+                                                   r"tuning, out of 60 draws"):
+        tree = models.fit_nuts(tiny_model, cores=1, target_accept=0.01,
+                               **{**NUTS_KW, "tune": 5})
+    assert int(tree["sample_stats"]["diverging"].sum()) > 0
+
+
+def test_maximum_tree_depth_is_warned_about():
+    from mixcompare.models.nuts import _warn_diagnostics
+
+    stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((2, 5), bool)),
+                        "maxdepth_reached": (("chain", "draw"), np.eye(2, 5, dtype=bool))})
+    with pytest.warns(models.SamplerWarning, match="2 draw.s. stopped at the maximum tree depth"):
+        _warn_diagnostics(stats, 0.9)
+
+
+# ------------------------------------------------------------ (1, 2) signals to `mixcompare run`
+def _children(pid):
+    proc = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in proc.stdout.split()]
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _run_until_chains(tmp_path):
+    """Start `mixcompare run` with NUTS on two chain processes; return it once they exist."""
+    import time
+
+    csv = tmp_path / "small.csv"
+    values = np.r_[NORMAL[:30], NORMAL[30:60] + 4].tolist()
+    csv.write_text("x\n" + "\n".join(map(repr, values)) + "\n")
+    proc = subprocess.Popen(CLI + ["run", "--csv", str(csv), "--columns", "x", "--methods",
+                                   "em,nuts", "--draws", "1000000", "--tune", "50", "--chains",
+                                   "2", "--n-boot", "0", "--n-init", "2", "--quiet",
+                                   "--out", str(tmp_path / "out")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(600):
+        kids = _children(proc.pid)
+        if len(kids) >= 2 or proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None and len(kids) >= 2, proc.communicate()
+    return proc, kids
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigint_during_nuts_exits_130_writes_nothing_and_ends_the_chains(tmp_path):
+    import signal
+    import time
+
+    proc, kids = _run_until_chains(tmp_path)
+    time.sleep(5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    line = [ln for ln in err.splitlines() if ln.startswith("mixcompare: error:")]
+    assert len(line) == 1 and "Traceback" not in err, err
+    assert "interrupted (NUTS was interrupted" in line[0], line[0]
+    assert "nothing was written" in line[0]
+    assert not any((tmp_path / "out").iterdir())
+    time.sleep(1)
+    assert [k for k in kids if _alive(k)] == []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_chain_processes_exit_when_the_parent_is_killed(tmp_path):
+    import signal
+    import time
+
+    proc, kids = _run_until_chains(tmp_path)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    for _ in range(50):
+        if not any(_alive(k) for k in kids):
+            break
+        time.sleep(0.2)
+    left = [k for k in kids if _alive(k)]
+    for k in left:  # do not leave them behind if the test fails
+        subprocess.run(["kill", "-9", str(k)])
+    assert left == []
