@@ -395,3 +395,43 @@ def test_chain_processes_exit_when_the_parent_is_killed(tmp_path):
     for k in left:  # do not leave them behind if the test fails
         subprocess.run(["kill", "-9", str(k)])
     assert left == []
+
+
+# ------------------------------------------------------------ sbc: failed simulations
+def _fake_nuts(fail_every):
+    calls = []
+
+    def fit_nuts(model, *, draws, chains, **kw):
+        calls.append(1)
+        if len(calls) % fail_every == 0:
+            raise RuntimeError("the sampler broke")
+        rng = np.random.default_rng(len(calls))
+        dims = ("chain", "draw", "component")
+        post = xr.Dataset({"means": (dims, rng.normal(size=(chains, draws, 2))),
+                           "variances": (dims, rng.gamma(2.0, size=(chains, draws, 2)))})
+        stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((chains, draws), bool))})
+        return xr.DataTree.from_dict({"posterior": post, "sample_stats": stats})
+
+    return fit_nuts
+
+
+@pytest.mark.parametrize("fail_every", [1, 3])
+def test_sbc_with_failed_simulations_is_a_failed_run_not_a_verdict(monkeypatch, tmp_path,
+                                                                   capsys, fail_every):
+    from mixcompare.comparisons.study import sbc
+
+    monkeypatch.setattr(models, "fit_nuts", _fake_nuts(fail_every))
+    code = sbc.sbc_command(tmp_path, n_sims=6, n=10, draws=20, tune=0, chains=1, seed=0,
+                           control=True, scheduler="inline", workers=0, quiet=True)
+    err = capsys.readouterr().err
+    assert code == 1
+    line = [ln for ln in err.splitlines() if ln.startswith("mixcompare: error:")]
+    assert len(line) == 1, err
+    n_failed = 6 // fail_every
+    assert f"the SBC run failed: {n_failed} of 6 simulations failed" in line[0]
+    assert "the sampler broke" in line[0] and "no calibration verdict" in line[0]
+    assert "FLAGGED" not in err and "passed" not in err
+    summary = json.loads((tmp_path / "sbc.json").read_text())
+    assert summary[0]["verdict"] == f"no verdict: {n_failed} of 6 simulations failed"
+    assert summary[0]["passed"] is False and not any(summary[0]["flagged"])
+    assert "the sampler broke" in (tmp_path / "sbc.md").read_text()
