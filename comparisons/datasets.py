@@ -270,8 +270,9 @@ def _numeric(header, records, columns, fname) -> np.ndarray:
                 continue
             X[i - 1, k] = float(cell) if _is_number(cell) else np.inf
             if not np.isfinite(X[i - 1, k]):
+                what = "an infinite value" if _is_number(cell) else "a non-numeric value"
                 raise DataError(
-                    f"{fname}: column {header[j]!r} has a non-numeric value {cell!r} in row {i} "
+                    f"{fname}: column {header[j]!r} has {what} {cell!r} in row {i} "
                     f"(line {line}); fix that cell (finite numbers with '.' as decimal point, no "
                     "units) or choose other columns.")
     if missing:

@@ -13,7 +13,7 @@ from ._align import match_components
 from ._atlas import Optimum, Restart
 from ._driver import fit
 from ._model import Params, Spec, model_spec
-from ._validation import check_positive_int, check_rng, check_spread, validate_data
+from ._validation import MAX_COUNT, check_positive_int, check_rng, check_spread, validate_data
 from ._warnings import (
     ConvergenceWarning,
     DegenerateWarning,
@@ -30,6 +30,7 @@ from .sample import sample
 from .uncertainty import Intervals, StandardErrors, standard_errors
 
 __all__ = [
+    "MAX_COUNT",
     "ConvergenceWarning",
     "DegenerateWarning",
     "EMResult",

@@ -203,8 +203,22 @@ def check_spread(X: np.ndarray, name: str = "X", lines=None) -> None:
     )
 
 
-def check_positive_int(value, name: str, *, minimum: int = 1) -> int:
-    """Return ``value`` as an int; refuse booleans, fractions and values below ``minimum``."""
+#: the largest count accepted (a 32-bit signed integer): numpy, PyTensor and the samplers
+#: convert counts to C integers, and a larger number of restarts, draws or samples is a typo
+MAX_COUNT = 2**31 - 1
+
+
+def check_positive_int(value, name: str, *, minimum: int = 1, maximum: int = MAX_COUNT) -> int:
+    """Return ``value`` as an int; refuse booleans, fractions and values out of bounds.
+
+    Parameters
+    ----------
+    value : int
+    name : str
+        Named in the message.
+    minimum, maximum : int
+        Bounds (``maximum`` defaults to :data:`MAX_COUNT`).
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         if (not isinstance(value, bool) and isinstance(value, numbers.Real)
                 and float(value).is_integer()):
@@ -214,6 +228,8 @@ def check_positive_int(value, name: str, *, minimum: int = 1) -> int:
     value = int(value)
     if value < minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {value}.")
+    if value > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, got {value}.")
     return value
 
 
@@ -223,10 +239,22 @@ def check_n_components(n_components) -> int:
 
 
 def check_rng(rng) -> np.random.Generator:
-    """Normalise ``rng`` once: an int seed, a ``numpy.random.Generator`` or None."""
+    """Normalise ``rng`` once: a non-negative int seed, a ``numpy.random.Generator`` or None.
+
+    A ``numpy.random.SeedSequence`` or ``BitGenerator`` is accepted as
+    :func:`numpy.random.default_rng` accepts it; anything else is refused
+    with a message naming ``rng`` (not numpy's).
+    """
     if isinstance(rng, np.random.RandomState):
         raise TypeError(
             "rng must be an int, a numpy.random.Generator or None; legacy RandomState is not "
             "supported (use np.random.default_rng(seed))."
         )
+    if isinstance(rng, bool) or not (
+            rng is None or isinstance(rng, (numbers.Integral, np.random.Generator,
+                                            np.random.SeedSequence, np.random.BitGenerator))):
+        raise TypeError(f"rng must be None, a non-negative integer seed or a "
+                        f"numpy.random.Generator, got {rng!r}.")
+    if isinstance(rng, numbers.Integral) and rng < 0:
+        raise ValueError(f"the seed (rng) must be a non-negative integer, got {rng}.")
     return np.random.default_rng(rng)

@@ -152,6 +152,8 @@ def fit_nuts(mm, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
                 f"init={record['policy']!r} starts each chain elsewhere, which needs "
                 "sampler='pymc' (nutpie takes one start for all chains)."
             )
+    if cores is not None:
+        cores = check_positive_int(cores, "cores")
     cores = compiled.default_cores(cores, chains)
     kw = {"draws": draws, "tune": tune, "chains": chains, "cores": cores,
           "target_accept": target_accept, "progressbar": progressbar}

@@ -64,6 +64,7 @@ def membership_probabilities(tree, X, *, chunk: int = 200) -> xr.DataArray:
     mean over draws. Under label switching the columns mix components;
     relabel the draws first.
     """
+    chunk = em.check_positive_int(chunk, "chunk")
     X = em.validate_data(X, min_samples=1)
     X2 = X.reshape(X.shape[0], -1)
     w, mu, var, cov = _stacked(tree)
@@ -102,6 +103,7 @@ def predictive_density(tree, grid, *, prob: float = 0.94, chunk: int = 500) -> x
     """
     if not 0 < prob < 1:
         raise ValueError(f"prob must lie in (0, 1), got {prob!r}.")
+    chunk = em.check_positive_int(chunk, "chunk")
     grid = em.validate_data(grid, name="grid", min_samples=1)
     if grid.ndim != 1:
         raise ValueError(

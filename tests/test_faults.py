@@ -435,3 +435,107 @@ def test_sbc_with_failed_simulations_is_a_failed_run_not_a_verdict(monkeypatch, 
     assert summary[0]["verdict"] == f"no verdict: {n_failed} of 6 simulations failed"
     assert summary[0]["passed"] is False and not any(summary[0]["flagged"])
     assert "the sampler broke" in (tmp_path / "sbc.md").read_text()
+
+
+# ------------------------------------------------------------ beyond the list
+X80 = np.r_[NORMAL[:40], NORMAL[40:80] + 5]
+
+
+@pytest.mark.parametrize(("rng", "exc", "words"), [
+    (-1, ValueError, "the seed (rng) must be a non-negative integer, got -1"),
+    (1.5, TypeError, "rng must be None, a non-negative integer seed"),
+    ("a", TypeError, "rng must be None, a non-negative integer seed"),
+])
+def test_bad_seeds_are_refused_in_mixcompare_words(rng, exc, words):
+    with pytest.raises(exc) as info:
+        em.fit(X80, 2, rng=rng)
+    assert words in str(info.value)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: em.fit(X80, 2, n_init=10**20),
+    lambda: em.sample(10**20, [0.5, 0.5], [0.0, 1.0], [1.0, 1.0]),
+    lambda: models.fit_nuts(models.build_model(X80, 2), draws=10**20),
+    lambda: models.fit_map(models.build_model(X80, 2), n_starts=10**20),
+], ids=["n_init", "n_samples", "draws", "n_starts"])
+def test_counts_beyond_a_c_integer_are_refused(call):
+    with pytest.raises(ValueError, match=r"must be at most 2147483647, got 10{20}"):
+        call()
+
+
+def test_fit_nuts_refuses_zero_or_negative_cores(tiny_model):
+    for cores in (0, -3):
+        with pytest.raises(ValueError, match=f"cores must be at least 1, got {cores}"):
+            models.fit_nuts(tiny_model, cores=cores, **NUTS_KW)
+
+
+def test_posterior_chunks_must_be_positive():
+    with pytest.raises(ValueError, match="chunk must be at least 1, got 0"):
+        models.membership_probabilities(_point_posterior(1), NORMAL[:5], chunk=0)
+    with pytest.raises(ValueError, match="chunk must be at least 1, got 0"):
+        models.predictive_density(_point_posterior(1), [0.0, 1.0], chunk=0)
+
+
+def test_points_too_far_for_float64_get_no_invented_membership():
+    res = em.fit(X80, 2, rng=0)
+    far = [1e300, -1.7e308, 0.5]
+    with np.errstate(all="raise"):
+        scores = res.score_samples(far)
+    assert scores[0] == scores[1] == -np.inf and np.isfinite(scores[2])
+    for call in (res.predict, res.predict_proba):
+        with pytest.raises(ValueError, match=r"2 row\(s\) \(0-based: 0, 1\) so far from every"):
+            call(far)
+    assert res.predict_proba([0.5]).sum() == pytest.approx(1.0)
+
+
+def test_estimator_messages_quote_the_users_settings():
+    with pytest.raises(ValueError, match=r"tol must be a finite number >= 0, got -1\.$"):
+        em.GaussianMixtureEM(2, tol=-1).fit(X80)
+    with pytest.raises(ValueError, match="not fitted yet; call fit"):
+        em.GaussianMixtureEM(2).predict(X80)
+    with pytest.raises(AttributeError):  # scikit-learn's NotFittedError is both
+        em.GaussianMixtureEM(2).sample(3)
+
+
+def test_degenerate_warning_names_the_floor_setting_when_it_binds():
+    with pytest.warns(em.DegenerateWarning, match=r"at the variance floor \(var_floor=1e\+10 "
+                                                  r".*or lower var_floor"):
+        em.fit(X80, 2, var_floor=1e10, rng=0)
+
+
+def test_compare_refuses_an_empty_list_of_methods():
+    from mixcompare.comparisons.pipeline import compare
+
+    with pytest.raises(ValueError, match="methods is empty"):
+        compare(X80, 2, methods=())
+
+
+def test_huge_fixed_weights_are_refused_without_a_numpy_warning():
+    with np.errstate(all="raise"):
+        with pytest.raises(ValueError, match="must sum to 1, they sum to inf"):
+            em.fit(X80, 2, fixed={"weights": [1e308, 1e308]})
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["em", "faithful", "--seed", "-1"], ["--seed must be at least 0, got -1"]),
+    (["lecture", "--seed", "-1", "--out", "{d}/lec"], ["--seed must be at least 0"]),
+    (["run", "faithful", "--seed", "-1", "--out", "{d}/o"], ["--seed must be at least 0"]),
+    (["em", "faithful", "--n-init", "99999999999999999999"], ["--n-init must be at most"]),
+    (["run", "faithful", "--draws", "99999999999999999999", "--out", "{d}/o"],
+     ["--draws must be at most 2147483647"]),
+    (["run", "faithful", "--draws", "2000000000", "--out", "{d}/o"],
+     ["--chains 4 x --draws 2000000000 on 272 observations", "GB of memory"]),
+    (["run", "faithful", "--methods", " , ", "--out", "{d}/o"], ["--methods names no method"]),
+    (["sbc", "--n-sims", "99999999999999", "--out", "{d}/s"], ["--n-sims must be at most"]),
+    (["study", "x.toml", "--workers", "-2", "--out", "{d}/st"], ["--workers must be at least 0"]),
+    (["em", "--csv", "{d}/inf.csv"], ["an infinite value 'inf' in row 2 (line 3)"]),
+    (["em", "--csv", "{d}/header.csv"], ["0 data row(s)"]),
+    (["em", "--csv", "{d}/dup.csv"], ["duplicate name 'x'"]),
+])
+def test_hostile_cli_options_get_one_line_before_any_work(tmp_path, args, words):
+    (tmp_path / "inf.csv").write_text("x,y\n1,2\n2,inf\n3,4\n")
+    (tmp_path / "header.csv").write_text("x\n")
+    (tmp_path / "dup.csv").write_text("x,x\n1,2\n3,4\n5,6\n")
+    proc = _cli(*[a.replace("{d}", str(tmp_path)) for a in args], timeout=120)
+    _one_line(proc, 2, *words)
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
