@@ -324,21 +324,32 @@ def test_maximum_tree_depth_is_warned_about():
 
 
 # ------------------------------------------------------------ (1, 2) signals to `mixcompare run`
-def _children(pid):
-    proc = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
-    return [int(p) for p in proc.stdout.split()]
+def _cmdline(pid) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read()
+    except OSError:
+        return b""
 
 
 def _alive(pid):
     try:
         with open(f"/proc/{pid}/stat") as fh:
             return fh.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
+    except OSError:
         return False
 
 
+def _forks_of(cmdline: bytes) -> list[int]:
+    """Every live process running ``cmdline`` (a run and the chain processes it forked)."""
+    import os
+
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and _cmdline(p) == cmdline
+            and _alive(p)]
+
+
 def _run_until_chains(tmp_path):
-    """Start `mixcompare run` with NUTS on two chain processes; return it once they exist."""
+    """Start `mixcompare run` with NUTS; return it once its two chain processes were forked."""
     import time
 
     csv = tmp_path / "small.csv"
@@ -349,13 +360,28 @@ def _run_until_chains(tmp_path):
                                    "2", "--n-boot", "0", "--n-init", "2", "--quiet",
                                    "--out", str(tmp_path / "out")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for _ in range(600):
-        kids = _children(proc.pid)
-        if len(kids) >= 2 or proc.poll() is not None:
+    cmdline = b""
+    for _ in range(1500):  # the chains are forked copies of the run: same command line
+        cmdline = cmdline or _cmdline(proc.pid)
+        if proc.poll() is not None or (cmdline and len(_forks_of(cmdline)) >= 3):
             break
         time.sleep(0.2)
-    assert proc.poll() is None and len(kids) >= 2, proc.communicate()
-    return proc, kids
+    assert proc.poll() is None and len(_forks_of(cmdline)) >= 3, proc.communicate()
+    return proc, cmdline
+
+
+def _left_behind(cmdline, wait=10.0):
+    """Processes of the run still alive after ``wait`` seconds (killed, so none stays)."""
+    import time
+
+    for _ in range(int(wait / 0.2)):
+        if not _forks_of(cmdline):
+            return []
+        time.sleep(0.2)
+    left = _forks_of(cmdline)
+    for pid in left:
+        subprocess.run(["kill", "-9", str(pid)], check=False)
+    return left
 
 
 @pytest.mark.slow
@@ -364,36 +390,35 @@ def test_sigint_during_nuts_exits_130_writes_nothing_and_ends_the_chains(tmp_pat
     import signal
     import time
 
-    proc, kids = _run_until_chains(tmp_path)
-    time.sleep(5)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    proc, cmdline = _run_until_chains(tmp_path)
+    try:
+        time.sleep(5)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        left = _left_behind(cmdline, wait=2.0)
+    err = proc.stderr.read()
     assert proc.returncode == 130, err
     line = [ln for ln in err.splitlines() if ln.startswith("mixcompare: error:")]
     assert len(line) == 1 and "Traceback" not in err, err
     assert "interrupted (NUTS was interrupted" in line[0], line[0]
     assert "nothing was written" in line[0]
     assert not any((tmp_path / "out").iterdir())
-    time.sleep(1)
-    assert [k for k in kids if _alive(k)] == []
+    assert left == []
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_chain_processes_exit_when_the_parent_is_killed(tmp_path):
     import signal
-    import time
 
-    proc, kids = _run_until_chains(tmp_path)
-    proc.send_signal(signal.SIGKILL)
+    proc, cmdline = _run_until_chains(tmp_path)
+    try:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        left = _left_behind(cmdline)  # the chains hold the pipes: read them after this
     proc.communicate(timeout=30)
-    for _ in range(50):
-        if not any(_alive(k) for k in kids):
-            break
-        time.sleep(0.2)
-    left = [k for k in kids if _alive(k)]
-    for k in left:  # do not leave them behind if the test fails
-        subprocess.run(["kill", "-9", str(k)])
     assert left == []
 
 
