@@ -18,7 +18,9 @@ after a SIGKILL of the parent it would wait for a message forever. On Linux,
 :func:`sampling` asks the kernel to send every child forked inside it SIGTERM
 when its parent dies (``prctl(PR_SET_PDEATHSIG)``, set in the child by an
 ``os.register_at_fork`` hook, which also leaves Ctrl-C to the parent and
-gives SIGTERM its default action in the child). Children started by
+gives SIGTERM its default action in the child). The kernel ties that signal
+to the thread that forked, the one running the sampler, which waits for its
+chains before it returns. Children started by
 ``spawn`` or ``forkserver`` hold no copy of the parent's end and exit on
 their own when it dies; on other systems than Linux, forked children of a
 killed parent are left to the user.
