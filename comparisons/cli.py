@@ -77,6 +77,32 @@ def _parse_fixed(text: str | None) -> dict | None:
     return out
 
 
+def _check_counts(**options) -> None:
+    """Refuse count options out of range: ``name=(value, minimum)``; seeds are unbounded."""
+    for name, (val, low) in options.items():
+        flag = "--" + name.replace("_", "-")
+        if val < low:
+            raise UsageError(f"{flag} must be at least {low}, got {val}")
+        if name != "seed" and val > em.MAX_COUNT:
+            raise UsageError(f"{flag} must be at most {em.MAX_COUNT}, got {val}")
+
+
+def _check_nuts_size(n: int, chains: int, draws: int) -> None:
+    """Refuse NUTS settings whose draws (the pointwise log-likelihood) cannot fit in memory."""
+    import os
+
+    need = 8.0 * chains * draws * (n + 16)  # float64: n log-likelihood terms and the parameters
+    try:
+        have = float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # not on POSIX: no check
+        return
+    if need > have:
+        raise UsageError(
+            f"--chains {chains} x --draws {draws} on {n} observations would keep about "
+            f"{need / 1e9:.3g} GB of draws (the pointwise log-likelihood), more than this "
+            f"machine's {have / 1e9:.3g} GB of memory; lower --draws or --chains")
+
+
 def _fit_em(ds, k, structure, fixed, algorithm, n_init, seed, use_prior):
     fixed = _parse_fixed(fixed) if isinstance(fixed, str) else fixed
     prior = em.Prior.default(ds.X) if use_prior else None
@@ -127,12 +153,13 @@ def run(
     k = ds.default_k if k is None else k
     fixed_d = _parse_fixed(fixed) if fixed else ds.fixed
     meths = tuple(m.strip() for m in methods.split(",") if m.strip())
-    for name, val in (("draws", draws), ("chains", chains), ("n-init", n_init)):
-        if val < 1:
-            raise UsageError(f"--{name} must be at least 1, got {val}")
-    for name, val in (("tune", tune), ("n-boot", n_boot)):
-        if val < 0:
-            raise UsageError(f"--{name} must be at least 0, got {val}")
+    if not meths:
+        raise UsageError("--methods names no method; give a comma-separated subset of "
+                         "em,map_em,map,nuts")
+    _check_counts(draws=(draws, 1), chains=(chains, 1), n_init=(n_init, 1), tune=(tune, 0),
+                  n_boot=(n_boot, 0), seed=(seed, 0))
+    if "nuts" in meths:
+        _check_nuts_size(len(ds.X), chains, draws)
     if sampler not in ("pymc", "nutpie"):
         raise UsageError(f"--sampler must be pymc or nutpie, got {sampler!r}")
     if init not in ("em", "atlas", "prior"):
@@ -232,13 +259,12 @@ def em_cmd(
     em.model_spec(ds.X, k, structure=structure, fixed=fixed_d)
     if algorithm not in ("em", "cem"):
         raise UsageError(f"--algorithm must be one of em, cem; got {algorithm!r}")
-    if n_init < 1:
-        raise UsageError(f"--n-init must be at least 1, got {n_init}")
+    _check_counts(n_init=(n_init, 1), seed=(seed, 0))
     with working():
         res, notes = _fit_em(ds, k, structure, fixed_d, algorithm, n_init, seed, map_)
     out = em_summary(res)
     out["warnings"] = notes
-    typer.echo(json.dumps(out, indent=2))
+    typer.echo(json.dumps(out, indent=2, allow_nan=False))
 
 
 @app.command()
@@ -251,6 +277,7 @@ def lecture(
     """Reproduce the EM lecture slide by slide: figures, tables, index.md and captions.md."""
     from mixcompare.comparisons.lecture.slides import lecture_command
 
+    _check_counts(seed=(seed, 0))
     check_out(out)
     with working(out):
         files = lecture_command(out, seed, quick)
@@ -274,6 +301,7 @@ def study(
     from .study.cluster import check_scheduler
     from .study.run import study_command
 
+    _check_counts(workers=(workers, 0))
     check_scheduler(scheduler)
     check_out(out)
     with working(out):
@@ -300,11 +328,8 @@ def sbc(
     """Check the PyMC model by simulation-based calibration, with a negative control."""
     from .study.sbc import sbc_command
 
-    for name, val, low in (("n-sims", n_sims, 1), ("n", n, 4), ("draws", draws, 1),
-                           ("tune", tune, 0), ("chains", chains, 1), ("seed", seed, 0),
-                           ("workers", workers, 0)):
-        if val < low:
-            raise UsageError(f"--{name} must be at least {low}, got {val}")
+    _check_counts(n_sims=(n_sims, 1), n=(n, 4), draws=(draws, 1), tune=(tune, 0),
+                  chains=(chains, 1), seed=(seed, 0), workers=(workers, 0))
     from .study.cluster import check_scheduler
 
     check_scheduler(scheduler)

@@ -190,7 +190,8 @@ def load_csv(path, columns=None) -> Dataset:
     DataError
         Missing/unreadable/empty file, no header, unknown column, non-numeric or
         missing cells (named by 1-based data row and file line), fewer than two
-        rows, or anything ``em.validate_data`` refuses.
+        rows, or anything ``em.validate_data`` or ``em.check_spread`` refuses
+        (wild values, such as codes for missing values, named by file line).
     """
     if not isinstance(path, (str, os.PathLike)):
         raise DataError(f"path must be a file path (str or pathlib.Path), got {path!r}.")
@@ -209,6 +210,7 @@ def load_csv(path, columns=None) -> Dataset:
     X = _numeric(header, records, columns, path.name)
     try:
         X = em.validate_data(X, name=path.name)
+        em.check_spread(X, name=path.name, lines=[line for line, _ in records])
     except (TypeError, ValueError) as err:
         raise DataError(f"{path.name}: {err}") from None
     return Dataset(path.stem, X, tuple(columns), f"user data from {path}", str(path), 2)
@@ -268,8 +270,9 @@ def _numeric(header, records, columns, fname) -> np.ndarray:
                 continue
             X[i - 1, k] = float(cell) if _is_number(cell) else np.inf
             if not np.isfinite(X[i - 1, k]):
+                what = "an infinite value" if _is_number(cell) else "a non-numeric value"
                 raise DataError(
-                    f"{fname}: column {header[j]!r} has a non-numeric value {cell!r} in row {i} "
+                    f"{fname}: column {header[j]!r} has {what} {cell!r} in row {i} "
                     f"(line {line}); fix that cell (finite numbers with '.' as decimal point, no "
                     "units) or choose other columns.")
     if missing:

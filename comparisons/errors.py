@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import warnings
 from pathlib import Path
 
 import typer
@@ -59,13 +60,22 @@ def check_out(out: Path, flag: str = "--out") -> Path:
 
 @contextlib.contextmanager
 def working(out: Path | None = None):
-    """Run the work phase: an unexpected error is a failed run (exit 1), not a usage error."""
+    """Run the work phase: an unexpected error is a failed run (exit 1), not a usage error.
+
+    SIGTERM is turned into ``KeyboardInterrupt`` (exit 130), and a warning that
+    reaches the command is shown as one line, ``mixcompare: warning: ...``.
+    """
     import signal
 
     def _term(signum, frame):
         raise KeyboardInterrupt
 
+    def _show(message, category, filename, lineno, file=None, line=None):
+        typer.echo(f"mixcompare: warning: {category.__name__}: {message}", err=True)
+
     old = signal.signal(signal.SIGTERM, _term)
+    shown = warnings.showwarning
+    warnings.showwarning = _show  # one line per warning (e.g. NUTS's divergences), no source
     try:
         yield
     except (KeyboardInterrupt, typer.Exit):
@@ -74,6 +84,7 @@ def working(out: Path | None = None):
         raise WorkError(err, out) from err
     finally:
         signal.signal(signal.SIGTERM, old)
+        warnings.showwarning = shown
 
 
 def stop_children() -> None:
@@ -122,8 +133,9 @@ def guard(func):
             internal_error(err)
         except (DataError, UsageError, ValueError, TypeError) as err:
             fail(str(err))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as err:
             stop_children()
-            fail("interrupted; nothing was written for this run", code=130)
+            why = f" ({err})" if str(err) else ""  # e.g. how many NUTS draws were made
+            fail(f"interrupted{why}; nothing was written for this run", code=130)
 
     return wrapper

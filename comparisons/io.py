@@ -14,15 +14,20 @@ temporary file left behind by a killed process matches ``.*.tmp``.
 - :func:`to_jsonable`: numpy scalars and arrays to Python, NaN and infinities to
   None (JSON has no NaN), so that :func:`json.dumps` with ``allow_nan=False``
   never fails on a number;
-- :func:`netcdf_safe`: a copy of a ``DataTree`` whose attributes netCDF can store.
+- :func:`netcdf_safe`: a copy of a ``DataTree`` whose attributes netCDF can store;
+- :func:`read_netcdf_verified`: read a tree back, refusing a file whose content no
+  longer matches the SHA-256 digest :func:`write_netcdf_atomic` stored in it
+  (:func:`tree_digest`), so a flipped bit is never loaded as a result.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import uuid
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,9 +35,17 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-__all__ = ["JSON_ATTRS", "atomic_path", "netcdf_attr", "netcdf_safe", "read_attr",
-           "save_figure_atomic", "to_jsonable", "write_bytes_atomic", "write_json_atomic",
+__all__ = ["CHECKSUM_ATTR", "JSON_ATTRS", "ResultFileError", "atomic_path", "netcdf_attr",
+           "netcdf_safe", "read_attr", "read_netcdf_verified", "save_figure_atomic",
+           "to_jsonable", "tree_digest", "write_bytes_atomic", "write_json_atomic",
            "write_netcdf_atomic", "write_text_atomic"]
+
+#: root attribute of a netCDF file holding the SHA-256 digest of its content (:func:`tree_digest`)
+CHECKSUM_ATTR = "mixcompare_sha256"
+
+
+class ResultFileError(ValueError):
+    """A netCDF file that cannot be read back as written: unreadable, or its checksum differs."""
 
 
 # ------------------------------------------------------------------------- atomic writes
@@ -191,7 +204,96 @@ def write_netcdf_atomic(tree: xr.DataTree, path, *, engine: str = "h5netcdf") ->
     path = Path(path)
     with atomic_path(path) as tmp:
         netcdf_safe(tree).to_netcdf(tmp, engine=engine)
+        # the digest of the content as it reads back (after netCDF's encoding), stored in
+        # the file itself before it takes its name
+        with xr.open_datatree(tmp, engine=engine) as back:
+            digest = tree_digest(back.load())
+        import h5py
+
+        with h5py.File(tmp, "r+") as fh:
+            fh.attrs[CHECKSUM_ATTR] = digest
     return path
+
+
+def _feed(h, value) -> None:
+    """Add one value (array, attribute, name) to a hash, independent of its Python type."""
+    arr = np.asarray(value)
+    if arr.dtype.kind in "OUS":
+        h.update(b"s" + json.dumps([str(v) for v in arr.ravel()]).encode())
+    else:
+        h.update(f"{arr.dtype.str}{arr.shape}".encode())
+        h.update(np.ascontiguousarray(arr).tobytes())
+
+
+def tree_digest(tree: xr.DataTree) -> str:
+    """SHA-256 of a tree's content: every node's attributes and variables (names, dims, values).
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        Loaded into memory; the root attribute :data:`CHECKSUM_ATTR` is left out.
+
+    Returns
+    -------
+    str
+        The hexadecimal digest.
+    """
+    h = hashlib.sha256()
+    for node in sorted(tree.subtree, key=lambda n: n.path):
+        h.update(f"node {node.path}".encode())
+        for key in sorted(k for k in node.attrs if k != CHECKSUM_ATTR):
+            h.update(f"attr {key}".encode())
+            _feed(h, node.attrs[key])
+        for name, var in sorted(node.to_dataset(inherit=False).variables.items()):
+            h.update(f"var {name} {var.dims}".encode())
+            for key in sorted(var.attrs):
+                h.update(f"attr {key}".encode())
+                _feed(h, var.attrs[key])
+            _feed(h, var.values)
+    return h.hexdigest()
+
+
+def read_netcdf_verified(path, *, engine: str = "h5netcdf") -> xr.DataTree:
+    """Read a tree written by :func:`write_netcdf_atomic`, checking its SHA-256 digest.
+
+    Parameters
+    ----------
+    path : str or Path
+    engine : str, default "h5netcdf"
+
+    Returns
+    -------
+    xarray.DataTree
+        Loaded into memory, without the digest attribute.
+
+    Raises
+    ------
+    ResultFileError
+        When the file cannot be read as netCDF (truncated, damaged, not
+        netCDF), or its content differs from the digest stored when it was
+        written (a flipped bit, an edit). A file without a digest (written
+        by another program, or before digests were stored) is read with a
+        warning that it could not be verified.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ResultFileError(f"{path} does not exist or is not a file.")
+    try:
+        with xr.open_datatree(path, engine=engine) as opened:
+            tree = opened.load()
+    except Exception as err:  # noqa: BLE001 - h5py/netCDF raise many types on damaged files
+        raise ResultFileError(
+            f"{path} cannot be read as netCDF ({type(err).__name__}: {err}); the file is "
+            "damaged or not a results file: write it again.") from None
+    stored = tree.attrs.pop(CHECKSUM_ATTR, None)
+    if stored is None:
+        warnings.warn(f"{path} has no checksum ({CHECKSUM_ATTR}); its content cannot be "
+                      "verified.", UserWarning, stacklevel=2)
+    elif tree_digest(tree) != str(stored):
+        raise ResultFileError(
+            f"{path} does not match the checksum stored when it was written (SHA-256 in its "
+            f"attribute {CHECKSUM_ATTR}): the file was changed or damaged; write it again.")
+    return tree
 
 
 # --------------------------------------------------------------------------------- JSON

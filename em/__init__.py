@@ -5,14 +5,15 @@ fit, its per-iteration trace and an atlas of every distinct optimum the
 restarts reached; :class:`GaussianMixtureEM` offers scikit-learn's names;
 :func:`sample` simulates data; :func:`validate_data` is the one input check
 every package of mixcompare uses, and :func:`check_positive_int`,
-:func:`check_rng` the shared checks of counts and seeds.
+:func:`check_rng` the shared checks of counts and seeds, :func:`check_spread` the
+check that data can be fitted in float64 (used by :func:`model_spec`).
 """
 
 from ._align import match_components
 from ._atlas import Optimum, Restart
 from ._driver import fit
 from ._model import Params, Spec, model_spec
-from ._validation import check_positive_int, check_rng, validate_data
+from ._validation import MAX_COUNT, check_positive_int, check_rng, check_spread, validate_data
 from ._warnings import (
     ConvergenceWarning,
     DegenerateWarning,
@@ -29,6 +30,7 @@ from .sample import sample
 from .uncertainty import Intervals, StandardErrors, standard_errors
 
 __all__ = [
+    "MAX_COUNT",
     "ConvergenceWarning",
     "DegenerateWarning",
     "EMResult",
@@ -47,6 +49,7 @@ __all__ = [
     "Trace",
     "check_positive_int",
     "check_rng",
+    "check_spread",
     "draws_log_density",
     "fit",
     "match_components",

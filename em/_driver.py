@@ -60,6 +60,29 @@ def _final_pass(problem: Problem, state: EMState):
     return labels, entropy
 
 
+def _degenerate_message(problem: Problem, state: EMState, degen: np.ndarray,
+                        floor_user: np.ndarray) -> str:
+    """Say which components are degenerate, why, and what to change."""
+    d = problem.design.d
+    few = degen & (state.stats[:, 0] < d + 1)
+    floored = degen & ~few
+    parts = []
+    if floored.any():
+        floor = ", ".join(f"{v:.3g}" for v in np.atleast_1d(floor_user))
+        parts.append(
+            f"{np.flatnonzero(floored).tolist()} are at the variance floor (var_floor="
+            f"{problem.var_floor:g} times the data's resolution squared: {floor} in data "
+            "units): each has collapsed onto (almost) a single value"
+            + (" or a lower-dimensional set (collinear or repeated columns?)" if d > 1 else "")
+            + ", or var_floor is set too high for the data")
+    if few.any():
+        parts.append(f"{np.flatnonzero(few).tolist()} hold fewer than d + 1 = {d + 1} "
+                     "effective points")
+    return (f"component(s) {np.flatnonzero(degen).tolist()} of the best fit are degenerate: "
+            + "; ".join(parts) + "; reduce n_components, use more restarts"
+            + (", or lower var_floor." if floored.any() else "."))
+
+
 def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="kmeans++",
         n_init=1, max_iter=1000, tol=1e-6, var_floor=1e-6, atlas_tol=1e-3, rng=None,
         keep_resp=False, prior=None) -> EMResult:
@@ -214,12 +237,10 @@ def _assemble(problem: Problem, runs, algorithm, atlas_tol, keep_resp, tol) -> E
         warnings.warn(
             f"EM did not converge in {len(history) - 1} iterations (best of {len(runs)} "
             "restarts); increase max_iter or tol.", ConvergenceWarning, stacklevel=3)
-    if degen.any():
-        warnings.warn(
-            f"component(s) {np.flatnonzero(degen).tolist()} of the best fit are degenerate "
-            "(variance at the floor or fewer than d + 1 effective points); reduce n_components "
-            "or use more restarts.", DegenerateWarning, stacklevel=3)
     floor_user = problem.var_floor * problem.delta**2
+    if degen.any():
+        warnings.warn(_degenerate_message(problem, final, degen, floor_user),
+                      DegenerateWarning, stacklevel=3)
     return EMResult(
         weights=user.weights, means=means, variances=var, covariances=user.covariances,
         log_likelihood=float(logliks[best]), log_posterior=log_posterior,

@@ -151,9 +151,11 @@ def check_weights(w, K: int, name: str = "weights") -> np.ndarray:
         raise ValueError(f"{name} must have shape ({K},), got {w.shape}.")
     if np.any(w < 0):
         raise ValueError(f"{name} must be non-negative, got {w}.")
-    if not np.isclose(w.sum(), 1.0, rtol=0, atol=1e-8):
+    with np.errstate(over="ignore"):  # huge weights: their sum is inf, said as such
+        total = w.sum()
+    if not np.isclose(total, 1.0, rtol=0, atol=1e-8):
         raise ValueError(
-            f"{name} must sum to 1, they sum to {w.sum():.10g}; divide them by their sum."
+            f"{name} must sum to 1, they sum to {total:.10g}; divide them by their sum."
         )
     return w / w.sum()
 
@@ -273,10 +275,11 @@ def model_spec(X, n_components, *, structure=None, fixed=None) -> tuple[np.ndarr
     spec : Spec
         With ``fixed`` as full arrays on the user's scale.
     """
-    from ._validation import check_n_components, validate_data
+    from ._validation import check_n_components, check_spread, validate_data
 
     K = check_n_components(n_components)
     X = validate_data(X, n_components=K)
+    check_spread(X)
     one_d = X.ndim == 1
     d = 1 if one_d else X.shape[1]
     user_structure, kind = resolve_structure(structure, one_d)

@@ -12,11 +12,34 @@ import numbers
 
 import numpy as np
 
-__all__ = ["validate_data", "check_n_components", "check_rng", "check_positive_int"]
+__all__ = ["SPREAD_LIMITS", "check_n_components", "check_positive_int", "check_rng",
+           "check_spread", "validate_data"]
+
+#: the data's standard deviation (the root mean variance of the features) must lie within
+#: these bounds for a fit, so that every variance (and its floor) stays far from the limits of
+#: float64 (about 1e-308 to 1e308); near them, variances overflow or underflow
+SPREAD_LIMITS = (1e-100, 1e100)
 
 
-def _to_array(X) -> np.ndarray:
+def _refuse_masked(X, name: str) -> np.ndarray:
+    """Refuse a masked array with masked values; return its data when nothing is masked."""
+    mask = np.ma.getmaskarray(X)
+    if mask.any():
+        rows = np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1)) if mask.ndim else []
+        drop = ("X[~np.ma.getmaskarray(X).any(axis=1)].data" if mask.ndim == 2
+                else "X.compressed()")
+        raise ValueError(
+            f"{name} is a masked array with masked values in {len(rows)} row(s) (0-based: "
+            f"{_rows(np.asarray(rows))}); mixcompare does not skip masked values: drop those "
+            f"rows first, e.g. with {drop}."
+        )
+    return np.ma.getdata(X)
+
+
+def _to_array(X, name: str = "X") -> np.ndarray:
     """Convert lists, pandas objects and arrays to an ndarray without copying twice."""
+    if isinstance(X, np.ma.MaskedArray):
+        return _refuse_masked(X, name)
     if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # pandas Series/DataFrame
         try:
             X = X.to_numpy()
@@ -32,18 +55,22 @@ def _to_array(X) -> np.ndarray:
     return arr
 
 
-def validate_data(X, *, n_components: int | None = None, name: str = "X") -> np.ndarray:
+def validate_data(X, *, n_components: int | None = None, name: str = "X",
+                  min_samples: int = 2) -> np.ndarray:
     """Check data and return it as a float64 array.
 
     Parameters
     ----------
     X : array_like of shape (n_samples,) or (n_samples, n_features)
         Observations. Lists, integer and float32 arrays, pandas Series and
-        DataFrames are accepted and converted to float64.
+        DataFrames are accepted and converted to float64; a masked array only
+        when no value is masked (masks are never silently ignored).
     n_components : int, optional
         When given, the data must have more observations than components.
     name : str, default "X"
         Name used in error messages.
+    min_samples : int, default 2
+        Fewest observations accepted: two for a fit, one for predictions.
 
     Returns
     -------
@@ -57,10 +84,11 @@ def validate_data(X, *, n_components: int | None = None, name: str = "X") -> np.
         Strings, complex numbers or objects that are not numbers.
     ValueError
         Empty data, a single observation, arrays with more than two
-        dimensions, NaN or infinite values (the rows are named), or fewer
+        dimensions, NaN or infinite values (the rows are named), masked
+        values (the rows are named, and how to drop them), or fewer
         observations than components.
     """
-    arr = _to_array(X)
+    arr = _to_array(X, name)
     if arr.dtype.kind in "USO":
         # object arrays may still be numbers (e.g. pandas with None); text never is,
         # even when it parses as a number ("1.5")
@@ -98,14 +126,12 @@ def validate_data(X, *, n_components: int | None = None, name: str = "X") -> np.
         has_nan = np.isnan(arr).any()
         kind = "NaN" if has_nan and not np.isinf(arr).any() else (
             "infinite" if not has_nan else "NaN or infinite")
-        shown = ", ".join(str(i) for i in bad_rows[:10])
-        more = f" and {bad_rows.size - 10} more" if bad_rows.size > 10 else ""
         raise ValueError(
-            f"{name} has {kind} values in {bad_rows.size} row(s) (0-based: {shown}{more}); "
+            f"{name} has {kind} values in {bad_rows.size} row(s) (0-based: {_rows(bad_rows)}); "
             "drop or impute those rows before fitting — mixcompare never imputes silently."
         )
     n = arr.shape[0]
-    if n < 2:
+    if n < min_samples:
         raise ValueError(f"{name} has a single observation; a mixture needs at least two.")
     if n_components is not None and n < n_components:
         raise ValueError(
@@ -115,8 +141,84 @@ def validate_data(X, *, n_components: int | None = None, name: str = "X") -> np.
     return arr
 
 
-def check_positive_int(value, name: str, *, minimum: int = 1) -> int:
-    """Return ``value`` as an int; refuse booleans, fractions and values below ``minimum``."""
+def _rows(rows: np.ndarray) -> str:
+    shown = ", ".join(str(i) for i in rows[:10])
+    return shown + (f" and {rows.size - 10} more" if rows.size > 10 else "")
+
+
+def check_spread(X: np.ndarray, name: str = "X", lines=None) -> None:
+    """Refuse data whose spread makes their variances overflow or underflow float64.
+
+    The spread is the root mean variance of the features (the scale EM
+    works in), computed without overflow for any finite values. Data whose
+    spread lies outside :data:`SPREAD_LIMITS` are refused; when the spread is
+    too large, the rows far from the median (``|x - median| > 1e99`` in some
+    feature) are named: typically a few wild values, such as codes for
+    missing values (``-9.99e307``), in otherwise ordinary data. Identical
+    observations (spread 0) pass: the fit refuses them with its own message.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples,) or (n_samples, n_features)
+        Validated by :func:`validate_data`.
+    name : str, default "X"
+    lines : sequence of int, optional
+        The file line of each row, to name the rows by (default: 0-based row
+        numbers).
+
+    Raises
+    ------
+    ValueError
+        Naming the spread, the rows at fault and the fix.
+    """
+    X2 = X.reshape(X.shape[0], -1)
+    top = float(np.abs(X2).max())
+    if top == 0:
+        return
+    Y = X2 / top
+    spread = float(np.sqrt(np.mean(Y.var(axis=0)))) * top
+    low, high = SPREAD_LIMITS
+    if spread == 0 or low <= spread <= high:
+        return
+    if spread > high:
+        far = np.abs(Y - np.median(Y, axis=0)) * top > high / 10
+        rows = np.flatnonzero(far.any(axis=1))
+        where = ("0-based: " + _rows(rows) if lines is None
+                 else "file line(s) " + _rows(np.asarray(lines)[rows]))
+        raise ValueError(
+            f"{name} has a standard deviation of {spread:.3g}; mixcompare fits data whose "
+            f"standard deviation lies between {low:.0e} and {high:.0e}, so that every variance "
+            "stays far from the limits of float64 (about 1e308). "
+            f"{rows.size} row(s) lie further than {high / 10:.0e} from the median "
+            f"({where}); if they are errors or codes for missing "
+            "values, drop them; if all the data are on this scale, divide them by a constant "
+            "(a fit is equivariant under x -> a x + b)."
+        )
+    raise ValueError(
+        f"{name} has a standard deviation of {spread:.3g}; mixcompare fits data whose "
+        f"standard deviation lies between {low:.0e} and {high:.0e}, so that every variance "
+        "stays far from the limits of float64 (about 1e-308); multiply the data by a constant, "
+        "e.g. "
+        f"{10.0 ** -np.floor(np.log10(spread)):.0e} (a fit is equivariant under x -> a x + b)."
+    )
+
+
+#: the largest count accepted (a 32-bit signed integer): numpy, PyTensor and the samplers
+#: convert counts to C integers, and a larger number of restarts, draws or samples is a typo
+MAX_COUNT = 2**31 - 1
+
+
+def check_positive_int(value, name: str, *, minimum: int = 1, maximum: int = MAX_COUNT) -> int:
+    """Return ``value`` as an int; refuse booleans, fractions and values out of bounds.
+
+    Parameters
+    ----------
+    value : int
+    name : str
+        Named in the message.
+    minimum, maximum : int
+        Bounds (``maximum`` defaults to :data:`MAX_COUNT`).
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         if (not isinstance(value, bool) and isinstance(value, numbers.Real)
                 and float(value).is_integer()):
@@ -126,6 +228,8 @@ def check_positive_int(value, name: str, *, minimum: int = 1) -> int:
     value = int(value)
     if value < minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {value}.")
+    if value > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, got {value}.")
     return value
 
 
@@ -135,10 +239,22 @@ def check_n_components(n_components) -> int:
 
 
 def check_rng(rng) -> np.random.Generator:
-    """Normalise ``rng`` once: an int seed, a ``numpy.random.Generator`` or None."""
+    """Normalise ``rng`` once: a non-negative int seed, a ``numpy.random.Generator`` or None.
+
+    A ``numpy.random.SeedSequence`` or ``BitGenerator`` is accepted as
+    :func:`numpy.random.default_rng` accepts it; anything else is refused
+    with a message naming ``rng`` (not numpy's).
+    """
     if isinstance(rng, np.random.RandomState):
         raise TypeError(
             "rng must be an int, a numpy.random.Generator or None; legacy RandomState is not "
             "supported (use np.random.default_rng(seed))."
         )
+    if isinstance(rng, bool) or not (
+            rng is None or isinstance(rng, (numbers.Integral, np.random.Generator,
+                                            np.random.SeedSequence, np.random.BitGenerator))):
+        raise TypeError(f"rng must be None, a non-negative integer seed or a "
+                        f"numpy.random.Generator, got {rng!r}.")
+    if isinstance(rng, numbers.Integral) and rng < 0:
+        raise ValueError(f"the seed (rng) must be a non-negative integer, got {rng}.")
     return np.random.default_rng(rng)

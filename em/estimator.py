@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from ._driver import fit
+from ._validation import validate_data
 from .sample import sample
 
 _SK_COV = {"full": "full", "diag": "diag", "spherical": "spherical", "tied": "tied"}
+
+
+class NotFittedError(ValueError, AttributeError):
+    """The estimator was used before :meth:`GaussianMixtureEM.fit` (as scikit-learn's)."""
+
+
+def _as_2d(X, min_samples: int = 2) -> np.ndarray:
+    """Validate as :func:`em.fit` does (the same refusals), then shape (n_samples, n_features)."""
+    X = validate_data(X, min_samples=min_samples)
+    return X.reshape(X.shape[0], -1)
 
 
 class GaussianMixtureEM:
@@ -62,8 +75,11 @@ class GaussianMixtureEM:
 
     def fit(self, X, y=None):
         """Fit the mixture; returns ``self``."""
-        X = np.asarray(X) if not hasattr(X, "to_numpy") else X.to_numpy()
-        X2 = X.reshape(len(X), -1)
+        X2 = _as_2d(X)
+        tol = self.tol
+        if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not tol >= 0 \
+                or not np.isfinite(tol):
+            raise ValueError(f"tol must be a finite number >= 0, got {tol!r}.")
         self.result_ = fit(
             X2[:, 0] if X2.shape[1] == 1 else X2, self.n_components,
             structure=self._structure(X2.shape[1]), tol=self.tol * len(X2),
@@ -91,22 +107,34 @@ class GaussianMixtureEM:
         """Fit, then return the labels from the final E-step."""
         return self.fit(X).result_.labels
 
+    def _fitted(self):
+        if not hasattr(self, "result_"):
+            raise NotFittedError("this GaussianMixtureEM is not fitted yet; call fit(X) first.")
+        return self.result_
+
     def _X(self, X):
-        X = np.asarray(X) if not hasattr(X, "to_numpy") else X.to_numpy()
-        X2 = X.reshape(len(X), -1)
+        self._fitted()
+        X2 = _as_2d(X, min_samples=1)
+        if X2.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X2.shape[1]} feature(s) but the mixture was fitted to "
+                f"{self.n_features_in_}; pass data of shape (n_samples, {self.n_features_in_}).")
         return X2[:, 0] if self.result_.spec.one_d else X2
 
     def predict(self, X):
         """Most probable component for each sample."""
-        return self.result_.predict(self._X(X))
+        X = self._X(X)
+        return self.result_.predict(X)
 
     def predict_proba(self, X):
         """Responsibilities, shape (n_samples, n_components)."""
-        return self.result_.predict_proba(self._X(X))
+        X = self._X(X)
+        return self.result_.predict_proba(X)
 
     def score_samples(self, X):
         """Log density of each sample."""
-        return self.result_.score_samples(self._X(X))
+        X = self._X(X)
+        return self.result_.score_samples(X)
 
     def score(self, X, y=None):
         """Mean log-likelihood per sample."""
@@ -123,7 +151,7 @@ class GaussianMixtureEM:
 
     def sample(self, n_samples=1):
         """Draw samples; returns ``(X, labels)`` with ``X`` of shape (n_samples, n_features)."""
-        r = self.result_
+        r = self._fitted()
         if r.spec.one_d:
             X, y = sample(n_samples, r.weights, r.means, r.variances, rng=self.random_state)
             return X[:, None], y

@@ -192,8 +192,8 @@ class Prior:
                 )
         if mode == "map" and "weights" not in spec.fixed and np.any(np.asarray(self.alpha) < 1):
             raise ValueError(
-                "MAP-EM needs alpha >= 1: with alpha < 1 the mode of the weights lies on the "
-                "boundary of the simplex (a weight of 0); use alpha >= 1 or sample with NUTS."
+                "a MAP estimate needs alpha >= 1: with alpha < 1 the mode of the weights lies on "
+                "the boundary of the simplex (a weight of 0); use alpha >= 1 or sample with NUTS."
             )
 
     # ---------------------------------------------------------------- densities

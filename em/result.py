@@ -125,7 +125,7 @@ class EMResult:
 
     # ------------------------------------------------------------- prediction
     def _log_prob(self, X) -> np.ndarray:
-        X = validate_data(X)
+        X = validate_data(X, min_samples=1)
         X2 = X.reshape(X.shape[0], -1)
         if X2.shape[1] != self.n_features:
             raise ValueError(
@@ -139,14 +139,34 @@ class EMResult:
         return centred_log_prob(design, comp) - self.n_features * np.log(s.scale)
 
     def score_samples(self, X) -> np.ndarray:
-        """Log density of each observation under the mixture, shape (n_samples,)."""
+        """Log density of each observation under the mixture, shape (n_samples,).
+
+        ``-inf`` for a point so far from every component (beyond about 1e154
+        of its standard deviations) that its log density is below float64's range.
+        """
         lp = self._log_prob(X)
         m = lp.max(axis=1, keepdims=True)
-        return (m + np.log(np.exp(lp - m).sum(axis=1, keepdims=True)))[:, 0]
+        out = np.full(lp.shape[0], -np.inf)
+        ok = np.isfinite(m[:, 0])
+        out[ok] = (m[ok] + np.log(np.exp(lp[ok] - m[ok]).sum(axis=1, keepdims=True)))[:, 0]
+        return out
+
+    def _finite_log_prob(self, X) -> np.ndarray:
+        """Log-densities; refuse points whose every component's log density is beyond float64."""
+        lp = self._log_prob(X)
+        lost = np.flatnonzero(~np.isfinite(lp.max(axis=1)))
+        if lost.size:
+            shown = ", ".join(map(str, lost[:10])) + (
+                f" and {lost.size - 10} more" if lost.size > 10 else "")
+            raise ValueError(
+                f"X has {lost.size} row(s) (0-based: {shown}) so far from every component "
+                "(beyond about 1e154 of its standard deviations) that no log density is "
+                "representable in float64: their memberships cannot be computed.")
+        return lp
 
     def predict_proba(self, X) -> np.ndarray:
         """Responsibilities ``P(component k | x_i)``, shape (n_samples, n_components)."""
-        lp = self._log_prob(X)
+        lp = self._finite_log_prob(X)
         lp -= lp.max(axis=1, keepdims=True)
         np.exp(lp, out=lp)
         lp /= lp.sum(axis=1, keepdims=True)
@@ -154,7 +174,7 @@ class EMResult:
 
     def predict(self, X) -> np.ndarray:
         """Most probable component of each observation, shape (n_samples,)."""
-        return self._log_prob(X).argmax(axis=1)
+        return self._finite_log_prob(X).argmax(axis=1)
 
     # --------------------------------------------------------------- criteria
     def n_parameters(self) -> int:

@@ -2,7 +2,7 @@
 
 from .build import CachedModel, MixtureModel, build_model, cached_model, clear_model_cache
 from .map import MAPError, fit_map
-from .nuts import SAMPLERS, fit_nuts
+from .nuts import SAMPLERS, SamplerWarning, SamplingInterrupted, fit_nuts
 from .points import log_density, params_to_values, start_near, to_point
 from .posterior import membership_probabilities, predictive_density
 
@@ -11,6 +11,8 @@ __all__ = [
     "CachedModel",
     "MAPError",
     "MixtureModel",
+    "SamplerWarning",
+    "SamplingInterrupted",
     "build_model",
     "cached_model",
     "clear_model_cache",

@@ -105,6 +105,15 @@ class MixtureModel:
         return self
 
 
+def check_prior(prior: em.Prior, spec: em.Spec, *, mode: str) -> None:
+    """Refuse a prior the model cannot use, by :meth:`em.Prior.check_for` (the same messages).
+
+    ``mode="map"`` adds MAP estimation's condition (``alpha >= 1`` for free
+    weights), as MAP-EM checks it; the checks are MAP-EM's in every structure.
+    """
+    prior.check_for(spec, mode=mode)
+
+
 def build_model(X, n_components, *, prior=None, structure=None, fixed=None,
                 ordered=False) -> MixtureModel:
     """Build the PyMC model of a Gaussian mixture with the labels summed out.
@@ -167,7 +176,7 @@ def build_model(X, n_components, *, prior=None, structure=None, fixed=None,
         raise ValueError("ordered=True orders the components by their means, which are fixed "
                          "here: use ordered=False with fixed means.")
     full_cov = spec.kind == "full" or (spec.kind == "tied" and not spec.one_d)
-    prior.check_for(spec, mode="sample")  # the same checks as MAP-EM's, in every structure
+    check_prior(prior, spec, mode="sample")
     K, d = spec.n_components, spec.n_features
     coords = {"component": np.arange(K), "obs": np.arange(X.shape[0])}
     if not spec.one_d:

@@ -21,6 +21,7 @@ import xarray as xr
 from mixcompare import em
 from scipy import optimize
 
+from .build import check_prior
 from .points import (
     check_model,
     check_positive_int,
@@ -183,6 +184,10 @@ def fit_map(mm, *, rng=None, n_starts: int = 4, method: str = "BFGS",
 
     Raises
     ------
+    ValueError
+        When the prior has no interior mode: ``alpha < 1`` for free weights
+        (the density is unbounded on the simplex's boundary), refused as
+        MAP-EM refuses it (:meth:`em.Prior.check_for` with ``mode="map"``).
     MAPError
         When no start converged and moved away from its starting point.
 
@@ -200,6 +205,7 @@ def fit_map(mm, *, rng=None, n_starts: int = 4, method: str = "BFGS",
     move is never returned as a MAP.
     """
     mm = check_model(mm)
+    check_prior(mm.prior, mm.spec, mode="map")
     n_starts = check_positive_int(n_starts, "n_starts")
     rng = em.check_rng(rng)
     children = rng.spawn(n_starts)

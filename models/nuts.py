@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import warnings
 from importlib.metadata import version
 
@@ -21,10 +20,34 @@ from .points import (
     observed_dataset,
 )
 
-__all__ = ["SAMPLERS", "fit_nuts"]
+__all__ = ["SAMPLERS", "SamplerWarning", "SamplingInterrupted", "fit_nuts"]
 
 SAMPLERS = frozenset({"pymc", "nutpie"})
-_log = logging.getLogger(__name__)
+SamplingInterrupted = _samplers.SamplingInterrupted
+#: sample-stat names of the two samplers: a divergence, a trajectory cut at the maximum depth
+_DIVERGING = ("diverging",)
+_MAX_DEPTH = ("reached_max_treedepth", "maxdepth_reached")
+
+
+class SamplerWarning(em.MixcompareWarning):
+    """NUTS's own diagnostics: divergent transitions, trajectories cut at the maximum depth."""
+
+
+def _warn_diagnostics(stats: xr.Dataset, target_accept: float) -> None:
+    """Warn (:class:`SamplerWarning`) about divergences and maximum tree depth after tuning."""
+    total = int(stats.sizes.get("chain", 0) * stats.sizes.get("draw", 0))
+    for names, what, advice in (
+            (_DIVERGING, "divergent transition(s)",
+             f"the sampler may have missed part of the posterior; raise target_accept "
+             f"(now {target_accept:g}) or look at where they happen"),
+            (_MAX_DEPTH, "draw(s) stopped at the maximum tree depth",
+             "the chains explored inefficiently (steps too small or a badly scaled posterior); "
+             "the draws are valid but may mix slowly")):
+        name = next((n for n in names if n in stats), None)
+        count = int(np.asarray(stats[name].values).sum()) if name else 0
+        if count:
+            warnings.warn(f"NUTS: {count} {what} after tuning, out of {total} draws; {advice}.",
+                          SamplerWarning, stacklevel=3)
 
 
 def _seeds(rng, chains: int) -> list[int]:
@@ -70,6 +93,22 @@ def fit_nuts(mm, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
         and at most ``chains`` (:func:`models.compiled.default_cores`). The
         draws are the same whatever the number of cores.
 
+    Raises
+    ------
+    SamplingInterrupted
+        A ``KeyboardInterrupt``: the sampler was interrupted (Ctrl-C, or
+        SIGTERM turned into one) and returned fewer draws than asked for, or
+        none during tuning; its message says how many ("interrupted after N
+        of M draws per chain"). A cut-short run is never returned.
+
+    Warns
+    -----
+    SamplerWarning
+        Divergent transitions, or draws stopped at the maximum tree depth,
+        after tuning (counted from ``sample_stats``; PyMC's own convergence
+        checks, which only log, are off). Other warnings of the samplers
+        reach the caller as they are.
+
     Returns
     -------
     xarray.DataTree
@@ -113,23 +152,22 @@ def fit_nuts(mm, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
                 f"init={record['policy']!r} starts each chain elsewhere, which needs "
                 "sampler='pymc' (nutpie takes one start for all chains)."
             )
+    if cores is not None:
+        cores = check_positive_int(cores, "cores")
     cores = compiled.default_cores(cores, chains)
     kw = {"draws": draws, "tune": tune, "chains": chains, "cores": cores,
           "target_accept": target_accept, "progressbar": progressbar}
     per_chain = initvals if isinstance(initvals, list) else [initvals] * chains
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        if not compiled.cacheable_starts(initvals):
-            tree = _pm_sample(mm, sampler, seeds, initvals, record["jitter"], **kw)
-        elif sampler == "pymc":
-            starts = [complete_start(mm, s) for s in per_chain]
-            tree = _samplers.sample_pymc(mm, seeds=seeds, starts=starts, jitter=record["jitter"],
-                                         rngs=[np.random.default_rng(s) for s in seeds], **kw)
-        else:
-            tree = _samplers.sample_nutpie(mm, seed=seeds[0], start=complete_start(mm, initvals),
-                                           **kw)
-    for w in caught:
-        _log.info("sampler: %s", w.message)
+    if not compiled.cacheable_starts(initvals):
+        tree = _pm_sample(mm, sampler, seeds, initvals, record["jitter"], **kw)
+    elif sampler == "pymc":
+        starts = [complete_start(mm, s) for s in per_chain]
+        tree = _samplers.sample_pymc(mm, seeds=seeds, starts=starts, jitter=record["jitter"],
+                                     rngs=[np.random.default_rng(s) for s in seeds], **kw)
+    else:
+        tree = _samplers.sample_nutpie(mm, seed=seeds[0], start=complete_start(mm, initvals),
+                                       **kw)
+    _warn_diagnostics(tree["sample_stats"].to_dataset(), target_accept)
     tree["init"] = _init_group(mm, initvals, chains, record)
     tree.attrs.update({
         "sampler": sampler,
@@ -153,14 +191,19 @@ def _pm_sample(mm, sampler: str, seeds: list[int], initvals, jitter: bool, *, dr
     Used for starts with strategy strings (which only ``pm.sample`` resolves).
     """
     model = mm.model
-    tree = pm.sample(
-        draws=draws, tune=tune, chains=chains, cores=cores, target_accept=target_accept,
-        nuts_sampler=sampler, random_seed=seeds if sampler == "pymc" else seeds[0],
-        initvals=initvals, progressbar=progressbar, model=model,
-        init="jitter+adapt_diag" if jitter else "adapt_diag",
-        compute_convergence_checks=False,
-        idata_kwargs={"log_likelihood": False} if sampler == "pymc" else None,
-    )
+    with _samplers.sampling(draws):
+        tree = pm.sample(
+            draws=draws, tune=tune, chains=chains, cores=cores, target_accept=target_accept,
+            nuts_sampler=sampler, random_seed=seeds if sampler == "pymc" else seeds[0],
+            initvals=initvals, progressbar=progressbar, model=model,
+            init="jitter+adapt_diag" if jitter else "adapt_diag",
+            compute_convergence_checks=False,
+            **({"callback": _samplers.stop_after_interrupt(draws + tune)}
+               if sampler == "pymc" and (cores == 1 or chains == 1) else {}),
+        )
+    if "posterior" not in tree.children:
+        raise SamplingInterrupted(0, draws, tuning=True)
+    _samplers.check_complete(tree["posterior"], draws, chains)
     for group in ("constant_data",):
         if group in tree.children:
             del tree[group]

@@ -49,6 +49,7 @@ def membership_probabilities(tree, X, *, chunk: int = 200) -> xr.DataArray:
         ``variances`` over ``(chain, draw)``, and ``covariances`` for the
         ``full`` and ``tied`` structures (then used, correlations included).
     X : array_like of shape (n_samples,) or (n_samples, n_features)
+        As many features as the posterior's means (checked), no NaN.
     chunk : int, default 200
         Draws processed at once (memory ``chunk * n * K``).
 
@@ -63,10 +64,17 @@ def membership_probabilities(tree, X, *, chunk: int = 200) -> xr.DataArray:
     mean over draws. Under label switching the columns mix components;
     relabel the draws first.
     """
-    X = em.validate_data(X)
+    chunk = em.check_positive_int(chunk, "chunk")
+    X = em.validate_data(X, min_samples=1)
     X2 = X.reshape(X.shape[0], -1)
     w, mu, var, cov = _stacked(tree)
     S, K = w.shape
+    if X2.shape[1] != mu.shape[2]:
+        raise ValueError(
+            f"X has {X2.shape[1]} feature(s) but the posterior is of a mixture in "
+            f"{mu.shape[2]} dimension(s); pass the data the model was fitted to, of shape "
+            + ("(n_samples,)." if mu.shape[2] == 1 else f"(n_samples, {mu.shape[2]}).")
+        )
     acc = np.zeros((X2.shape[0], K))
     for s in range(0, S, chunk):
         lp = _log_density(X2, w, mu, var, cov, slice(s, s + chunk))
@@ -83,6 +91,7 @@ def predictive_density(tree, grid, *, prob: float = 0.94, chunk: int = 500) -> x
     ----------
     tree : xarray.DataTree or xarray.Dataset
     grid : array_like of shape (n_grid,)
+        Finite points (checked as data: NaN, infinities and 2-D grids are refused).
     prob : float, default 0.94
         Mass of the pointwise equal-tailed band.
 
@@ -94,10 +103,17 @@ def predictive_density(tree, grid, *, prob: float = 0.94, chunk: int = 500) -> x
     """
     if not 0 < prob < 1:
         raise ValueError(f"prob must lie in (0, 1), got {prob!r}.")
-    grid = np.asarray(grid, dtype=float).ravel()
+    chunk = em.check_positive_int(chunk, "chunk")
+    grid = em.validate_data(grid, name="grid", min_samples=1)
+    if grid.ndim != 1:
+        raise ValueError(
+            f"grid has shape {grid.shape}; predictive_density evaluates a 1-D mixture on a 1-D "
+            "grid of shape (n_grid,).")
     w, mu, var, cov = _stacked(tree)
     if mu.shape[2] != 1:
-        raise ValueError("predictive_density is for 1-D mixtures.")
+        raise ValueError(
+            f"predictive_density is for 1-D mixtures; this posterior is in {mu.shape[2]} "
+            "dimensions.")
     dens = np.empty((w.shape[0], grid.size))
     for s in range(0, w.shape[0], chunk):
         lp = _log_density(grid[:, None], w, mu, var, cov, slice(s, s + chunk))

@@ -41,7 +41,9 @@ METHODS = ("em", "map_em", "map", "nuts")
 
 
 def _check_methods(methods) -> tuple:
-    methods = tuple(methods)
+    methods = (methods,) if isinstance(methods, str) else tuple(methods)
+    if not methods:
+        raise ValueError(f"methods is empty; choose one or more of {list(METHODS)}.")
     unknown = set(methods) - set(METHODS)
     if unknown:
         raise ValueError(f"unknown methods {sorted(unknown)}; choose from {list(METHODS)}.")

@@ -315,6 +315,9 @@ def fit_map(model, fit: EMFit, *, rng, log: RunLog, n_starts: int | None = None,
         except models.MAPError as err:
             log.problem(str(err))
             return None
+        except ValueError as err:  # a prior without an interior mode, as MAP-EM refuses it
+            log.problem(f"find_MAP skipped: {err}")
+            return None
     point = point_of(tree)
     perm, _ = em.match_components(fit.reference, point)
     return MapFit(tree, point, perm)

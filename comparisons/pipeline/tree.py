@@ -57,16 +57,25 @@ class ComparisonResult:
     tree: xr.DataTree
 
     def to_netcdf(self, path) -> None:
-        """Write the whole tree to one netCDF file (h5netcdf), atomically."""
+        """Write the whole tree to one netCDF file (h5netcdf), atomically, with its checksum."""
         from mixcompare.comparisons.io import write_netcdf_atomic
 
         write_netcdf_atomic(self.tree, path)
 
     @classmethod
     def from_netcdf(cls, path) -> ComparisonResult:
-        """Read a result written by :meth:`to_netcdf`."""
-        tree = xr.open_datatree(path, engine="h5netcdf").load()
-        return cls(tree)
+        """Read a result written by :meth:`to_netcdf`, verifying its checksum.
+
+        Raises
+        ------
+        mixcompare.comparisons.io.ResultFileError
+            When the file is damaged or its content differs from the SHA-256
+            digest stored when it was written
+            (:func:`~mixcompare.comparisons.io.read_netcdf_verified`).
+        """
+        from mixcompare.comparisons.io import read_netcdf_verified
+
+        return cls(read_netcdf_verified(path))
 
     def summary(self) -> dict:
         """Return the ``summary.json`` contract (:func:`..report.summary_json.summarise`)."""

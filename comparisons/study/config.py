@@ -312,9 +312,9 @@ def _from_dict(doc: dict) -> StudyConfig:
         a=as_float(pr.get("a", 2.0), "prior.a", low=0.0, example="2.0"),
         m0=truth_or_float(pr.get("m0", "truth"), "prior.m0", example='"truth"'),
         b=truth_or_float(pr.get("b", "truth"), "prior.b", low=0.0, example='"truth"'))
-    if prior.alpha < 1 and ("map_em" in methods):
-        fail("prior.alpha", f"MAP-EM needs alpha >= 1, got {prior.alpha:g}",
-              "use alpha >= 1 or drop map_em from study.methods")
+    if prior.alpha < 1 and ("map_em" in methods or "map" in methods):
+        fail("prior.alpha", f"MAP estimates (map_em, map) need alpha >= 1, got {prior.alpha:g}",
+              "use alpha >= 1 or drop map_em and map from study.methods")
     emt = EMSettings(
         n_init=as_int(em_t.get("n_init", 10), "em.n_init", 1),
         intervals=(() if em_t.get("intervals") == [] else choices(

@@ -135,13 +135,19 @@ class SBCResult:
     ecdf_inside : ndarray of bool, shape (P,)
         The ECDF stays inside its simultaneous band at level ``1 - alpha / (2 P)``.
     flagged : ndarray of bool, shape (P,)
-        ``p < alpha / (2 P)`` or the ECDF leaves its band.
+        ``p < alpha / (2 P)`` or the ECDF leaves its band (all False without a verdict).
     passed : bool
-        No parameter flagged.
+        Every simulation ran and no parameter was flagged.
     divergences : int
     fresh_seconds, reused_seconds : float
         Time of the first fit of the compiled model and median of the later ones.
     reasons : tuple of str
+
+    Notes
+    -----
+    A run in which a simulation failed gives no verdict (:attr:`verdict`):
+    leaving the failed data sets out would bias the ranks towards the data
+    sets the sampler handles, so the run itself failed.
     """
 
     config: SBCConfig
@@ -159,10 +165,23 @@ class SBCResult:
     reused_seconds: float = float("nan")
     reasons: tuple = field(default=())
 
+    @property
+    def complete(self) -> bool:
+        """Every simulation ran, and the ranks could be tested."""
+        return self.n_failed == 0 and self.ranks.shape[0] >= self.config.bins
+
+    @property
+    def verdict(self) -> str:
+        """``"passed"``, ``"flagged"``, or ``"no verdict: N of M simulations failed"``."""
+        if not self.complete:
+            return (f"no verdict: {self.n_failed} of {self.n_failed + self.ranks.shape[0]} "
+                    "simulations failed")
+        return "passed" if self.passed else "flagged"
+
     def to_dict(self) -> dict:
         """JSON-ready summary (without the ranks)."""
         return to_jsonable({
-            "generator": self.generator, "config": asdict(self.config),
+            "generator": self.generator, "verdict": self.verdict, "config": asdict(self.config),
             "parameters": list(self.parameters), "n_ok": int(self.ranks.shape[0]),
             "n_failed": self.n_failed, "chi2": self.chi2, "pvalues": self.pvalues,
             "ecdf_inside": self.ecdf_inside, "flagged": self.flagged, "passed": self.passed,
@@ -282,7 +301,8 @@ def run_sbc(config: SBCConfig | None = None, *, generator: str = "correct",
     results.sort(key=lambda r: r["i"])
     ok = [r for r in results if r["status"] == "ok"]
     ranks = np.array([r["ranks"] for r in ok], dtype=int).reshape(-1, len(PARAMETERS))
-    u = uniformity(ranks, cfg.n_ranks, cfg.bins, cfg.alpha) if len(ok) >= cfg.bins else None
+    u = (uniformity(ranks, cfg.n_ranks, cfg.bins, cfg.alpha)
+         if len(ok) >= cfg.bins and len(ok) == len(results) else None)  # no verdict otherwise
     fresh = [r["time"] for r in ok if r["fresh"]]
     again = [r["time"] for r in ok if not r["fresh"]]
     nan = np.full(len(PARAMETERS), np.nan)
@@ -291,7 +311,7 @@ def run_sbc(config: SBCConfig | None = None, *, generator: str = "correct",
         n_failed=len(results) - len(ok), chi2=u["chi2"] if u else nan,
         pvalues=u["pvalues"] if u else nan,
         ecdf_inside=u["ecdf_inside"] if u else np.zeros(len(PARAMETERS), bool),
-        flagged=u["flagged"] if u else np.ones(len(PARAMETERS), bool),
+        flagged=u["flagged"] if u else np.zeros(len(PARAMETERS), bool),
         passed=bool(u is not None and not u["flagged"].any()),
         divergences=int(sum(r["divergences"] for r in ok)),
         fresh_seconds=float(np.median(fresh)) if fresh else float("nan"),
@@ -313,21 +333,24 @@ def write_sbc(results: list, out) -> dict:
              "each at alpha / (2 P) (Bonferroni).", ""]
     for r in results:
         g = r.generator
-        title = f"SBC, generator {g}: {'passed' if r.passed else 'FLAGGED'}"
-        files[f"sbc_{g}.png"] = save_figure_atomic(
-            rank_figure(r.ranks, r.parameters, cfg=r.config, title=title),
-            out / f"sbc_{g}.png", dpi=100)
+        title = f"SBC, generator {g}: {'FLAGGED' if r.verdict == 'flagged' else r.verdict}"
+        if r.ranks.shape[0]:  # every simulation may have failed
+            files[f"sbc_{g}.png"] = save_figure_atomic(
+                rank_figure(r.ranks, r.parameters, cfg=r.config, title=title),
+                out / f"sbc_{g}.png", dpi=100)
         csv = ",".join(r.parameters) + "\n" + "".join(
             ",".join(map(str, row)) + "\n" for row in r.ranks)
         files[f"ranks_{g}.csv"] = write_text_atomic(out / f"ranks_{g}.csv", csv)
-        lines += [f"## generator `{g}`: {'passed' if r.passed else 'flagged'}", "",
+        lines += [f"## generator `{g}`: {r.verdict}", "",
                   table(["parameter", "chi2", "p", "ECDF inside band", "flagged"],
                         [[p, f"{c:.2f}", f"{pv:.3g}", bool(e), bool(f)] for p, c, pv, e, f in
                          zip(r.parameters, r.chi2, r.pvalues, r.ecdf_inside, r.flagged,
                              strict=True)])]
         lines += ["", f"{r.ranks.shape[0]} simulations, {r.n_failed} failed, {r.divergences} "
                   f"divergences; first fit {r.fresh_seconds:.2f} s, later fits "
-                  f"{r.reused_seconds:.2f} s (median).", "", f"![SBC {g}](sbc_{g}.png)", ""]
+                  f"{r.reused_seconds:.2f} s (median).", ""]
+        lines += [f"![SBC {g}](sbc_{g}.png)", ""] if r.ranks.shape[0] else []
+        lines += [f"- failed: {reason}" for reason in r.reasons] + ([""] if r.reasons else [])
     files["sbc.md"] = write_text_atomic(out / "sbc.md", "\n".join(lines))
     files["sbc.json"] = write_json_atomic(out / "sbc.json", [r.to_dict() for r in results])
     return files
@@ -341,7 +364,8 @@ def sbc_command(out: Path, n_sims: int, n: int, draws: int, tune: int, chains: i
     -------
     int
         0: the model passed and the control was flagged (or not run); 1: the
-        model was flagged; 3: the negative control was not flagged (the
+        model was flagged, or the run failed (a simulation failed: no verdict,
+        an error line says so); 3: the negative control was not flagged (the
         check lacks power: simulate more data sets); 2: bad settings.
     """
     from rich.console import Console
@@ -365,6 +389,13 @@ def sbc_command(out: Path, n_sims: int, n: int, draws: int, tune: int, chains: i
                                    progress=lambda p, t=t, bar=bar: bar.update(
                                        t, completed=p.done, failed=p.failed_fits)))
         r = results[-1]
+        if not r.complete:
+            write_sbc(results, out)
+            err.print(f"mixcompare: error: the SBC run failed: {r.verdict[len('no verdict: '):]} "
+                      f"({gen} generator; {'; '.join(r.reasons)[:300]}); no calibration "
+                      f"verdict; the failures are listed in {out}/sbc.md",
+                      markup=False, highlight=False, soft_wrap=True)
+            return 1
         console.print(f"{gen}: {'passed' if r.passed else 'FLAGGED'} (p = "
                       + ", ".join(f"{p}: {v:.3g}" for p, v in zip(r.parameters, r.pvalues,
                                                                    strict=True)) + ")")
