@@ -52,7 +52,7 @@ class ComparisonResult:
         ``comparison/label_switching``, ``comparison/diagnostics``,
         ``comparison/membership``, ``comparison/density``,
         ``comparison/modes``, ``comparison/census``, ``comparison/ellipses``
-        (d > 1: :func:`.ellipses.ellipses_dataset`). Attributes: the settings,
+        (two or more features: :func:`.ellipses.ellipses_dataset`). Attributes: the settings,
         and as JSON (:data:`JSON_ATTRS`) the prior, problems, warnings,
         timings and provenance (seed, command, data source).
     """
@@ -205,7 +205,7 @@ def assemble(s: Setup, settings: dict, log: RunLog, fit: EMFit, errs: EMErrors |
     groups["comparison/hidden"] = metrics.hidden(K, dd, se, summ)
     log.problems.extend(metrics.problems(groups))
     groups["data"] = _data_group(s.X, column_names(s.X, columns))
-    if not spec.one_d:
+    if s.X.ndim == 2 and s.X.shape[1] > 1:
         groups["comparison/ellipses"] = ellipses_dataset(
             s.X, groups["em"], groups.get("posterior_relabeled"))
     tree = xr.DataTree.from_dict({"/" + k: v for k, v in groups.items()})
