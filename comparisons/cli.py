@@ -177,7 +177,7 @@ def run(
             ds.X, k, methods=meths, structure=structure, fixed=fixed_d, ordered=ordered,
             draws=draws, tune=tune, chains=chains, sampler=sampler, init=init, n_init=n_init,
             n_boot=n_boot, permute=permute_labels, rng=seed, name=ds.name, source=ds.source,
-            command=command,
+            command=command, columns=ds.columns,
             progress=lambda msg: (status.update(msg), console.log(msg)))
         status.update("writing the report")
         out.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ from .fits import (
 from .fits import setup as make_setup
 from .metrics import HDI_PROB
 from .runlog import RunLog, Streams
-from .tree import ComparisonResult, assemble
+from .tree import ComparisonResult, assemble, column_names
 
 __all__ = ["METHODS", "ComparisonResult", "PosteriorAnalysis", "RunLog", "Setup", "Streams",
            "compare", "read_attr"]
@@ -53,8 +53,8 @@ def _check_methods(methods) -> tuple:
 def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fixed=None,
             ordered=False, draws=1000, tune=1000, chains=4, sampler="pymc", init="em",
             target_accept=0.9, n_init=20, n_boot=200, level=HDI_PROB, permute=False, rng=None,
-            progress=None, progressbar=False, name="data", source="",
-            command="") -> ComparisonResult:
+            progress=None, progressbar=False, name="data", source="", command="",
+            columns=None) -> ComparisonResult:
     """Fit the same mixture by EM, MAP-EM, ``find_MAP`` and NUTS and compare them.
 
     Parameters
@@ -96,6 +96,8 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
     name, source, command : str
         Data set name and source, and the command that ran this (provenance,
         kept in the tree so that ``summary.json`` can be rebuilt from it).
+    columns : sequence of str, optional
+        The data's column names (figure axes); ``x`` / ``feature j`` by default.
 
     Returns
     -------
@@ -107,13 +109,17 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
                          "it cannot apply to ordered=True (drop one of them).")
     seed = rng if isinstance(rng, (int, np.integer)) else None
     s = make_setup(X, n_components, structure=structure, fixed=fixed, prior=prior)
+    columns = column_names(s.X, columns)  # refused before any fitting
     streams, log = Streams(rng), RunLog(progress=progress)
     fit = fit_em(s, n_init=n_init, rng=streams.generator("restarts"), log=log)
     errs = em_standard_errors(fit, n_boot=n_boot, level=level,
                               rng=streams.generator("bootstrap"), log=log)
     map_em = (fit_map_em(s, fit, n_init=n_init, rng=streams.generator("restarts"), log=log)
               if "map_em" in methods else None)
-    model = build_model(s, ordered=ordered) if {"map", "nuts"} & set(methods) else None
+    model = None
+    if {"map", "nuts"} & set(methods):
+        with log.step("build", "building the PyMC model"):
+            model = build_model(s, ordered=ordered)
     map_fit = (fit_map(model, fit, rng=streams.generator("map"), log=log, map_em=map_em)
                if "map" in methods else None)
     if map_fit is not None:
@@ -134,4 +140,4 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
         "provenance": json.dumps({"seed": None if seed is None else int(seed),
                                   "command": command, "source": source}),
     }
-    return assemble(s, settings, log, fit, errs, map_em, map_fit, nuts, post)
+    return assemble(s, settings, log, fit, errs, map_em, map_fit, nuts, post, columns=columns)

@@ -178,7 +178,7 @@ def em_standard_errors(fit: EMFit, *, n_boot: int, level: float, rng,
                        log: RunLog) -> EMErrors:
     """Louis standard errors and, with ``n_boot > 0``, the nonparametric bootstrap's."""
     louis = boot = ci = None
-    with log.step("louis", timed=False):
+    with log.step("louis"):
         try:
             louis = fit.result.standard_errors("louis")
         except (ValueError, NotImplementedError, np.linalg.LinAlgError) as err:

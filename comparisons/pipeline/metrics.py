@@ -20,7 +20,8 @@ from mixcompare import em
 from mixcompare.comparisons.posterior.units import standardised
 from mixcompare.comparisons.tables import posterior_rows, table
 
-__all__ = ["AGREE_Z", "HDI_PROB", "agreement", "diagnostics", "hidden", "posterior_summary"]
+__all__ = ["AGREE_Z", "HDI_PROB", "agreement", "diagnostics", "em_classification", "hidden",
+           "posterior_summary"]
 
 HDI_PROB = 0.94
 AGREE_Z = 2.0
@@ -135,6 +136,22 @@ def traces_dataset(res: em.EMResult) -> xr.Dataset:
         arr[i, : len(t)] = t
     return xr.Dataset({"objective": (("restart", "iteration"), arr),
                        "optimum": ("restart", [r.optimum for r in res.restarts])})
+
+
+def em_classification(X, mle: em.EMResult, order) -> xr.Dataset:
+    """EM's responsibilities, hard labels and uncertainty, components in reference order.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``responsibilities`` (obs, component), ``label`` (obs) and
+        ``uncertainty`` (obs), ``1 - max responsibility``.
+    """
+    r = mle.predict_proba(X)[:, order]
+    return xr.Dataset({"responsibilities": (("obs", "component"), r),
+                       "label": ("obs", r.argmax(axis=1)),
+                       "uncertainty": ("obs", 1.0 - r.max(axis=1))},
+                      coords={"component": np.arange(r.shape[1])})
 
 
 def membership(post: xr.Dataset, X, mle: em.EMResult, order, post_m=None) -> xr.Dataset:

@@ -19,6 +19,7 @@ from mixcompare.comparisons.tables import flatten, table
 from . import metrics
 from .analysis import PosteriorAnalysis
 from .atlas import atlas_dataset
+from .ellipses import ellipses_dataset
 from .fits import (
     BOOT_FAILURE_MAX,
     EMErrors,
@@ -31,8 +32,7 @@ from .fits import (
 from .runlog import RunLog
 from .verdict import apply_verdict
 
-__all__ = ["ComparisonResult", "assemble"]
-
+__all__ = ["ComparisonResult", "assemble", "column_names"]
 
 
 @dataclass(frozen=True)
@@ -42,14 +42,17 @@ class ComparisonResult:
     Attributes
     ----------
     tree : xarray.DataTree
-        Groups: ``data``; ``em`` (estimates, attributes with the
-        log-likelihood), ``em/optima``, ``em/se``, ``em/traces``; ``map_em``,
+        Groups: ``data`` (``x``; the column names as coordinate ``column``
+        along ``feature``, or attribute ``column`` for 1-D data); ``em``
+        (estimates, attributes with the log-likelihood), ``em/optima``,
+        ``em/se``, ``em/traces``, ``em/classification``; ``map_em``,
         ``map_em/optima``; ``map``, ``map/starts``; ``posterior``,
         ``posterior_relabeled``, ``sample_stats``, ``init``;
         ``comparison/agreement``, ``comparison/hidden``,
         ``comparison/label_switching``, ``comparison/diagnostics``,
         ``comparison/membership``, ``comparison/density``,
-        ``comparison/modes``, ``comparison/census``. Attributes: the settings,
+        ``comparison/modes``, ``comparison/census``, ``comparison/ellipses``
+        (two or more features: :func:`.ellipses.ellipses_dataset`). Attributes: the settings,
         and as JSON (:data:`JSON_ATTRS`) the prior, problems, warnings,
         timings and provenance (seed, command, data source).
     """
@@ -85,6 +88,34 @@ class ComparisonResult:
 
 
 # --------------------------------------------------------------------------- assembly
+def column_names(X: np.ndarray, columns=None) -> tuple[str, ...]:
+    """Return the data's column names, one per feature: ``columns``, else ``x`` / ``feature j``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n,) or (n, d)
+    columns : sequence of str, optional
+
+    Returns
+    -------
+    tuple of str, length 1 (1-D) or d
+    """
+    d = 1 if X.ndim == 1 else X.shape[1]
+    if columns is None:
+        return ("x",) if X.ndim == 1 else tuple(f"feature {j}" for j in range(d))
+    names = (columns,) if isinstance(columns, str) else tuple(str(c) for c in columns)
+    if len(names) != d:
+        raise ValueError(f"columns has {len(names)} name(s) for data with {d} feature(s).")
+    return names
+
+
+def _data_group(X: np.ndarray, columns: tuple[str, ...]) -> xr.Dataset:
+    if X.ndim == 1:
+        return xr.Dataset({"x": ("obs", X)}, attrs={"column": columns[0]})
+    return xr.Dataset({"x": (("obs", "feature"), X)},
+                      coords={"column": ("feature", np.array(columns, dtype=str))})
+
+
 def _em_dataset(res: em.EMResult, order: np.ndarray) -> xr.Dataset:
     """EM-like estimates in the reference component order."""
     ds = res.to_dataset().isel(component=order)
@@ -152,11 +183,17 @@ def _em_groups(fit: EMFit, errs: EMErrors | None, map_em: MapEMFit | None,
 
 def assemble(s: Setup, settings: dict, log: RunLog, fit: EMFit, errs: EMErrors | None,
              map_em: MapEMFit | None, map_fit: MapFit | None, nuts: NutsFit | None,
-             post: PosteriorAnalysis | None) -> ComparisonResult:
-    """Put every step's result into one tree, with the agreement and hidden-spread tables."""
+             post: PosteriorAnalysis | None, columns=None) -> ComparisonResult:
+    """Put every step's result into one tree, with the agreement and hidden-spread tables.
+
+    ``columns`` names the data's columns (:func:`column_names`); for d > 1 the
+    ellipses of the multivariate figures are computed here from EM's fit and
+    the relabelled draws.
+    """
     spec = s.spec
     K, dd = spec.n_components, None if spec.one_d else spec.n_features
     groups, est = _em_groups(fit, errs, map_em, map_fit, spec.one_d, K, dd)
+    groups["em/classification"] = metrics.em_classification(s.X, fit.result, fit.order)
     groups["comparison/atlas"] = atlas_dataset(
         fit.result, None if map_em is None else map_em.result, s.prior, spec, s.scale)
     summ = None
@@ -182,7 +219,10 @@ def assemble(s: Setup, settings: dict, log: RunLog, fit: EMFit, errs: EMErrors |
         None if post is None else post.diagnostics, None if post is None else post.modes_agreement)
     groups["comparison/hidden"] = metrics.hidden(K, dd, se, summ)
     log.problems.extend(metrics.problems(groups))
-    groups["data"] = xr.Dataset({"x": (("obs",) if spec.one_d else ("obs", "feature"), s.X)})
+    groups["data"] = _data_group(s.X, column_names(s.X, columns))
+    if s.X.ndim == 2 and s.X.shape[1] > 1:
+        groups["comparison/ellipses"] = ellipses_dataset(
+            s.X, groups["em"], groups.get("posterior_relabeled"))
     tree = xr.DataTree.from_dict({"/" + k: v for k, v in groups.items()})
     tree.attrs.update({
         **settings,

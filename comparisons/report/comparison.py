@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 from mixcompare.comparisons.io import read_attr, write_text_atomic
 from mixcompare.comparisons.pipeline import metrics
-from mixcompare.comparisons.report import figures, markdown
+from mixcompare.comparisons.report import figures, figures_mv, markdown
 from mixcompare.comparisons.report import modes as report_modes
 from mixcompare.comparisons.report.figures import group_or_none as _g
 from scipy.stats import norm
@@ -36,7 +36,7 @@ _TITLES = {"data_density": "Data and densities", "trace_raw": "Traces as sampled
            "trace_relabeled": "Traces after relabelling", "pair_means": "Pair plot of two means",
            "em_traces": "EM restarts", "intervals": "Intervals per parameter",
            "membership": "Membership uncertainty", "modes": "Posterior mass near EM's optima",
-           "census": "Posterior modes and EM's optima"}
+           "census": "Posterior modes and EM's optima", **figures_mv.TITLES}
 _PARTS = {"prior": "prior", "asymmetry": "posterior asymmetry", "modes": "several modes"}
 
 

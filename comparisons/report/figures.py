@@ -16,47 +16,24 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from mixcompare.comparisons.io import save_figure_atomic
 from mixcompare.comparisons.pipeline.metrics import AGREE_Z
+from mixcompare.comparisons.report import figures_mv
 from mixcompare.comparisons.report import modes as report_modes
 from scipy.stats import norm
 
+from . import _figbase
+from ._figbase import DPI, column_names, group_or_none
+
+_new, _color = _figbase.new_figure, _figbase.color
+_CHAIN, _COMP, _OPT = _figbase.CHAIN, _figbase.COMP, _figbase.OPT
+_EM, _POST, _BOOT, _HIGHLIGHT = _figbase.EM, _figbase.POST, _figbase.BOOT, _figbase.HIGHLIGHT
 _id = report_modes.atlas_id  # every optimum is named by its atlas identifier (E0, M0...)
 
-__all__ = ["CAPTIONS", "DPI", "FIGURES", "fig_data_density", "fig_em_traces", "fig_intervals",
-           "fig_membership", "fig_modes", "fig_pair_means", "fig_trace_raw",
+__all__ = ["CAPTIONS", "DPI", "FIGURES", "MULTIVARIATE", "fig_data_density", "fig_em_traces",
+           "fig_intervals", "fig_membership", "fig_modes", "fig_pair_means", "fig_trace_raw",
            "fig_trace_relabeled", "group_or_none", "save_all"]
-
-DPI = 110
-_CHAIN = colormaps["tab10"].colors
-_COMP = colormaps["Set1"].colors
-_OPT = colormaps["Dark2"].colors
-_EM, _POST, _BOOT, _HIGHLIGHT = "black", "tab:blue", "tab:orange", "tab:red"
-
-
-def group_or_none(tree: xr.DataTree, path: str) -> xr.Dataset | None:
-    """Return the group at ``path`` as a Dataset, or None when absent or empty."""
-    try:
-        node = tree[path]
-    except KeyError:
-        return None
-    ds = node.to_dataset() if isinstance(node, xr.DataTree) else None
-    return ds if ds is not None and ds.data_vars else None
-
-
-def _new(nrows=1, ncols=1, *, size, **kwargs):
-    """Return a Figure on its own Agg canvas and its axes (one Axes, or a 2-D array)."""
-    fig = Figure(figsize=size, layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, ncols, squeeze=False, **kwargs)
-    return fig, axes[0, 0] if nrows == ncols == 1 else axes
-
-
-def _color(palette, i: int):
-    return palette[int(i) % len(palette)]
 
 
 def _first_feature(da: xr.DataArray) -> np.ndarray:
@@ -101,7 +78,7 @@ def fig_data_density(tree: xr.DataTree) -> Figure | None:
         elif em is not None:
             for m in np.ravel(em["means"].values):
                 ax.axvline(m, color=_EM, ls="--", lw=1)
-        ax.set(xlabel="x", ylabel="density")
+        ax.set(xlabel=column_names(tree)[0], ylabel="density")
         ax.legend(frameon=False, fontsize="small")
         return fig
     fig, ax = _new(size=(6.5, 5))
@@ -118,7 +95,7 @@ def fig_data_density(tree: xr.DataTree) -> Figure | None:
             ax.scatter(m[0], m[1], marker="X", s=160, color=_color(_COMP, k),
                        edgecolor="black", linewidth=1.2, zorder=3)
         ax.scatter([], [], marker="X", s=100, color="white", edgecolor="black", label="EM means")
-    ax.set(xlabel="feature 0", ylabel="feature 1")
+    ax.set(xlabel=column_names(tree)[0], ylabel=column_names(tree)[1])
     ax.legend(frameon=False, fontsize="small")
     return fig
 
@@ -311,7 +288,7 @@ def fig_membership(tree: xr.DataTree) -> Figure | None:
         ax.scatter(x, u_post, s=10, color=_POST, alpha=0.8,
                    label="posterior: 1 − max membership")
         hx, hy = x[changed], u_post[changed]
-        ax.set_xlabel("x")
+        ax.set_xlabel(column_names(tree)[0])
     else:
         lim = max(float(np.max(u_em)), float(np.max(u_post)), thr) * 1.05
         ax.plot([0, lim], [0, lim], color="0.6", ls=":", lw=0.8, label="equal uncertainty")
@@ -359,7 +336,11 @@ FIGURES = {
     "membership": fig_membership,
     "modes": fig_modes,
     "census": report_modes.fig_census,
+    **figures_mv.FIGURES,
 }
+
+#: figures drawn for multivariate data only (``mv_pairs`` for d > 2 only)
+MULTIVARIATE = frozenset(figures_mv.FIGURES)
 
 CAPTIONS = {
     "census": report_modes.CAPTION,
@@ -383,6 +364,7 @@ CAPTIONS = {
                   "observations whose hard label changes ringed.",
     "modes": "Share of each chain's posterior draws nearest each optimum of EM's atlas "
              "(E0, E1...; up to relabelling), and over all chains.",
+    **figures_mv.CAPTIONS,
 }
 
 
