@@ -50,6 +50,23 @@ def _check_methods(methods) -> tuple:
     return methods
 
 
+def _pymc_map(s, fit, map_em, methods, *, ordered: bool, rng, log: RunLog):
+    """Build the PyMC model (when find_MAP or NUTS runs) and run find_MAP.
+
+    When find_MAP reaches a higher mode than MAP-EM, MAP-EM is rerun from it
+    (:func:`.fits.map_em_at`) so that the two are compared at one mode.
+    """
+    model = map_fit = None
+    if {"map", "nuts"} & set(methods):
+        with log.step("build", "building the PyMC model"):
+            model = build_model(s, ordered=ordered)
+    if "map" in methods:
+        map_fit = fit_map(model, fit, rng=rng, log=log, map_em=map_em)
+    if map_fit is not None:
+        map_fit = replace(map_fit, map_em_at=map_em_at(s, fit, map_em, map_fit, log=log))
+    return model, map_fit
+
+
 def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fixed=None,
             ordered=False, draws=1000, tune=1000, chains=4, sampler="pymc", init="em",
             target_accept=0.9, n_init=20, n_boot=200, level=HDI_PROB, permute=False, rng=None,
@@ -116,14 +133,8 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
                               rng=streams.generator("bootstrap"), log=log)
     map_em = (fit_map_em(s, fit, n_init=n_init, rng=streams.generator("restarts"), log=log)
               if "map_em" in methods else None)
-    model = None
-    if {"map", "nuts"} & set(methods):
-        with log.step("build", "building the PyMC model"):
-            model = build_model(s, ordered=ordered)
-    map_fit = (fit_map(model, fit, rng=streams.generator("map"), log=log, map_em=map_em)
-               if "map" in methods else None)
-    if map_fit is not None:
-        map_fit = replace(map_fit, map_em_at=map_em_at(s, fit, map_em, map_fit, log=log))
+    model, map_fit = _pymc_map(s, fit, map_em, methods, ordered=ordered,
+                               rng=streams.generator("map"), log=log)
     nuts = post = None
     if "nuts" in methods:
         nuts = fit_nuts(model, fit, map_em, draws=draws, tune=tune, chains=chains,
