@@ -139,10 +139,25 @@ def test_problems_are_shown_at_the_top(faithful, tmp_path):
     assert 'class="problems"' in (tmp_path / "report.html").read_text(encoding="utf-8")
 
 
-def test_full_covariance_note(faithful, tmp_path):
-    write_report(_with_attrs(faithful, map_comparable=0), tmp_path)
+def test_map_table_at_find_maps_higher_mode(faithful, tmp_path):
+    """When MAP-EM was rerun at find_MAP's higher mode, the MAP-EM vs find_MAP table reads
+    that fit (its column), says so, and never claims the priors differ (they are one prior
+    in every structure)."""
+    import xarray as xr
+
+    tree = faithful.tree.copy()
+    agr = tree["comparison/agreement"].to_dataset()
+    marker = 7777.0 + np.arange(agr.sizes["row"])  # values no other column holds
+    tree["comparison/agreement"] = xr.DataTree(agr.assign(map_em_at_map=("row", marker)))
+    tree["map_em/at_map"] = xr.DataTree(tree["map_em"].to_dataset().assign_attrs(
+        log_posterior=-123.456))
+    write_report(ComparisonResult(tree), tmp_path)
     md = (tmp_path / "report.md").read_text(encoding="utf-8")
-    assert "priors differ" in md and "not expected to agree" in md
+    section = md[md.index("## MAP-EM versus find_MAP"):]
+    section = section[:section.index("\n## ", 5)]
+    assert "started at find_MAP's mode (log posterior -123.46)" in section
+    assert "| 7777 |" in section and "| 7778 |" in section
+    assert "priors differ" not in md
 
 
 def test_without_nuts_figures_are_skipped(tmp_path):
