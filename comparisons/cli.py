@@ -232,7 +232,7 @@ def _print_summary(console, ds, k, summary, out, files):
                       f"divergences {nuts['divergences']}")
     for p in summary["problems"]:
         console.print(f"[yellow]problem:[/yellow] {p}")
-    console.print(f"report written to {out}/ ({', '.join(sorted(p.name for p in files.values()))}"
+    console.print(f"report written to {out}/ ({', '.join(sorted(files))}"
                   ", summary.json)")
 
 

@@ -1,6 +1,7 @@
 """The mixcompare command line: end-to-end run, and one readable line for every bad input."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -211,3 +212,16 @@ def test_study_faults_are_one_line_usage_errors(monkeypatch, tmp_path):
     res = _invoke(monkeypatch, ["study", str(good), "--out", str(tmp_path / "c"), "--quiet",
                                 "--scheduler", "tcp://127.0.0.1:1"])
     assert res.exit_code == 2 and "no Dask scheduler answered" in res.output
+
+
+def test_run_names_each_written_file_where_it_is(tmp_path):
+    """The closing line lists files by their path in the output folder (figures/...)."""
+    out = tmp_path / "rep"
+    proc = _run("run", "faithful", "--methods", "em", "--n-boot", "0", "--n-init", "2",
+                "--seed", "1", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    text = " ".join((proc.stdout + proc.stderr).split())  # rich wraps long lines
+    line = text[text.index("report written to"):]
+    assert "figures/em_traces.png" in line and "report.md" in line
+    for name in re.findall(r"figures/[a-z_]+\.png", line):
+        assert (out / name).is_file(), name
