@@ -120,7 +120,7 @@ def analyse_posterior(s: Setup, fit: EMFit, map_em: MapEMFit | None, nuts: NutsF
         summ = metrics.posterior_summary(relabeled, K, dd, prob=level)
         diag = metrics.diagnostics(post, relabeled, K, dd,
                                    nuts.tree["sample_stats"].to_dataset())
-        memb = metrics.membership(relabeled, s.X, fit.result, fit.order, ls.membership)
+        memb = metrics.membership(relabeled, s.X, fit.responsibilities, ls.membership)
         dens = metrics.density(relabeled, s.X, fit.result, prob=level) if spec.one_d else None
         modes = metrics.posterior_mass_near_optima(post, fit.result, scale=s.scale)
     with log.step("census", "census of posterior modes"):

@@ -88,6 +88,14 @@ class EMFit:
         """Weights, means and sds in reference order."""
         return _in_order(self.result, self.order)
 
+    @cached_property
+    def responsibilities(self) -> np.ndarray:
+        """EM's responsibilities of the fitted data, (n_samples, n_components), reference order.
+
+        Computed once, for EM's classification and the membership comparison.
+        """
+        return self.result.predict_proba(self.result.data)[:, self.order]
+
 
 @dataclass(frozen=True)
 class EMErrors:

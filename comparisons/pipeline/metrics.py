@@ -138,8 +138,13 @@ def traces_dataset(res: em.EMResult) -> xr.Dataset:
                        "optimum": ("restart", [r.optimum for r in res.restarts])})
 
 
-def em_classification(X, mle: em.EMResult, order) -> xr.Dataset:
+def em_classification(r: np.ndarray) -> xr.Dataset:
     """EM's responsibilities, hard labels and uncertainty, components in reference order.
+
+    Parameters
+    ----------
+    r : ndarray of shape (n_samples, n_components)
+        EM's responsibilities in reference order (``EMFit.responsibilities``).
 
     Returns
     -------
@@ -147,24 +152,24 @@ def em_classification(X, mle: em.EMResult, order) -> xr.Dataset:
         ``responsibilities`` (obs, component), ``label`` (obs) and
         ``uncertainty`` (obs), ``1 - max responsibility``.
     """
-    r = mle.predict_proba(X)[:, order]
     return xr.Dataset({"responsibilities": (("obs", "component"), r),
                        "label": ("obs", r.argmax(axis=1)),
                        "uncertainty": ("obs", 1.0 - r.max(axis=1))},
                       coords={"component": np.arange(r.shape[1])})
 
 
-def membership(post: xr.Dataset, X, mle: em.EMResult, order, post_m=None) -> xr.Dataset:
+def membership(post: xr.Dataset, X, em_r: np.ndarray, post_m=None) -> xr.Dataset:
     """EM's plug-in responsibilities against posterior-averaged membership probabilities.
 
-    ``post_m`` (n, K): the averaged probabilities when already computed (the
-    label-switching step has them); otherwise computed from ``post``.
+    ``em_r`` (n, K): EM's responsibilities in reference order
+    (``EMFit.responsibilities``). ``post_m`` (n, K): the averaged probabilities
+    when already computed (the label-switching step has them); otherwise
+    computed from ``post``.
     """
     from mixcompare import models
 
     if post_m is None:
         post_m = models.membership_probabilities(post, X).values
-    em_r = mle.predict_proba(X)[:, order]
     changed = em_r.argmax(axis=1) != post_m.argmax(axis=1)
     unc = 1 - post_m.max(axis=1)
     oc = ("obs", "component")

@@ -193,7 +193,7 @@ def assemble(s: Setup, settings: dict, log: RunLog, fit: EMFit, errs: EMErrors |
     spec = s.spec
     K, dd = spec.n_components, None if spec.one_d else spec.n_features
     groups, est = _em_groups(fit, errs, map_em, map_fit, spec.one_d, K, dd)
-    groups["em/classification"] = metrics.em_classification(s.X, fit.result, fit.order)
+    groups["em/classification"] = metrics.em_classification(fit.responsibilities)
     groups["comparison/atlas"] = atlas_dataset(
         fit.result, None if map_em is None else map_em.result, s.prior, spec, s.scale)
     summ = None
