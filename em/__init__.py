@@ -23,7 +23,6 @@ from ._warnings import (
     SymmetricStartWarning,
 )
 from .draws import draws_log_density
-from .estimator import GaussianMixtureEM
 from .prior import Prior
 from .result import EMResult, Trace
 from .sample import sample
@@ -58,3 +57,12 @@ __all__ = [
     "standard_errors",
     "validate_data",
 ]
+
+
+def __getattr__(name):
+    # the estimator builds on scikit-learn: imported only when asked for, so that
+    # ``import mixcompare.em`` stays numpy/scipy only (and fast)
+    if name == "GaussianMixtureEM":
+        from .estimator import GaussianMixtureEM
+        return GaussianMixtureEM
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
