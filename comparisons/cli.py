@@ -143,6 +143,10 @@ def run(
     seed: int = typer.Option(0, "--seed", help="Random seed (one seed for everything)."),
     out: Path = typer.Option(Path("mixcompare-report"), "--out", help="Output folder."),
     quiet: bool = typer.Option(False, "--quiet", help="Print nothing but errors."),
+    arviz_groups: bool = typer.Option(
+        True, "--arviz-groups/--no-arviz-groups",
+        help="Keep observed_data, log_likelihood, prior and the predictive draws in "
+             "results.nc (az.loo and predictive plots work on the file)."),
 ):
     """Run every method on one data set and write the comparison report."""
     from mixcompare.comparisons.io import write_json_atomic
@@ -177,7 +181,7 @@ def run(
             ds.X, k, methods=meths, structure=structure, fixed=fixed_d, ordered=ordered,
             draws=draws, tune=tune, chains=chains, sampler=sampler, init=init, n_init=n_init,
             n_boot=n_boot, permute=permute_labels, rng=seed, name=ds.name, source=ds.source,
-            command=command, columns=ds.columns,
+            command=command, columns=ds.columns, arviz_groups=arviz_groups,
             progress=lambda msg: (status.update(msg), console.log(msg)))
         status.update("writing the report")
         out.mkdir(parents=True, exist_ok=True)

@@ -5,8 +5,11 @@ from .map import MAPError, fit_map
 from .nuts import SAMPLERS, SamplerWarning, SamplingInterrupted, fit_nuts
 from .points import log_density, params_to_values, start_near, to_point
 from .posterior import membership_probabilities, predictive_density
+from .predictive import PREDICTIVE_GROUPS, predictive
 
 __all__ = [
+    "PREDICTIVE_GROUPS",
+    "predictive",
     "SAMPLERS",
     "CachedModel",
     "MAPError",

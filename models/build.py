@@ -27,6 +27,7 @@ from ._densities import (
     _iw_mode,
     _OrderedFirstColumn,
 )
+from ._random import inv_gammas_random, inv_wishart_random, mixture_random
 from .compiled import ModelCache
 
 __all__ = ["CachedModel", "MixtureModel", "build_model", "cached_model", "clear_model_cache"]
@@ -207,6 +208,7 @@ def build_model(X, n_components, *, prior=None, structure=None, fixed=None,
             iw = {"logp": _inv_wishart_logp_fn(prior.nu, prior.psi),
                   "transform": CholeskyCovTransform(d),
                   "support_point": _iw_mode(prior.nu, prior.psi),
+                  "random": inv_wishart_random(prior.nu, prior.psi),
                   "signature": "(d,d)->(d,d)"}  # psi, a parameter that sets the shape
             if spec.kind == "full":
                 covariances = pm.CustomDist("covariances", prior.psi, dims=cdims, **iw)
@@ -225,6 +227,7 @@ def build_model(X, n_components, *, prior=None, structure=None, fixed=None,
                 "variance", prior.a, logp=_inv_gammas_logp_fn(prior.a, np.broadcast_to(b, (d,))),
                 transform=pm.distributions.transforms.log,
                 support_point=_ig_sum_mode(prior.a, np.broadcast_to(b, (d,))),
+                random=inv_gammas_random(prior.a, np.broadcast_to(b, (d,))),
                 signature="()->()", dims="component")
             variances = pm.Deterministic("variances", pt.repeat(variance[:, None], d, axis=1),
                                          dims=vdims)
@@ -256,11 +259,12 @@ def build_model(X, n_components, *, prior=None, structure=None, fixed=None,
                              dims="obs")
         elif covariances is not None:
             pm.CustomDist("x_obs", weights, means, covariances, logp=_full_mixture_logp,
-                          observed=x, signature="(k),(k,d),(k,d,d)->(d)",
+                          random=mixture_random, observed=x, signature="(k),(k,d),(k,d,d)->(d)",
                           dims=("obs", "feature"))
         else:
             pm.CustomDist("x_obs", weights, means, variances, logp=_diag_mixture_logp,
-                          observed=x, signature="(k),(k,d),(k,d)->(d)", dims=("obs", "feature"))
+                          random=mixture_random, observed=x, signature="(k),(k,d),(k,d)->(d)",
+                          dims=("obs", "feature"))
     return MixtureModel(model=model, spec=spec, prior=prior, ordered=bool(ordered))
 
 

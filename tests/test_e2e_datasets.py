@@ -135,6 +135,8 @@ def test_dataset_end_to_end(short_comparison, name, structure, tmp_path):
     assert files["report.html"].stat().st_size > 0
     back = ComparisonResult.from_netcdf(files["results.nc"])  # the tree round-trips
     assert back.summary() == summary
+    assert {"observed_data", "log_likelihood", "prior", "prior_predictive",
+            "posterior_predictive"} <= set(back.tree.children)  # complete for ArviZ
     if d > 1:
         assert list(back.tree["data"]["column"].values) == list(datasets.load(name).columns)
         xr.testing.assert_equal(back.tree["comparison/ellipses"].to_dataset(),

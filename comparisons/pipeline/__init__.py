@@ -19,6 +19,7 @@ import numpy as np
 from mixcompare.comparisons.io import read_attr
 
 from .analysis import PosteriorAnalysis, analyse_posterior
+from .arviz_groups import arviz_groups as make_arviz_groups
 from .fits import (
     Setup,
     build_model,
@@ -67,11 +68,24 @@ def _pymc_map(s, fit, map_em, methods, *, ordered: bool, rng, log: RunLog):
     return model, map_fit
 
 
+def _nuts(s, fit, map_em, model, methods, *, streams: Streams, log: RunLog, ordered: bool,
+          permute: bool, arviz_groups: bool, level: float, **nuts_settings):
+    """NUTS, the posterior's analysis and ArviZ's groups (when NUTS is among the methods)."""
+    if "nuts" not in methods:
+        return None, None, {}
+    nuts = fit_nuts(model, fit, map_em, rng=streams.generator("nuts"), log=log, **nuts_settings)
+    post = analyse_posterior(s, fit, map_em, nuts, model, level=level, log=log, ordered=ordered,
+                             permute_rng=streams.generator("spare") if permute else None)
+    extra = (make_arviz_groups(model, nuts, rng=streams.generator("predictive"), log=log)
+             if arviz_groups else {})
+    return nuts, post, extra
+
+
 def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fixed=None,
             ordered=False, draws=1000, tune=1000, chains=4, sampler="pymc", init="em",
             target_accept=0.9, n_init=20, n_boot=200, level=HDI_PROB, permute=False, rng=None,
             progress=None, progressbar=False, name="data", source="", command="",
-            columns=None) -> ComparisonResult:
+            columns=None, arviz_groups=True) -> ComparisonResult:
     """Fit the same mixture by EM, MAP-EM, ``find_MAP`` and NUTS and compare them.
 
     Parameters
@@ -115,6 +129,12 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
         kept in the tree so that ``summary.json`` can be rebuilt from it).
     columns : sequence of str, optional
         The data's column names (figure axes); ``x`` / ``feature j`` by default.
+    arviz_groups : bool, default True
+        Keep ``observed_data``, ``log_likelihood``, ``prior``,
+        ``prior_predictive`` and ``posterior_predictive`` in the tree (when NUTS
+        ran), so that ArviZ's ``loo`` and predictive plots work on it
+        (:mod:`.arviz_groups`; the pointwise groups only up to
+        :data:`.arviz_groups.MAX_POINTWISE_VALUES`). False leaves them out.
 
     Returns
     -------
@@ -135,14 +155,11 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
               if "map_em" in methods else None)
     model, map_fit = _pymc_map(s, fit, map_em, methods, ordered=ordered,
                                rng=streams.generator("map"), log=log)
-    nuts = post = None
-    if "nuts" in methods:
-        nuts = fit_nuts(model, fit, map_em, draws=draws, tune=tune, chains=chains,
-                        sampler=sampler, init=init, target_accept=target_accept,
-                        rng=streams.generator("nuts"), log=log, progressbar=progressbar)
-        post = analyse_posterior(s, fit, map_em, nuts, model, level=level, log=log,
-                                 ordered=ordered,
-                                 permute_rng=streams.generator("spare") if permute else None)
+    nuts, post, extra = _nuts(s, fit, map_em, model, methods, streams=streams, log=log,
+                              ordered=ordered, permute=permute, arviz_groups=arviz_groups,
+                              draws=draws, tune=tune, chains=chains, sampler=sampler,
+                              init=init, target_accept=target_accept,
+                              progressbar=progressbar, level=level)
     settings = {
         "name": name, "ordered": int(ordered), "methods": list(methods), "draws": draws,
         "tune": tune, "chains": chains, "sampler": sampler,
@@ -151,4 +168,5 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
         "provenance": json.dumps({"seed": None if seed is None else int(seed),
                                   "command": command, "source": source}),
     }
-    return assemble(s, settings, log, fit, errs, map_em, map_fit, nuts, post, columns=columns)
+    return assemble(s, settings, log, fit, errs, map_em, map_fit, nuts, post, columns=columns,
+                    extra=extra)

@@ -54,7 +54,9 @@ class ComparisonResult:
         ``comparison/modes``, ``comparison/census``, ``comparison/ellipses``
         (two or more features: :func:`.ellipses.ellipses_dataset`). Attributes: the settings,
         and as JSON (:data:`JSON_ATTRS`) the prior, problems, warnings,
-        timings and provenance (seed, command, data source).
+        timings and provenance (seed, command, data source). When NUTS ran,
+        ArviZ's groups too: ``observed_data``, ``log_likelihood``, ``prior``,
+        ``prior_predictive``, ``posterior_predictive`` (:mod:`.arviz_groups`).
     """
 
     tree: xr.DataTree
@@ -183,12 +185,13 @@ def _em_groups(fit: EMFit, errs: EMErrors | None, map_em: MapEMFit | None,
 
 def assemble(s: Setup, settings: dict, log: RunLog, fit: EMFit, errs: EMErrors | None,
              map_em: MapEMFit | None, map_fit: MapFit | None, nuts: NutsFit | None,
-             post: PosteriorAnalysis | None, columns=None) -> ComparisonResult:
+             post: PosteriorAnalysis | None, columns=None, extra=None) -> ComparisonResult:
     """Put every step's result into one tree, with the agreement and hidden-spread tables.
 
     ``columns`` names the data's columns (:func:`column_names`); for d > 1 the
     ellipses of the multivariate figures are computed here from EM's fit and
-    the relabelled draws.
+    the relabelled draws. ``extra`` holds more groups by name (the ArviZ groups of
+    :mod:`.arviz_groups`).
     """
     spec = s.spec
     K, dd = spec.n_components, None if spec.one_d else spec.n_features
@@ -223,6 +226,7 @@ def assemble(s: Setup, settings: dict, log: RunLog, fit: EMFit, errs: EMErrors |
     if s.X.ndim == 2 and s.X.shape[1] > 1:
         groups["comparison/ellipses"] = ellipses_dataset(
             s.X, groups["em"], groups.get("posterior_relabeled"))
+    groups |= extra or {}
     tree = xr.DataTree.from_dict({"/" + k: v for k, v in groups.items()})
     tree.attrs.update({
         **settings,
