@@ -2,7 +2,8 @@
 
 :func:`analyse_posterior` takes the NUTS draws and EM's fits and returns a
 :class:`PosteriorAnalysis`: label switching detected and undone, posterior
-summaries and diagnostics of the relabelled draws, memberships and the
+summaries and diagnostics of the relabelled draws (with the tail-sensitivity
+of each sd, :mod:`..posterior.tail`), memberships and the
 predictive band against EM's, the posterior mass near EM's optima, and the
 census of modes. Each is an ``xarray.Dataset`` ready for the tree.
 """
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
-from mixcompare.comparisons.posterior import census, switching
+from mixcompare.comparisons.posterior import census, switching, tail
 from mixcompare.comparisons.posterior.census import optimum_id
 
 from . import metrics
@@ -120,6 +121,7 @@ def analyse_posterior(s: Setup, fit: EMFit, map_em: MapEMFit | None, nuts: NutsF
         summ = metrics.posterior_summary(relabeled, K, dd, prob=level)
         diag = metrics.diagnostics(post, relabeled, K, dd,
                                    nuts.tree["sample_stats"].to_dataset())
+        diag = diag.merge(tail.tail_diagnostics(relabeled, K, dd), combine_attrs="no_conflicts")
         memb = metrics.membership(relabeled, s.X, fit.responsibilities, ls.membership)
         dens = metrics.density(relabeled, s.X, fit.result, prob=level) if spec.one_d else None
         modes = metrics.posterior_mass_near_optima(post, fit.result, scale=s.scale)

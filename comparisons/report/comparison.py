@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 from mixcompare.comparisons.io import read_attr, write_text_atomic
 from mixcompare.comparisons.pipeline import metrics
-from mixcompare.comparisons.report import figures, figures_mv, markdown
+from mixcompare.comparisons.report import figures, figures_mv, markdown, tail
 from mixcompare.comparisons.report import modes as report_modes
 from mixcompare.comparisons.report.figures import group_or_none as _g
 from scipy.stats import norm
@@ -372,7 +372,8 @@ def _provenance(tree, command, seed) -> list:
 
 def _blocks(tree, figs, *, command, seed, data_name) -> list:
     return (_head(tree, data_name) + _agreement(tree) + _map_vs_map(tree) + _hidden(tree)
-            + _switching(tree) + report_modes.section(tree, _fmt, _table)
+            + _switching(tree) + tail.section(tree, _fmt, _table)
+            + report_modes.section(tree, _fmt, _table)
             + report_modes.atlas_section(tree, _fmt, _table)
             + _figures(figs)
             + _provenance(tree, command, seed))

@@ -1,0 +1,176 @@
+"""NUTS against an exact reference: a Gibbs sampler with data augmentation (tests/_gibbs.py).
+
+The Gibbs sampler is itself checked against grid quadrature of the posterior
+written here with scipy.stats densities (K = 1, and the lecture's two means).
+NUTS's posterior means and sds must then match the reference within 4 Monte
+Carlo standard errors, ``z = (nuts - ref) / sqrt(mcse_nuts^2 + mcse_ref^2)``,
+for the lecture's data, faithful K = 2 and galaxies K = 3 (ordered models).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import arviz_stats as azs
+import numpy as np
+import pytest
+import xarray as xr
+from _gibbs import gibbs
+from mixcompare import em, models
+from mixcompare.comparisons import datasets
+from mixcompare.comparisons.posterior.tail import NORMAL_TAIL_SHARE, tail_diagnostics
+from scipy import stats
+
+Z_MAX = 4.0
+LECTURE = np.array([-10.2, -10.0, -9.8, -0.2, 0.0, 0.2, 11.8, 12.0, 12.2])
+
+
+def _mcse(a, method):
+    return float(azs.mcse(np.asarray(a), method=method))
+
+
+def _z_rows(post, ref, K, *, names=("weights", "means", "sds")):
+    """z of the means and of the sds, NUTS (dict of (chain, draw, K)) against the Gibbs draws."""
+    out = {}
+    for name in names:
+        for k in range(K):
+            a, b = post[name][:, :, k], ref[name][:, :, k]
+            for stat, f in (("mean", np.mean), ("sd", np.std)):
+                out[f"{stat} {name}[{k}]"] = (f(a) - f(b)) / np.hypot(_mcse(a, stat),
+                                                                       _mcse(b, stat))
+    return out
+
+
+def _start(x, K, prior, fixed=None):
+    r = em.fit(x, K, prior=prior, fixed=fixed, n_init=20, rng=0)
+    start = {"weights": r.weights, "means": r.means.ravel(), "variances": r.variances.ravel()}
+    return r, start
+
+
+def _nuts(x, K, prior, em_result, *, fixed=None, draws=1000, tune=1000, rng=0):
+    mm = models.build_model(x, K, prior=prior, fixed=fixed, ordered=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        tree = models.fit_nuts(mm, draws=draws, tune=tune, chains=4, init="em",
+                               em_result=em_result, rng=rng, progressbar=False)
+    post = tree["posterior"].to_dataset()
+    return {k: post[k].transpose("chain", "draw", "component").values
+            for k in ("weights", "means", "sds")}
+
+
+def _lecture_grid():
+    """Exact ordered posterior of the lecture's two means (sigma^2 = 1, tau = 0.5 fixed)."""
+    prior = em.Prior.default(LECTURE)
+    g = np.linspace(-20.0, 25.0, 1201)
+    m1, m2 = np.meshgrid(g, g, indexing="ij")
+    loglik = np.logaddexp(stats.norm.logpdf(LECTURE[:, None, None], m1, 1.0),
+                          stats.norm.logpdf(LECTURE[:, None, None], m2, 1.0)).sum(axis=0)
+    sd0 = np.sqrt(1.0 / prior.kappa)
+    logp = loglik + stats.norm.logpdf(m1, prior.m0, sd0) + stats.norm.logpdf(m2, prior.m0, sd0)
+    p = np.where(m1 < m2, np.exp(logp - logp.max()), 0.0)
+    p /= p.sum()
+    moments = {}
+    for k, m in enumerate((m1, m2)):
+        mean = float((p * m).sum())
+        moments[k] = (mean, float(np.sqrt((p * (m - mean) ** 2).sum())))
+    return prior, moments
+
+
+LECTURE_FIXED = {"variances": 1.0, "weights": [0.5, 0.5]}
+
+
+def test_gibbs_k1_matches_quadrature():
+    """K = 1: Gibbs draws of (mu, sd) against 2-D quadrature of the NIG posterior.
+
+    An informative prior off the data's mean (kappa = 1, m0 = mean + 3) so that every
+    term of the conjugate update matters.
+    """
+    x = datasets.load("galaxies").X.ravel()
+    prior = em.Prior(m0=x.mean() + 3.0, kappa=1.0, a=3.0, b=5.0)
+    mu = np.linspace(x.mean() - 3, x.mean() + 3, 801)
+    s2 = np.linspace(5.0, 60.0, 1101)
+    M, S2 = np.meshgrid(mu, s2, indexing="ij")
+    n, scatter = x.size, ((x - x.mean()) ** 2).sum()
+    loglik = -0.5 * n * np.log(2 * np.pi * S2) - (scatter + n * (x.mean() - M) ** 2) / (2 * S2)
+    logp = (loglik + stats.invgamma.logpdf(S2, prior.a, scale=prior.b)
+            + stats.norm.logpdf(M, prior.m0, np.sqrt(S2 / prior.kappa)))
+    p = np.exp(logp - logp.max())
+    p /= p.sum()
+    assert p[[0, -1], :].sum() + p[:, [0, -1]].sum() < 1e-8       # the grid holds the mass
+    draws = gibbs(x, 1, prior, sweeps=2000, chains=16, rng=11,
+                  start={"weights": [1.0], "means": [x.mean()], "variances": [x.var()]})
+    for name, grid in (("means", M), ("sds", np.sqrt(S2))):
+        exact_mean = float((p * grid).sum())
+        exact_sd = float(np.sqrt((p * (grid - exact_mean) ** 2).sum()))
+        d = draws[name][:, :, 0]
+        assert abs(d.mean() - exact_mean) <= Z_MAX * _mcse(d, "mean"), name
+        assert abs(d.std() - exact_sd) <= Z_MAX * _mcse(d, "sd"), name
+
+
+def test_gibbs_lecture_matches_quadrature():
+    """The lecture's ordered two-means posterior: Gibbs with sorting against the exact grid."""
+    prior, exact = _lecture_grid()
+    draws = gibbs(LECTURE, 2, prior, sweeps=2000, chains=16, rng=12, fixed=LECTURE_FIXED,
+                  start={"weights": [0.5, 0.5], "means": [-5.0, 12.0], "variances": [1.0, 1.0]},
+                  ordered=True)
+    for k in range(2):
+        d = draws["means"][:, :, k]
+        assert abs(d.mean() - exact[k][0]) <= Z_MAX * _mcse(d, "mean")
+        assert abs(d.std() - exact[k][1]) <= Z_MAX * _mcse(d, "sd")
+
+
+def test_nuts_lecture_matches_quadrature():
+    """NUTS (ordered, means only) on the lecture's data against the exact grid moments."""
+    prior, exact = _lecture_grid()
+    r, _ = _start(LECTURE, 2, prior, fixed=LECTURE_FIXED)
+    post = _nuts(LECTURE, 2, prior, r, fixed=LECTURE_FIXED, draws=500, tune=500, rng=3)
+    for k in range(2):
+        d = post["means"][:, :, k]
+        assert abs(d.mean() - exact[k][0]) <= Z_MAX * _mcse(d, "mean")
+        assert abs(d.std() - exact[k][1]) <= Z_MAX * _mcse(d, "sd")
+
+
+def test_nuts_faithful_matches_gibbs():
+    """Faithful waiting times, K = 2 ordered: NUTS means and sds within 4 MCSE of Gibbs."""
+    x = datasets.load("faithful").X.ravel()
+    prior = em.Prior.default(x)
+    r, start = _start(x, 2, prior)
+    ref = gibbs(x, 2, prior, sweeps=1500, chains=32, rng=4, start=start, ordered=True)
+    post = _nuts(x, 2, prior, r, draws=500, tune=500, rng=5)
+    z = _z_rows(post, ref, 2)
+    assert max(abs(v) for v in z.values()) <= Z_MAX, z
+
+
+@pytest.mark.slow
+def test_nuts_galaxies_matches_gibbs_and_tail_is_flagged():
+    """Galaxies K = 3 ordered at compare's NUTS defaults (4 x 1000, init at MAP-EM) against Gibbs.
+
+    Finding (issue #21 item 2, measured on this test's settings): the means and
+    sds agree within 4 MCSE (largest |z| 2.3, the sd of means[2]: NUTS 0.878,
+    Gibbs 1.028), but the deep excursions in which the third component leaves
+    its 3-point cluster to split the central one (means[2] < 28: 0.64 % of the
+    Gibbs draws) are 2.5x rarer in NUTS (0.25 %); at target_accept 0.99 they
+    were 3x more frequent, in a few long visits (quantile ESS ~100); with
+    tune = 3000 the sd of means[2] was 0.797 (z = -3.8), with rng=1 at the
+    defaults 0.856 (z = -3.1): the sd is low in every default-tuned run
+    measured, within 4 MCSE but not by chance. No NUTS setting tried
+    made these excursions as frequent as in the exact sampler. The sd of
+    the small component's parameters is carried by those few per cent of
+    draws: the tail diagnostic must call them tail-sensitive, in the exact
+    draws and in NUTS's.
+    """
+    x = datasets.load("galaxies").X.ravel()
+    prior = em.Prior.default(x)
+    r, start = _start(x, 3, prior)
+    ref = gibbs(x, 3, prior, sweeps=4000, chains=64, rng=1, start=start, ordered=True, burn=200)
+    post = _nuts(x, 3, prior, r, rng=0)
+    z = _z_rows(post, ref, 3)
+    assert max(abs(v) for v in z.values()) <= Z_MAX, z
+    for draws in (ref, post):
+        ds = xr.Dataset({k: (("chain", "draw", "component"), v) for k, v in draws.items()})
+        tail = tail_diagnostics(ds, 3, None).set_index(row="name")
+        for row in ("means[2]", "sds[2]"):
+            assert bool(tail["tail_sensitive"].sel(row=row)), row
+            assert float(tail["tail_share"].sel(row=row)) > 2 * NORMAL_TAIL_SHARE
+        assert not bool(tail["tail_sensitive"].sel(row="means[1]"))
