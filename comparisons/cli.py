@@ -19,7 +19,9 @@ from mixcompare import em
 
 from .errors import STATE, UsageError, check_out, guard, working
 
+# plain (click) help: each option with its metavar (K, FILE, ...), flags with none
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None,
                   help="Fit one Gaussian mixture by EM and by PyMC, and compare them.")
 
 DEFAULT_DATASET = "faithful"
@@ -42,6 +44,22 @@ def _main(
 ):
     """Fit one Gaussian mixture by EM and by PyMC, and compare them."""
     STATE["debug"] = debug
+
+
+# the options `run` and `em` share
+DATASET_ARG = typer.Argument(None, metavar="DATASET",
+                             help=f"Bundled data set (default: {DEFAULT_DATASET}; see "
+                                  "'mixcompare datasets').")
+CSV_OPT = typer.Option(None, "--csv", metavar="FILE", help="A CSV file of your own.")
+COLUMNS_OPT = typer.Option(None, "--columns", metavar="A,B",
+                           help="Comma-separated CSV columns (default: every numeric column).")
+K_OPT = typer.Option(None, "--k", metavar="K",
+                     help="Number of components (default: the data set's).")
+STRUCTURE_OPT = typer.Option(
+    None, "--structure", metavar="STRUCTURE",
+    help="unequal|equal (1-D), full|tied|diag|spherical (d > 1).")
+FIXED_OPT = typer.Option(None, "--fixed", metavar="'NAME=V[,V];...'",
+                         help="Fixed parameters, e.g. 'variances=1;weights=0.5,0.5'.")
 
 
 def _load(dataset: str | None, csv: Path | None, columns: str | None):
@@ -117,31 +135,35 @@ def _fit_em(ds, k, structure, fixed, algorithm, n_init, seed, use_prior):
 @app.command()
 @guard
 def run(
-    dataset: str = typer.Argument(None, help=f"Bundled data set (default: {DEFAULT_DATASET})."),
-    csv: Path = typer.Option(None, "--csv", help="A CSV file of your own."),
-    columns: str = typer.Option(None, "--columns", help="Comma-separated CSV columns."),
-    k: int = typer.Option(None, "--k", help="Number of components (default: the data set's)."),
-    structure: str = typer.Option(
-        None, "--structure", help="unequal|equal (1-D), full|tied|diag|spherical (d > 1)."),
-    fixed: str = typer.Option(
-        None, "--fixed", help="Fixed parameters, e.g. 'variances=1;weights=0.5,0.5'."),
+    dataset: str = DATASET_ARG,
+    csv: Path = CSV_OPT,
+    columns: str = COLUMNS_OPT,
+    k: int = K_OPT,
+    structure: str = STRUCTURE_OPT,
+    fixed: str = FIXED_OPT,
     ordered: bool = typer.Option(False, "--ordered/--unordered",
                                  help="Ordered means in the PyMC model (default: unordered)."),
     permute_labels: bool = typer.Option(
         False, "--permute-labels",
         help="Randomly permute each draw's labels (unordered models): show the symmetric "
              "posterior and how relabelling recovers one copy."),
-    methods: str = typer.Option("em,map_em,map,nuts", "--methods",
+    methods: str = typer.Option("em,map_em,map,nuts", "--methods", metavar="M1,M2,...",
                                 help="Comma-separated subset of em,map_em,map,nuts."),
-    draws: int = typer.Option(1000, "--draws", help="NUTS draws per chain."),
-    tune: int = typer.Option(1000, "--tune", help="NUTS warm-up per chain."),
-    chains: int = typer.Option(4, "--chains", help="NUTS chains."),
-    sampler: str = typer.Option("pymc", "--sampler", help="pymc or nutpie."),
-    init: str = typer.Option("em", "--init", help="Chain starts: em, atlas or prior."),
-    n_init: int = typer.Option(20, "--n-init", help="EM restarts."),
-    n_boot: int = typer.Option(200, "--n-boot", help="Bootstrap refits for EM's SEs (0: none)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (one seed for everything)."),
-    out: Path = typer.Option(Path("mixcompare-report"), "--out", help="Output folder."),
+    draws: int = typer.Option(1000, "--draws", metavar="N", help="NUTS draws per chain."),
+    tune: int = typer.Option(1000, "--tune", metavar="N", help="NUTS warm-up per chain."),
+    chains: int = typer.Option(4, "--chains", metavar="N", help="NUTS chains."),
+    sampler: str = typer.Option("pymc", "--sampler", metavar="pymc|nutpie",
+                                help="The NUTS implementation."),
+    init: str = typer.Option("em", "--init", metavar="em|atlas|prior",
+                             help="Where the chains start: EM's optimum (jittered by its SEs), "
+                                  "spread over EM's atlas of optima, or PyMC's default."),
+    n_init: int = typer.Option(20, "--n-init", metavar="N", help="EM restarts."),
+    n_boot: int = typer.Option(200, "--n-boot", metavar="N",
+                               help="Bootstrap refits for EM's SEs (0: none)."),
+    seed: int = typer.Option(0, "--seed", metavar="SEED",
+                             help="Random seed (one seed for everything)."),
+    out: Path = typer.Option(Path("mixcompare-report"), "--out", metavar="DIR",
+                             help="Output folder."),
     quiet: bool = typer.Option(False, "--quiet", help="Print nothing but errors."),
     arviz_groups: bool = typer.Option(
         True, "--arviz-groups/--no-arviz-groups",
@@ -243,15 +265,17 @@ def _print_summary(console, ds, k, summary, out, files):
 @app.command("em")
 @guard
 def em_cmd(
-    dataset: str = typer.Argument(None, help=f"Bundled data set (default: {DEFAULT_DATASET})."),
-    csv: Path = typer.Option(None, "--csv"),
-    columns: str = typer.Option(None, "--columns"),
-    k: int = typer.Option(None, "--k"),
-    structure: str = typer.Option(None, "--structure"),
-    fixed: str = typer.Option(None, "--fixed"),
-    algorithm: str = typer.Option("em", "--algorithm", help="em or cem."),
-    n_init: int = typer.Option(10, "--n-init"),
-    seed: int = typer.Option(0, "--seed"),
+    dataset: str = DATASET_ARG,
+    csv: Path = CSV_OPT,
+    columns: str = COLUMNS_OPT,
+    k: int = K_OPT,
+    structure: str = STRUCTURE_OPT,
+    fixed: str = FIXED_OPT,
+    algorithm: str = typer.Option(
+        "em", "--algorithm", metavar="em|cem",
+        help="Soft EM (em) or classification EM (cem, hard labels)."),
+    n_init: int = typer.Option(10, "--n-init", metavar="N", help="EM restarts."),
+    seed: int = typer.Option(0, "--seed", metavar="SEED", help="Random seed."),
     map_: bool = typer.Option(False, "--map", help="MAP-EM under the default prior."),
 ):
     """Run EM alone and print its JSON."""
@@ -274,8 +298,9 @@ def em_cmd(
 @app.command()
 @guard
 def lecture(
-    out: Path = typer.Option(Path("mixcompare-lecture"), "--out", help="Output folder."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    out: Path = typer.Option(Path("mixcompare-lecture"), "--out", metavar="DIR",
+                             help="Output folder."),
+    seed: int = typer.Option(0, "--seed", metavar="SEED", help="Random seed."),
     quick: bool = typer.Option(False, "--quick", help="Small settings (a few seconds)."),
 ):
     """Reproduce the EM lecture slide by slide: figures, tables, index.md and captions.md."""
@@ -293,11 +318,13 @@ def lecture(
 def study(
     config: Path = typer.Argument(
         ..., help="The study's TOML file (see benchmarks/example_study.toml)."),
-    out: Path = typer.Option(Path("mixcompare-study"), "--out", help="Output folder."),
+    out: Path = typer.Option(Path("mixcompare-study"), "--out", metavar="DIR",
+                             help="Output folder."),
     scheduler: str = typer.Option(
-        None, "--scheduler",
+        None, "--scheduler", metavar="ADDRESS",
         help="Address of a running Dask scheduler (default: a local cluster); 'inline' runs here."),
-    workers: int = typer.Option(0, "--workers", help="Local worker processes (0: one per CPU)."),
+    workers: int = typer.Option(0, "--workers", metavar="N",
+                                help="Local worker processes (0: one per CPU)."),
     resume: bool = typer.Option(False, "--resume", help="Skip the replicates already in --out."),
     quiet: bool = typer.Option(False, "--quiet", help="Print nothing but errors."),
 ):
@@ -316,18 +343,22 @@ def study(
 @app.command()
 @guard
 def sbc(
-    out: Path = typer.Option(Path("mixcompare-sbc"), "--out", help="Output folder."),
-    n_sims: int = typer.Option(100, "--n-sims", help="Simulations."),
-    n: int = typer.Option(40, "--n", help="Observations per simulated data set."),
-    draws: int = typer.Option(200, "--draws"),
-    tune: int = typer.Option(200, "--tune"),
-    chains: int = typer.Option(1, "--chains"),
-    seed: int = typer.Option(0, "--seed"),
+    out: Path = typer.Option(Path("mixcompare-sbc"), "--out", metavar="DIR",
+                             help="Output folder."),
+    n_sims: int = typer.Option(100, "--n-sims", metavar="N", help="Simulated data sets."),
+    n: int = typer.Option(40, "--n", metavar="N", help="Observations per simulated data set."),
+    draws: int = typer.Option(200, "--draws", metavar="N", help="NUTS draws per chain."),
+    tune: int = typer.Option(200, "--tune", metavar="N", help="NUTS warm-up per chain."),
+    chains: int = typer.Option(1, "--chains", metavar="N", help="NUTS chains per simulation."),
+    seed: int = typer.Option(0, "--seed", metavar="SEED", help="Random seed."),
     control: bool = typer.Option(True, "--control/--no-control",
                                  help="Also run the negative control, which SBC must flag."),
-    scheduler: str = typer.Option(None, "--scheduler"),
-    workers: int = typer.Option(0, "--workers"),
-    quiet: bool = typer.Option(False, "--quiet"),
+    scheduler: str = typer.Option(
+        None, "--scheduler", metavar="ADDRESS",
+        help="Address of a running Dask scheduler (default: a local cluster); 'inline' runs here."),
+    workers: int = typer.Option(0, "--workers", metavar="N",
+                                help="Local worker processes (0: one per CPU)."),
+    quiet: bool = typer.Option(False, "--quiet", help="Print nothing but errors."),
 ):
     """Check the PyMC model by simulation-based calibration, with a negative control."""
     from .study.sbc import sbc_command

@@ -225,3 +225,21 @@ def test_run_names_each_written_file_where_it_is(tmp_path):
     assert "figures/em_traces.png" in line and "report.md" in line
     for name in re.findall(r"figures/[a-z_]+\.png", line):
         assert (out / name).is_file(), name
+
+
+def test_every_option_is_described_and_flags_show_no_type():
+    import click
+    import typer
+    from mixcompare.comparisons import cli
+    from typer.testing import CliRunner
+
+    group = typer.main.get_command(cli.app)
+    for name, command in group.commands.items():
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"mixcompare {name} {param.opts[0]} has no description"
+        text = CliRunner().invoke(cli.app, [name, "--help"]).output
+        assert "<bool>" not in text, name
+        if name in ("run", "em"):
+            assert re.search(r"--k K\s+Number of components", text)
+            assert re.search(r"--csv FILE\s+A CSV file", text)
