@@ -15,7 +15,6 @@ import warnings
 from pathlib import Path
 
 import typer
-from mixcompare import em
 
 from .errors import STATE, UsageError, check_out, guard, working
 
@@ -97,6 +96,8 @@ def _parse_fixed(text: str | None) -> dict | None:
 
 def _check_counts(**options) -> None:
     """Refuse count options out of range: ``name=(value, minimum)``; seeds are unbounded."""
+    from mixcompare import em
+
     for name, (val, low) in options.items():
         flag = "--" + name.replace("_", "-")
         if val < low:
@@ -122,6 +123,8 @@ def _check_nuts_size(n: int, chains: int, draws: int) -> None:
 
 
 def _fit_em(ds, k, structure, fixed, algorithm, n_init, seed, use_prior):
+    from mixcompare import em
+
     fixed = _parse_fixed(fixed) if isinstance(fixed, str) else fixed
     prior = em.Prior.default(ds.X) if use_prior else None
     with warnings.catch_warnings(record=True) as caught:
@@ -171,9 +174,9 @@ def run(
              "results.nc (az.loo and predictive plots work on the file)."),
 ):
     """Run every method on one data set and write the comparison report."""
-    from mixcompare.comparisons.io import write_json_atomic
-    from mixcompare.comparisons.pipeline import compare
-    from mixcompare.comparisons.report.comparison import write_report
+    console = _console(quiet)
+    console.log("mixcompare run: checking the data and options")  # on screen at once
+    from mixcompare import em
 
     ds = _load(dataset, csv, columns)
     k = ds.default_k if k is None else k
@@ -195,10 +198,13 @@ def run(
                          "drop --ordered or --permute-labels")
     em.model_spec(ds.X, k, structure=structure, fixed=fixed_d)  # data and model, checked once
     check_out(out)
-    console = _console(quiet)
     command = " ".join(["mixcompare"] + sys.argv[1:])
-    with console.status("starting", spinner="dots") as status, _quiet_pymc(quiet), \
-            working(out):
+    with console.status("importing PyMC", spinner="dots") as status, _quiet_pymc(quiet), \
+            working(out, quiet):
+        from mixcompare.comparisons.io import write_json_atomic
+        from mixcompare.comparisons.pipeline import compare
+        from mixcompare.comparisons.report.comparison import write_report
+
         result = compare(
             ds.X, k, methods=meths, structure=structure, fixed=fixed_d, ordered=ordered,
             draws=draws, tune=tune, chains=chains, sampler=sampler, init=init, n_init=n_init,
@@ -279,6 +285,7 @@ def em_cmd(
     map_: bool = typer.Option(False, "--map", help="MAP-EM under the default prior."),
 ):
     """Run EM alone and print its JSON."""
+    from mixcompare import em
     from mixcompare.comparisons.report.em_json import em_summary
 
     ds = _load(dataset, csv, columns)
@@ -335,7 +342,7 @@ def study(
     _check_counts(workers=(workers, 0))
     check_scheduler(scheduler)
     check_out(out)
-    with working(out):
+    with working(out, quiet):
         code = study_command(config, out, scheduler, workers, resume, quiet)
     raise typer.Exit(code)
 
@@ -369,7 +376,7 @@ def sbc(
 
     check_scheduler(scheduler)
     check_out(out)
-    with working(out):
+    with working(out, quiet):
         code = sbc_command(out, n_sims, n, draws, tune, chains, seed, control, scheduler,
                            workers, quiet)
     raise typer.Exit(code)

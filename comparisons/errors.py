@@ -59,11 +59,12 @@ def check_out(out: Path, flag: str = "--out") -> Path:
 
 
 @contextlib.contextmanager
-def working(out: Path | None = None):
+def working(out: Path | None = None, quiet: bool = False):
     """Run the work phase: an unexpected error is a failed run (exit 1), not a usage error.
 
     SIGTERM is turned into ``KeyboardInterrupt`` (exit 130), and a warning that
-    reaches the command is shown as one line, ``mixcompare: warning: ...``.
+    reaches the command is shown as one line, ``mixcompare: warning: ...`` (not
+    at all under ``--quiet``: the report keeps mixcompare's own warnings).
     """
     import signal
 
@@ -71,7 +72,8 @@ def working(out: Path | None = None):
         raise KeyboardInterrupt
 
     def _show(message, category, filename, lineno, file=None, line=None):
-        typer.echo(f"mixcompare: warning: {category.__name__}: {message}", err=True)
+        if not quiet:
+            typer.echo(f"mixcompare: warning: {category.__name__}: {message}", err=True)
 
     old = signal.signal(signal.SIGTERM, _term)
     shown = warnings.showwarning
@@ -122,8 +124,8 @@ def guard(func):
     """Turn expected errors into one line and a non-zero exit."""
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from mixcompare.comparisons.datasets import DataError
-
+        # (datasets.DataError is a ValueError: not imported here, so that the command's
+        # first line is on screen before numpy and scipy are loaded)
         try:
             return func(*args, **kwargs)
         except typer.Exit:
@@ -131,7 +133,7 @@ def guard(func):
         except WorkError as err:
             stop_children()
             internal_error(err)
-        except (DataError, UsageError, ValueError, TypeError) as err:
+        except (UsageError, ValueError, TypeError) as err:
             fail(str(err))
         except KeyboardInterrupt as err:
             stop_children()

@@ -243,3 +243,37 @@ def test_every_option_is_described_and_flags_show_no_type():
         if name in ("run", "em"):
             assert re.search(r"--k K\s+Number of components", text)
             assert re.search(r"--csv FILE\s+A CSV file", text)
+
+
+def test_first_line_comes_before_the_heavy_imports():
+    # "something on screen within 2 s": the first line is printed before numpy, scipy or
+    # PyMC are imported (what remains before it is Python, typer and rich: ~0.1 s)
+    script = """
+import sys
+from mixcompare.comparisons import cli
+
+class Probe:
+    def log(self, *a, **k):
+        print(sorted(m for m in ("numpy", "scipy", "pymc", "pytensor") if m in sys.modules))
+        raise SystemExit(0)
+
+cli._console = lambda quiet: Probe()
+sys.argv = ["mixcompare", "run", "--methods", "em"]
+cli.main()
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("quiet", (False, True))
+def test_quiet_shows_no_warning_line(quiet, capsys):
+    import warnings
+
+    from mixcompare.comparisons.errors import working
+
+    with working(None, quiet):
+        warnings.warn("PyMC says something", UserWarning, stacklevel=1)
+    err = capsys.readouterr().err
+    assert ("mixcompare: warning: UserWarning: PyMC says something" in err) != quiet
