@@ -123,6 +123,27 @@ def sampling(draws: int):
         _FORKING.parent = None
 
 
+def draw_callback(total: int, chains: int, sequential: bool, on_progress=None):
+    """Return ``pm.sample``'s per-draw callback: progress, and stopping after an interrupt.
+
+    ``total`` iterations per chain (tuning included); ``on_progress(done, all)``
+    is told the iterations done over the ``chains``; ``sequential`` chains (one
+    process) also get :func:`stop_after_interrupt`'s check. None when neither applies.
+    """
+    stop = stop_after_interrupt(total) if sequential else None
+    if on_progress is None:
+        return stop
+    done = [0]
+
+    def callback(trace, draw):
+        done[0] += 1
+        on_progress(done[0], total * chains)
+        if stop is not None:
+            stop(trace, draw)
+
+    return callback
+
+
 def stop_after_interrupt(total: int):
     """Return a ``pm.sample`` callback for sequential chains that stops them after an interrupt.
 
@@ -163,7 +184,7 @@ def _free_values(mm, point: dict) -> dict:
 
 def sample_pymc(mm, *, draws: int, tune: int, chains: int, cores: int, target_accept: float,
                 seeds: list[int], starts: list[dict], jitter: bool, rngs,
-                progressbar: bool) -> xr.DataTree:
+                progressbar: bool, on_progress=None) -> xr.DataTree:
     """PyMC's NUTS from ``starts`` (natural scale, one per chain).
 
     With ``jitter``, each start gets U(-1, 1) jitter on the unconstrained
@@ -185,7 +206,7 @@ def sample_pymc(mm, *, draws: int, tune: int, chains: int, cores: int, target_ac
             draws=draws, tune=tune, chains=chains, cores=cores, step=step, initvals=initvals,
             random_seed=seeds, progressbar=progressbar, model=model, trace=cache.trace(model),
             compute_convergence_checks=False,
-            callback=stop_after_interrupt(draws + tune) if cores == 1 or chains == 1 else None,
+            callback=draw_callback(draws + tune, chains, cores == 1 or chains == 1, on_progress),
         )
     check_complete(tree["posterior"], draws, chains)
     for group in ("constant_data",):
@@ -196,8 +217,16 @@ def sample_pymc(mm, *, draws: int, tune: int, chains: int, cores: int, target_ac
     return tree
 
 
+def _nutpie_progress(on_progress):
+    """Return nutpie's ``progress_callback``: each chain's finished and total draws, summed."""
+    def callback(chains):
+        on_progress(sum(c.finished_draws for c in chains), sum(c.total_draws for c in chains))
+
+    return callback
+
+
 def sample_nutpie(mm, *, draws: int, tune: int, chains: int, cores: int, target_accept: float,
-                  seed: int, start: dict, progressbar: bool) -> xr.DataTree:
+                  seed: int, start: dict, progressbar: bool, on_progress=None) -> xr.DataTree:
     """``nutpie.sample`` on the model's compiled nutpie model, with its current data.
 
     Every chain starts at ``start`` (natural scale) with nutpie's own
@@ -216,6 +245,8 @@ def sample_nutpie(mm, *, draws: int, tune: int, chains: int, cores: int, target_
             compiled, draws=draws, tune=max(tune, 1), chains=chains, cores=cores,
             seed=int(seed), save_warmup=False, store_unconstrained=False,
             progress_bar=bool(progressbar), target_accept=target_accept,
+            **({} if on_progress is None else {"progress_callback": _nutpie_progress(
+                on_progress)}),
         )
     if "posterior" not in tree.children:  # stopped during tuning
         raise SamplingInterrupted(0, draws, tuning=True)

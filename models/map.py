@@ -140,7 +140,8 @@ def _optimise(mm, start: dict, method: str, gtol: float, maxiter: int):
 
 def fit_map(mm, *, rng=None, n_starts: int = 4, method: str = "BFGS",
             jitter: bool = True, initvals: list | None = None, gtol: float = 1e-8,
-            maxiter: int = 10_000, extra_starts: list | None = None) -> xr.DataTree:
+            maxiter: int = 10_000, extra_starts: list | None = None,
+            on_progress=None) -> xr.DataTree:
     """Maximum a posteriori estimate, as ``pymc.find_MAP`` computes it, from several starts.
 
     Parameters
@@ -168,6 +169,9 @@ def fit_map(mm, *, rng=None, n_starts: int = 4, method: str = "BFGS",
         ``n_starts`` others, never jittered, e.g. :func:`models.start_near`
         an EM optimum, to check that the model's density has its maximum
         there. They compete for the best start like the others.
+    on_progress : callable, optional
+        Called as ``on_progress(done, total)`` after each start (for a progress
+        display; ``total`` counts the extra starts).
 
     Returns
     -------
@@ -227,6 +231,8 @@ def fit_map(mm, *, rng=None, n_starts: int = 4, method: str = "BFGS",
 
     records, best_fit = [], (-np.inf, None)
     for i, (values, child, jit) in enumerate(zip(starts, children, jitters, strict=True)):
+        if on_progress is not None and i:
+            on_progress(i, n_starts)
         try:
             start = jittered_start(mm, complete_start(mm, values), jit, child, finite)
             res, moved, point, labels = _optimise(mm, start, method, gtol, maxiter)
@@ -245,6 +251,8 @@ def fit_map(mm, *, rng=None, n_starts: int = 4, method: str = "BFGS",
         records.append((logd, ok, nit, msg))
         if ok and logd > best_fit[0]:
             best_fit = (logd, (i, point, res, labels))
+    if on_progress is not None:
+        on_progress(n_starts, n_starts)
     logd = np.array([r[0] for r in records])
     ok = np.array([r[1] for r in records])
     if best_fit[1] is None:

@@ -58,7 +58,7 @@ def fit_nuts(mm, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
              target_accept: float = 0.9, sampler: str = "pymc", rng=None, init="prior",
              em_result=None, jitter_scale: float = 1.0, reference=None,
              progressbar: bool = True,
-             cores: int | None = None) -> xr.DataTree:
+             cores: int | None = None, on_progress=None) -> xr.DataTree:
     """Sample the posterior with NUTS.
 
     Parameters
@@ -92,6 +92,12 @@ def fit_nuts(mm, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
         Parallel chains; by default every CPU this process may use, at most 4
         and at most ``chains`` (:func:`models.compiled.default_cores`). The
         draws are the same whatever the number of cores.
+    on_progress : callable, optional
+        Called as ``on_progress(done, total)`` with the iterations done over
+        all chains (tuning included; ``total = chains * (tune + draws)``), in
+        this process, for a progress display: after each iteration with
+        PyMC's sampler, a few times a second with nutpie. Not with starts that
+        only ``pm.sample`` resolves (strategy strings).
 
     Raises
     ------
@@ -157,16 +163,18 @@ def fit_nuts(mm, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
     cores = compiled.default_cores(cores, chains)
     kw = {"draws": draws, "tune": tune, "chains": chains, "cores": cores,
           "target_accept": target_accept, "progressbar": progressbar}
+    counted = {"on_progress": on_progress}
     per_chain = initvals if isinstance(initvals, list) else [initvals] * chains
     if not compiled.cacheable_starts(initvals):
         tree = _pm_sample(mm, sampler, seeds, initvals, record["jitter"], **kw)
     elif sampler == "pymc":
         starts = [complete_start(mm, s) for s in per_chain]
         tree = _samplers.sample_pymc(mm, seeds=seeds, starts=starts, jitter=record["jitter"],
-                                     rngs=[np.random.default_rng(s) for s in seeds], **kw)
+                                     rngs=[np.random.default_rng(s) for s in seeds], **kw,
+                                     **counted)
     else:
         tree = _samplers.sample_nutpie(mm, seed=seeds[0], start=complete_start(mm, initvals),
-                                       **kw)
+                                       **kw, **counted)
     _warn_diagnostics(tree["sample_stats"].to_dataset(), target_accept)
     tree["init"] = _init_group(mm, initvals, chains, record)
     tree.attrs.update({

@@ -1,0 +1,37 @@
+"""Progress of long steps: find_MAP's starts and NUTS's iterations reach a callback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mixcompare import em, models
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
+X = np.r_[np.random.default_rng(0).normal(size=40), np.random.default_rng(1).normal(size=40) + 6]
+
+
+def _recorder():
+    calls = []
+    return calls, lambda done, total: calls.append((done, total))
+
+
+@pytest.mark.parametrize(("sampler", "cores"), [("pymc", 1), ("pymc", 2), ("nutpie", 1)])
+def test_nuts_reports_every_iteration_of_every_chain(sampler, cores):
+    mm = models.cached_model(X, 2, prior=em.Prior.default(X)).model
+    calls, on_progress = _recorder()
+    models.fit_nuts(mm, draws=30, tune=20, chains=2, sampler=sampler, rng=0, cores=cores,
+                    progressbar=False, init="prior", on_progress=on_progress)
+    total = 2 * (30 + 20)
+    assert calls, "no progress reported"
+    assert all(t == total for _, t in calls)
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and done[-1] <= total
+    if sampler == "pymc":  # every iteration, in order (nutpie reports a few times a second)
+        assert done == list(range(1, total + 1))
+
+
+def test_find_map_reports_each_start():
+    mm = models.cached_model(X, 2, prior=em.Prior.default(X)).model
+    calls, on_progress = _recorder()
+    models.fit_map(mm, rng=0, n_starts=3, on_progress=on_progress)
+    assert calls == [(1, 3), (2, 3), (3, 3)]
