@@ -151,16 +151,27 @@ def _replicate_in_worker(rng):
     return replicate(_WORKER_CTX, rng)
 
 
-def run_bootstrap(ctx: _Context, children: list, n_jobs: int) -> Replicates:
-    """Run the replicates in order, sequentially or in ``n_jobs`` worker processes."""
+def run_bootstrap(ctx: _Context, children: list, n_jobs: int, on_progress=None) -> Replicates:
+    """Run the replicates in order, sequentially or in ``n_jobs`` worker processes.
+
+    ``on_progress(done, total)`` is called as replicates come back, in order.
+    """
+    outs = []
+
+    def collect(results):
+        for out in results:
+            outs.append(out)
+            if on_progress is not None:
+                on_progress(len(outs), len(children))
+
     if n_jobs == 1 or len(children) <= 1:
-        outs = [replicate(ctx, c) for c in children]
+        collect(replicate(ctx, c) for c in children)
     else:
         chunk = max(1, len(children) // (4 * n_jobs))
         # forkserver: forking a process that runs BLAS or PyMC threads can deadlock
         with ProcessPoolExecutor(max_workers=n_jobs, initializer=_init_worker, initargs=(ctx,),
                                  mp_context=multiprocessing.get_context("forkserver")) as ex:
-            outs = list(ex.map(_replicate_in_worker, children, chunksize=chunk))
+            collect(ex.map(_replicate_in_worker, children, chunksize=chunk))
     ok = [o for o in outs if o[0] is not None]
     failures = tuple((i, o[1]) for i, o in enumerate(outs) if o[0] is None)
     K, d = ctx.n_components, ctx.X.reshape(ctx.X.shape[0], -1).shape[1]

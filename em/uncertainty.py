@@ -244,7 +244,7 @@ def _estimates(result) -> dict:
             "sds": result.sds.copy(), "variances": result.variances.copy()}
 
 
-def _bootstrap(result, lay, n_boot, scheme, n_jobs, rng, tol, max_iter):
+def _bootstrap(result, lay, n_boot, scheme, n_jobs, rng, tol, max_iter, on_progress):
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {sorted(SCHEMES)}, got {scheme!r}.")
     n_boot = check_positive_int(n_boot, "n_boot", minimum=2)
@@ -255,7 +255,7 @@ def _bootstrap(result, lay, n_boot, scheme, n_jobs, rng, tol, max_iter):
         n_jobs = os.cpu_count() or 1
     children = check_rng(rng).spawn(n_boot)
     ctx = make_context(result, lay, scheme, tol, max_iter)
-    reps = run_bootstrap(ctx, children, n_jobs)
+    reps = run_bootstrap(ctx, children, n_jobs, on_progress)
     n_ok, n_failed = reps.weights.shape[0], len(reps.failures)
     notes = []
     if n_failed:
@@ -289,7 +289,8 @@ def _bootstrap(result, lay, n_boot, scheme, n_jobs, rng, tol, max_iter):
 
 def standard_errors(result, method: str = "louis", *, rcond: float = 1e-8, step: float = 5e-3,
                     n_boot: int = 200, scheme: str = "nonparametric", n_jobs: int = 1, rng=None,
-                    tol: float = 1e-8, max_iter: int = 1000) -> StandardErrors:
+                    tol: float = 1e-8, max_iter: int = 1000,
+                    on_progress=None) -> StandardErrors:
     """Compute standard errors of the estimates of an EM fit.
 
     Parameters
@@ -320,6 +321,9 @@ def standard_errors(result, method: str = "louis", *, rcond: float = 1e-8, step:
         Seeds of the bootstrap; replicate ``b`` uses ``rng.spawn(n_boot)[b]``.
     tol, max_iter : float, int
         Passed to :func:`em.fit` for each bootstrap refit.
+    on_progress : callable, optional
+        Called as ``on_progress(done, n_boot)`` as bootstrap refits finish
+        (for a progress display).
 
     Returns
     -------
@@ -378,5 +382,5 @@ def standard_errors(result, method: str = "louis", *, rcond: float = 1e-8, step:
     _check(result, method)
     lay = layout(result.spec)
     if method == "bootstrap":
-        return _bootstrap(result, lay, n_boot, scheme, n_jobs, rng, tol, max_iter)
+        return _bootstrap(result, lay, n_boot, scheme, n_jobs, rng, tol, max_iter, on_progress)
     return _analytic(result, method, lay, float(rcond), float(step))

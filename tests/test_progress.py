@@ -35,3 +35,13 @@ def test_find_map_reports_each_start():
     calls, on_progress = _recorder()
     models.fit_map(mm, rng=0, n_starts=3, on_progress=on_progress)
     assert calls == [(1, 3), (2, 3), (3, 3)]
+
+
+@pytest.mark.parametrize("n_jobs", (1, 2))
+def test_bootstrap_reports_each_refit(n_jobs):
+    res = em.fit(X, 2, rng=0)
+    calls, on_progress = _recorder()
+    se = res.standard_errors("bootstrap", n_boot=6, n_jobs=n_jobs, rng=1,
+                             on_progress=on_progress)
+    assert calls == [(i, 6) for i in range(1, 7)]
+    assert se.n_boot == 6
