@@ -178,6 +178,8 @@ def run(
     console.log("mixcompare run: checking the data and options")  # on screen at once
     from mixcompare import em
 
+    from .progress import RunProgress
+
     ds = _load(dataset, csv, columns)
     k = ds.default_k if k is None else k
     fixed_d = _parse_fixed(fixed) if fixed else ds.fixed
@@ -199,8 +201,8 @@ def run(
     em.model_spec(ds.X, k, structure=structure, fixed=fixed_d)  # data and model, checked once
     check_out(out)
     command = " ".join(["mixcompare"] + sys.argv[1:])
-    with console.status("importing PyMC", spinner="dots") as status, _quiet_pymc(quiet), \
-            working(out, quiet):
+    with RunProgress(console, quiet) as display, _quiet_pymc(quiet), working(out, quiet):
+        display("importing PyMC")
         from mixcompare.comparisons.io import write_json_atomic
         from mixcompare.comparisons.pipeline import compare
         from mixcompare.comparisons.report.comparison import write_report
@@ -210,8 +212,8 @@ def run(
             draws=draws, tune=tune, chains=chains, sampler=sampler, init=init, n_init=n_init,
             n_boot=n_boot, permute=permute_labels, rng=seed, name=ds.name, source=ds.source,
             command=command, columns=ds.columns, arviz_groups=arviz_groups,
-            progress=lambda msg: (status.update(msg), console.log(msg)))
-        status.update("writing the report")
+            progress=display)
+        display("writing the report")
         out.mkdir(parents=True, exist_ok=True)
         summary = result.summary()
         files = write_report(result, out, command=command, seed=seed, data_name=ds.name)

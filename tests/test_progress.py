@@ -45,3 +45,57 @@ def test_bootstrap_reports_each_refit(n_jobs):
                              on_progress=on_progress)
     assert calls == [(i, 6) for i in range(1, 7)]
     assert se.n_boot == 6
+
+
+class _Display:
+    """A progress display as the CLI's: hears the steps and counts."""
+
+    def __init__(self):
+        self.messages, self.counts = [], {}
+
+    def __call__(self, message):
+        self.messages.append(message)
+
+    def count(self, what, done, total):
+        self.counts.setdefault(what, []).append((done, total))
+
+
+def test_compare_counts_the_bootstrap_find_map_and_nuts():
+    from mixcompare.comparisons.pipeline import compare
+
+    display = _Display()
+    compare(X, 2, methods=("em", "map", "nuts"), draws=20, tune=10, chains=2, n_boot=5,
+            n_init=3, rng=0, progress=display, arviz_groups=False)
+    final = {what: c[-1] for what, c in display.counts.items()}
+    assert final["bootstrap refits"] == (5, 5)
+    assert final["find_MAP starts"][0] == final["find_MAP starts"][1] >= 4
+    assert final["NUTS iterations (all chains)"] == (60, 60)
+    assert any(m.startswith("NUTS") for m in display.messages)
+
+
+def test_the_command_draws_bars_with_eta_in_a_terminal(tmp_path):
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "mixcompare"
+    main, child = pty.openpty()
+    proc = subprocess.Popen([str(exe), "run", "--methods", "em", "--n-boot", "12", "--out",
+                             str(tmp_path / "o")], stdout=child, stderr=child, close_fds=True)
+    os.close(child)
+    out = b""
+    while select.select([main], [], [], 300)[0]:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    assert proc.wait(timeout=60) == 0
+    text = out.decode("utf-8", "replace")
+    assert "checking the data and options" in text
+    assert "bootstrap refits" in text and "12/12" in text and "ETA" in text

@@ -193,7 +193,8 @@ def em_standard_errors(fit: EMFit, *, n_boot: int, level: float, rng,
             log.problem(f"EM standard errors (Louis) unavailable: {err}")
     if n_boot:
         with log.step("bootstrap", f"EM: bootstrap, {n_boot} refits"):
-            boot = fit.result.standard_errors("bootstrap", n_boot=n_boot, rng=rng)
+            boot = fit.result.standard_errors("bootstrap", n_boot=n_boot, rng=rng,
+                                              on_progress=log.counter("bootstrap refits"))
             ci = boot.intervals(level)
         if boot.n_failed:
             reasons = boot.failure_counts
@@ -319,7 +320,8 @@ def fit_map(model, fit: EMFit, *, rng, log: RunLog, n_starts: int | None = None,
         kw["extra_starts"] = [models.start_near(model, map_em.result)]
     with log.step("map", "find_MAP"):
         try:
-            tree = models.fit_map(model, rng=rng, **kw)
+            tree = models.fit_map(model, rng=rng, on_progress=log.counter("find_MAP starts"),
+                                  **kw)
         except models.MAPError as err:
             log.problem(str(err))
             return None
@@ -342,7 +344,8 @@ def fit_nuts(model, fit: EMFit, map_em: MapEMFit | None, *, draws: int, tune: in
         tree = models.fit_nuts(model, draws=draws, tune=tune, chains=chains, sampler=sampler,
                                target_accept=target_accept, rng=rng, init=init,
                                em_result=start_fit, reference=fit.reference,
-                               progressbar=progressbar, cores=cores)
+                               progressbar=progressbar, cores=cores,
+                               on_progress=log.counter("NUTS iterations (all chains)"))
     atlas = map_em.result if map_em is not None else fit.result
     started = (tree["init"].attrs.get("optimum") if init in ("em", "atlas")
                and start_fit is atlas else None)

@@ -93,6 +93,18 @@ class RunLog:
         if self.progress is not None:
             self.progress(message)
 
+    def counter(self, what: str):
+        """Return ``on_progress(done, total)`` for the work ``what`` counts, or None.
+
+        It reaches the progress display when that display counts (has a
+        ``count(what, done, total)`` method, as the CLI's); a plain callable
+        ``progress`` only hears the steps' messages.
+        """
+        count = getattr(self.progress, "count", None)
+        if count is None:
+            return None
+        return lambda done, total: count(what, done, total)
+
     def problem(self, message: str) -> None:
         """Record a problem a reader should know about."""
         self.problems.append(message)

@@ -160,14 +160,6 @@ def _run(config, store, finished, scheduler, workers, progress, report) -> Study
 
 
 # --------------------------------------------------------------------------- command line
-def _fmt_time(s: float | None) -> str:
-    if s is None:
-        return "--:--"
-    s = int(round(s))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else \
-        f"{s // 60}:{s % 60:02d}"
-
-
 def study_command(config: Path, out: Path, scheduler: str | None, workers: int, resume: bool,
                   quiet: bool) -> int:
     """Run a study from the command line with a rich progress bar; return the exit code.
@@ -195,22 +187,23 @@ def study_command(config: Path, out: Path, scheduler: str | None, workers: int, 
         130 when interrupted.
     """
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from ..progress import progress_bar
 
     console = Console(stderr=True, quiet=quiet)
     err_console = Console(stderr=True)
-    bar = Progress(TextColumn("[bold]study[/bold]"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[failed]} failed fits"),
-                   TextColumn("elapsed {task.fields[elapsed]}"),
-                   TextColumn("ETA {task.fields[eta]}"), console=console, disable=quiet)
+    bar = progress_bar(console, disable=quiet)
     tasks = []  # the bar appears with the first report (not before a refused start)
 
     def show(p: ProgressInfo) -> None:
+        # replicates recorded by an earlier run (--resume) are not counted, so that rich's
+        # time remaining is this run's pace
+        what = (f"study ({p.skipped} done before, " if p.skipped else "study (") + \
+            f"{p.failed_fits} failed fits)"
         if not tasks:
-            tasks.append(bar.add_task("study", total=p.total, failed=0, elapsed="0:00",
-                                      eta="--:--"))
-        bar.update(tasks[0], total=p.total, completed=p.done, failed=p.failed_fits,
-                   elapsed=_fmt_time(p.elapsed), eta=_fmt_time(p.eta))
+            tasks.append(bar.add_task(what, total=p.total - p.skipped))
+        bar.update(tasks[0], description=what, total=p.total - p.skipped,
+                   completed=p.done - p.skipped)
 
     try:
         with bar:

@@ -369,7 +369,8 @@ def sbc_command(out: Path, n_sims: int, n: int, draws: int, tune: int, chains: i
         check lacks power: simulate more data sets); 2: bad settings.
     """
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from ..progress import progress_bar
 
     console, err = Console(stderr=True, quiet=quiet), Console(stderr=True)
     try:
@@ -379,15 +380,14 @@ def sbc_command(out: Path, n_sims: int, n: int, draws: int, tune: int, chains: i
         return 2
     results = []
     for gen in GENERATORS if control else GENERATORS[:1]:
-        bar = Progress(TextColumn(f"SBC {gen}"), BarColumn(), MofNCompleteColumn(),
-                       TextColumn("{task.fields[failed]} failed"), console=console,
-                       disable=quiet)
+        bar = progress_bar(console, disable=quiet)
         with bar:
-            t = bar.add_task(gen, total=n_sims, failed=0)
+            t = bar.add_task(f"SBC {gen} (0 failed)", total=n_sims)
             results.append(run_sbc(cfg, generator=gen, scheduler=scheduler,
                                    workers=workers or None,
-                                   progress=lambda p, t=t, bar=bar: bar.update(
-                                       t, completed=p.done, failed=p.failed_fits)))
+                                   progress=lambda p, t=t, bar=bar, gen=gen: bar.update(
+                                       t, completed=p.done,
+                                       description=f"SBC {gen} ({p.failed_fits} failed)")))
         r = results[-1]
         if not r.complete:
             write_sbc(results, out)
