@@ -18,6 +18,7 @@ from dataclasses import replace
 import numpy as np
 from mixcompare.comparisons.io import read_attr
 
+from . import sensitivity
 from .analysis import PosteriorAnalysis, analyse_posterior
 from .fits import (
     Setup,
@@ -71,7 +72,7 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
             ordered=False, draws=1000, tune=1000, chains=4, sampler="pymc", init="em",
             target_accept=0.9, n_init=20, n_boot=200, level=HDI_PROB, permute=False, rng=None,
             progress=None, progressbar=False, name="data", source="", command="",
-            columns=None) -> ComparisonResult:
+            columns=None, prior_sensitivity="reweight") -> ComparisonResult:
     """Fit the same mixture by EM, MAP-EM, ``find_MAP`` and NUTS and compare them.
 
     Parameters
@@ -115,12 +116,19 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
         kept in the tree so that ``summary.json`` can be rebuilt from it).
     columns : sequence of str, optional
         The data's column names (figure axes); ``x`` / ``feature j`` by default.
+    prior_sensitivity : {"reweight", "refit", "off"}, default "reweight"
+        The posterior sds (hence the sd/SE ratios of the hidden spread) and the
+        agreement rule under weaker priors, the default's variance scale ``b``
+        divided by 10 and 100 (:mod:`.sensitivity`): by PSIS reweighting of the
+        draws; ``"refit"`` also runs NUTS under a weaker prior where the
+        reweighting's Pareto-k says it is unreliable (one more sampling run each).
 
     Returns
     -------
     ComparisonResult
     """
     methods = _check_methods(methods)
+    sensitivity.check_mode(prior_sensitivity)
     if permute and ordered:
         raise ValueError("permute=True shows the symmetric posterior of unordered labels; "
                          "it cannot apply to ordered=True (drop one of them).")
@@ -135,7 +143,7 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
               if "map_em" in methods else None)
     model, map_fit = _pymc_map(s, fit, map_em, methods, ordered=ordered,
                                rng=streams.generator("map"), log=log)
-    nuts = post = None
+    nuts = post = sens = None
     if "nuts" in methods:
         nuts = fit_nuts(model, fit, map_em, draws=draws, tune=tune, chains=chains,
                         sampler=sampler, init=init, target_accept=target_accept,
@@ -143,12 +151,19 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
         post = analyse_posterior(s, fit, map_em, nuts, model, level=level, log=log,
                                  ordered=ordered,
                                  permute_rng=streams.generator("spare") if permute else None)
+        sens = sensitivity.prior_sensitivity(
+            s, fit, map_em, post, mode=prior_sensitivity, log=log,
+            rng=streams.generator("sensitivity"),
+            nuts_kw={"draws": draws, "tune": tune, "chains": chains, "sampler": sampler,
+                     "init": init, "ordered": ordered, "target_accept": target_accept})
     settings = {
         "name": name, "ordered": int(ordered), "methods": list(methods), "draws": draws,
         "tune": tune, "chains": chains, "sampler": sampler,
         "init": init if isinstance(init, str) else "explicit", "n_init": n_init,
         "n_boot": n_boot, "level": float(level), "permute_labels": int(permute),
+        "prior_sensitivity": prior_sensitivity,
         "provenance": json.dumps({"seed": None if seed is None else int(seed),
                                   "command": command, "source": source}),
     }
-    return assemble(s, settings, log, fit, errs, map_em, map_fit, nuts, post, columns=columns)
+    return assemble(s, settings, log, fit, errs, map_em, map_fit, nuts, post, columns=columns,
+                    sensitivity=sens)
