@@ -68,6 +68,19 @@ def _pymc_map(s, fit, map_em, methods, *, ordered: bool, rng, log: RunLog):
     return model, map_fit
 
 
+def _nuts_steps(s, fit, map_em, model, kw: dict, *, streams: Streams, log: RunLog, level,
+                ordered, permute, mode, progressbar):
+    """NUTS, the analysis of its draws and the prior sensitivity (:func:`compare`'s settings)."""
+    nuts = fit_nuts(model, fit, map_em, **kw, rng=streams.generator("nuts"), log=log,
+                    progressbar=progressbar)
+    post = analyse_posterior(s, fit, map_em, nuts, model, level=level, log=log, ordered=ordered,
+                             permute_rng=streams.generator("spare") if permute else None)
+    sens = sensitivity.prior_sensitivity(s, fit, map_em, post, mode=mode, log=log,
+                                         rng=streams.generator("sensitivity"),
+                                         nuts_kw={**kw, "ordered": ordered})
+    return nuts, post, sens
+
+
 def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fixed=None,
             ordered=False, draws=1000, tune=1000, chains=4, sampler="pymc", init="em",
             target_accept=0.9, n_init=20, n_boot=200, level=HDI_PROB, permute=False, rng=None,
@@ -117,11 +130,8 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
     columns : sequence of str, optional
         The data's column names (figure axes); ``x`` / ``feature j`` by default.
     prior_sensitivity : {"reweight", "refit", "off"}, default "reweight"
-        The posterior sds (hence the sd/SE ratios of the hidden spread) and the
-        agreement rule under weaker priors, the default's variance scale ``b``
-        divided by 10 and 100 (:mod:`.sensitivity`): by PSIS reweighting of the
-        draws; ``"refit"`` also runs NUTS under a weaker prior where the
-        reweighting's Pareto-k says it is unreliable (one more sampling run each).
+        The hidden spread and agreement under the prior with ``b`` / 10 and / 100
+        (:mod:`.sensitivity`): PSIS reweighting; ``"refit"`` runs NUTS where it is unreliable.
 
     Returns
     -------
@@ -145,17 +155,11 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
                                rng=streams.generator("map"), log=log)
     nuts = post = sens = None
     if "nuts" in methods:
-        nuts = fit_nuts(model, fit, map_em, draws=draws, tune=tune, chains=chains,
-                        sampler=sampler, init=init, target_accept=target_accept,
-                        rng=streams.generator("nuts"), log=log, progressbar=progressbar)
-        post = analyse_posterior(s, fit, map_em, nuts, model, level=level, log=log,
-                                 ordered=ordered,
-                                 permute_rng=streams.generator("spare") if permute else None)
-        sens = sensitivity.prior_sensitivity(
-            s, fit, map_em, post, mode=prior_sensitivity, log=log,
-            rng=streams.generator("sensitivity"),
-            nuts_kw={"draws": draws, "tune": tune, "chains": chains, "sampler": sampler,
-                     "init": init, "ordered": ordered, "target_accept": target_accept})
+        kw = {"draws": draws, "tune": tune, "chains": chains, "sampler": sampler, "init": init,
+              "target_accept": target_accept}
+        nuts, post, sens = _nuts_steps(s, fit, map_em, model, kw, streams=streams, log=log,
+                                       level=level, ordered=ordered, permute=permute,
+                                       mode=prior_sensitivity, progressbar=progressbar)
     settings = {
         "name": name, "ordered": int(ordered), "methods": list(methods), "draws": draws,
         "tune": tune, "chains": chains, "sampler": sampler,
