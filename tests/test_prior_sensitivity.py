@@ -88,6 +88,9 @@ def test_uniform_weights_give_the_sample_sd_and_a_far_prior_a_large_k():
     _, k = ps.psis_weights(ps.log_prior_draws(post, ps.weaker_prior(prior, 1e4), spec)
                            - ps.log_prior_draws(post, prior, spec))
     assert k > ps.k_threshold(4000)
+    # too few draws for a Pareto tail: never reliable
+    _, k = ps.psis_weights(np.arange(10.0).reshape(1, 10))
+    assert k > ps.k_threshold(10)
 
 
 @pytest.mark.parametrize("structure, d", [("unequal", None), ("diag", 2), ("spherical", 2)])
@@ -113,6 +116,30 @@ def test_log_prior_ratio_of_a_smaller_scale_is_the_inverse_gamma_ratio(structure
     per_var = var[..., None] if var.ndim == 3 else var  # (C, D, K, 1 or d) against b (1 or d,)
     terms = -prior.a * np.log(c) + b * (1 - 1 / c) / per_var  # every (variance, b_j) pair
     want = terms.reshape(C, D, -1).sum(axis=-1)
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+@pytest.mark.parametrize("structure", ["full", "tied"])
+def test_log_prior_ratio_of_a_smaller_psi_is_the_inverse_wishart_ratio(structure):
+    # log IW(S | nu, psi/c) - log IW(S | nu, psi) = -(nu d / 2) log c + (1 - 1/c) tr(psi S^-1) / 2
+    rng = np.random.default_rng(4)
+    K, C, D, d = 2, 2, 4, 3
+    X, spec = em.model_spec(rng.normal(size=(60, d)), K, structure=structure)
+    prior = em.Prior.default(X)
+    A = rng.normal(size=(C, D, 1 if structure == "tied" else K, d, d))
+    cov = np.broadcast_to(A @ np.swapaxes(A, -1, -2) + np.eye(d), (C, D, K, d, d))
+    dims = ("chain", "draw", "component")
+    post = xr.Dataset({
+        "weights": (dims, rng.dirichlet(np.ones(K), size=(C, D))),
+        "means": (dims + ("feature",), rng.normal(size=(C, D, K, d))),
+        "variances": (dims + ("feature",), np.diagonal(cov, axis1=-2, axis2=-1)),
+        "covariances": (dims + ("feature", "feature_bis"), cov)})
+    c = 100.0
+    got = (ps.log_prior_draws(post, ps.weaker_prior(prior, c), spec)
+           - ps.log_prior_draws(post, prior, spec))
+    own = cov[:, :, :1] if structure == "tied" else cov  # one Inverse-Wishart term when tied
+    tr = np.einsum("ij,cdkji->cdk", prior.psi, np.linalg.inv(own))
+    want = np.sum(-prior.nu * d / 2 * np.log(c) + (1 - 1 / c) * tr / 2, axis=-1)
     np.testing.assert_allclose(got, want, rtol=1e-10)
 
 

@@ -20,8 +20,11 @@ import numpy as np
 import xarray as xr
 from mixcompare import em
 
-__all__ = ["is_ess", "k_threshold", "log_prior_draws", "psis_weights", "weaker_prior",
+__all__ = ["MIN_DRAWS", "is_ess", "k_threshold", "log_prior_draws", "psis_weights", "weaker_prior",
            "weighted_summary"]
+
+#: fewest draws for PSIS: its Pareto tail (0.2 S draws here) needs at least 5
+MIN_DRAWS = 25
 
 
 def weaker_prior(prior: em.Prior, factor: float) -> em.Prior:
@@ -95,6 +98,8 @@ def k_threshold(n_draws: int) -> float:
     Vehtari, A., Simpson, D., Gelman, A., Yao, Y. & Gabry, J. (2024). Pareto
     smoothed importance sampling. *JMLR* 25(72), 1-58.
     """
+    if n_draws < MIN_DRAWS:
+        return -np.inf
     return float(min(1.0 - 1.0 / np.log10(n_draws), 0.7))
 
 
@@ -112,13 +117,17 @@ def psis_weights(log_ratio: np.ndarray) -> tuple[np.ndarray, float]:
         Smoothed, summing to 1.
     k : float
         Pareto-k of the largest ratios (:func:`k_threshold` says when too large).
-        ``-inf`` when every ratio is the same (the weights are uniform).
+        ``-inf`` when every ratio is the same (the weights are uniform); ``inf``
+        with fewer than :data:`MIN_DRAWS` draws (raw, unsmoothed weights).
     """
     import arviz_stats  # noqa: F401  (registers the ``azstats`` accessor)
 
     lr = np.asarray(log_ratio, dtype=float)
     if np.ptp(lr) == 0:
         return np.full(lr.size, 1.0 / lr.size), -np.inf
+    if lr.size < MIN_DRAWS:  # too few draws for a Pareto tail: raw weights, never reliable
+        w = np.exp(lr.ravel() - lr.max())
+        return w / w.sum(), np.inf
     # arviz-stats' psislw takes log-likelihoods (LOO: log ratio = -log lik), hence the sign
     lw, k = xr.DataArray(-lr, dims=("chain", "draw")).azstats.psislw(dim=["chain", "draw"])
     w = np.exp(lw.values.ravel() - lw.values.max())

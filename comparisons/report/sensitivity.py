@@ -19,8 +19,10 @@ def _how(ps, j: int) -> str:
     method = str(ps["method"].values[j])
     if method == "refit":
         return f"refit by NUTS, Pareto-k {k:.2f} > {thr:.2f}"
+    if k == -np.inf:
+        return "reweighted, weights all equal"
     if not np.isfinite(k):
-        return "reweighted (weights all equal)"
+        return "too few draws for a Pareto-k: UNRELIABLE"
     return f"Pareto-k {k:.2f}" + ("" if k <= thr else f" > {thr:.2f}: UNRELIABLE")
 
 
