@@ -118,7 +118,8 @@ def psis_weights(log_ratio: np.ndarray) -> tuple[np.ndarray, float]:
     k : float
         Pareto-k of the largest ratios (:func:`k_threshold` says when too large).
         ``-inf`` when every ratio is the same (the weights are uniform); ``inf``
-        with fewer than :data:`MIN_DRAWS` draws (raw, unsmoothed weights).
+        with fewer than :data:`MIN_DRAWS` draws (raw, unsmoothed weights); NaN
+        when the tail cannot be fitted. Both are unreliable.
     """
     import arviz_stats  # noqa: F401  (registers the ``azstats`` accessor)
 

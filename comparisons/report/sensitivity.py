@@ -22,7 +22,7 @@ def _how(ps, j: int) -> str:
     if k == -np.inf:
         return "reweighted, weights all equal"
     if not np.isfinite(k):
-        return "too few draws for a Pareto-k: UNRELIABLE"
+        return "Pareto-k not estimable (too few draws or no tail fit): UNRELIABLE"
     return f"Pareto-k {k:.2f}" + ("" if k <= thr else f" > {thr:.2f}: UNRELIABLE")
 
 
