@@ -18,6 +18,7 @@ from dataclasses import replace
 import numpy as np
 from mixcompare.comparisons.io import read_attr
 
+from . import sensitivity
 from .analysis import PosteriorAnalysis, analyse_posterior
 from .arviz_groups import arviz_groups as make_arviz_groups
 from .fits import (
@@ -68,24 +69,38 @@ def _pymc_map(s, fit, map_em, methods, *, ordered: bool, rng, log: RunLog):
     return model, map_fit
 
 
-def _nuts(s, fit, map_em, model, methods, *, streams: Streams, log: RunLog, ordered: bool,
-          permute: bool, arviz_groups: bool, level: float, **nuts_settings):
-    """NUTS, the posterior's analysis and ArviZ's groups (when NUTS is among the methods)."""
+def _settings(kw: dict, **settings) -> dict:
+    """Return the run's settings as the tree keeps them (NUTS's from ``kw``)."""
+    init = kw["init"]
+    return {**{k: v for k, v in kw.items() if k != "target_accept"}, **settings,
+            "init": init if isinstance(init, str) else "explicit"}
+
+
+def _nuts_steps(s, fit, map_em, model, methods, kw: dict, *, streams: Streams, log: RunLog,
+                level, ordered, permute, mode, progressbar, arviz_groups: bool):
+    """NUTS, the analysis of its draws, the prior sensitivity and ArviZ's groups.
+
+    (:func:`compare`'s settings; nothing when NUTS is not among the ``methods``.)
+    """
     if "nuts" not in methods:
-        return None, None, {}
-    nuts = fit_nuts(model, fit, map_em, rng=streams.generator("nuts"), log=log, **nuts_settings)
+        return None, None, None, {}
+    nuts = fit_nuts(model, fit, map_em, **kw, rng=streams.generator("nuts"), log=log,
+                    progressbar=progressbar)
     post = analyse_posterior(s, fit, map_em, nuts, model, level=level, log=log, ordered=ordered,
                              permute_rng=streams.generator("spare") if permute else None)
+    sens = sensitivity.prior_sensitivity(s, fit, map_em, post, mode=mode, log=log,
+                                         rng=streams.generator("sensitivity"),
+                                         nuts_kw={**kw, "ordered": ordered})
     extra = (make_arviz_groups(model, nuts, rng=streams.generator("predictive"), log=log)
              if arviz_groups else {})
-    return nuts, post, extra
+    return nuts, post, sens, extra
 
 
 def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fixed=None,
             ordered=False, draws=1000, tune=1000, chains=4, sampler="pymc", init="em",
             target_accept=0.9, n_init=20, n_boot=200, level=HDI_PROB, permute=False, rng=None,
             progress=None, progressbar=False, name="data", source="", command="",
-            columns=None, arviz_groups=True) -> ComparisonResult:
+            columns=None, prior_sensitivity="reweight", arviz_groups=True) -> ComparisonResult:
     """Fit the same mixture by EM, MAP-EM, ``find_MAP`` and NUTS and compare them.
 
     Parameters
@@ -129,6 +144,8 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
         kept in the tree so that ``summary.json`` can be rebuilt from it).
     columns : sequence of str, optional
         The data's column names (figure axes); ``x`` / ``feature j`` by default.
+    prior_sensitivity : {"reweight", "refit", "off"}, default "reweight"
+        Hidden spread and agreement under ``b`` / 10 and / 100 (:mod:`.sensitivity`).
     arviz_groups : bool, default True
         Keep ``observed_data``, ``log_likelihood``, ``prior``,
         ``prior_predictive`` and ``posterior_predictive`` in the tree (when NUTS
@@ -141,6 +158,7 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
     ComparisonResult
     """
     methods = _check_methods(methods)
+    sensitivity.check_mode(prior_sensitivity)
     if permute and ordered:
         raise ValueError("permute=True shows the symmetric posterior of unordered labels; "
                          "it cannot apply to ordered=True (drop one of them).")
@@ -155,18 +173,16 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
               if "map_em" in methods else None)
     model, map_fit = _pymc_map(s, fit, map_em, methods, ordered=ordered,
                                rng=streams.generator("map"), log=log)
-    nuts, post, extra = _nuts(s, fit, map_em, model, methods, streams=streams, log=log,
-                              ordered=ordered, permute=permute, arviz_groups=arviz_groups,
-                              draws=draws, tune=tune, chains=chains, sampler=sampler,
-                              init=init, target_accept=target_accept,
-                              progressbar=progressbar, level=level)
-    settings = {
-        "name": name, "ordered": int(ordered), "methods": list(methods), "draws": draws,
-        "tune": tune, "chains": chains, "sampler": sampler,
-        "init": init if isinstance(init, str) else "explicit", "n_init": n_init,
-        "n_boot": n_boot, "level": float(level), "permute_labels": int(permute),
-        "provenance": json.dumps({"seed": None if seed is None else int(seed),
-                                  "command": command, "source": source}),
-    }
+    kw = {"draws": draws, "tune": tune, "chains": chains, "sampler": sampler, "init": init,
+          "target_accept": target_accept}
+    nuts, post, sens, extra = _nuts_steps(
+        s, fit, map_em, model, methods, kw, streams=streams, log=log, level=level,
+        ordered=ordered, permute=permute, mode=prior_sensitivity, progressbar=progressbar,
+        arviz_groups=arviz_groups)
+    settings = _settings(kw, name=name, ordered=int(ordered), methods=list(methods),
+                         n_init=n_init, n_boot=n_boot, level=float(level),
+                         permute_labels=int(permute), prior_sensitivity=prior_sensitivity,
+                         provenance=json.dumps({"seed": None if seed is None else int(seed),
+                                                "command": command, "source": source}))
     return assemble(s, settings, log, fit, errs, map_em, map_fit, nuts, post, columns=columns,
-                    extra=extra)
+                    sensitivity=sens, extra=extra)

@@ -30,6 +30,7 @@ from .fits import (
     Setup,
 )
 from .runlog import RunLog
+from .sensitivity import with_ratios
 from .verdict import apply_verdict
 
 __all__ = ["ComparisonResult", "assemble", "column_names"]
@@ -51,7 +52,8 @@ class ComparisonResult:
         ``comparison/agreement``, ``comparison/hidden``,
         ``comparison/label_switching``, ``comparison/diagnostics``,
         ``comparison/membership``, ``comparison/density``,
-        ``comparison/modes``, ``comparison/census``, ``comparison/ellipses``
+        ``comparison/modes``, ``comparison/census``, ``comparison/prior_sensitivity``
+        (:mod:`.sensitivity`), ``comparison/ellipses``
         (two or more features: :func:`.ellipses.ellipses_dataset`). Attributes: the settings,
         and as JSON (:data:`JSON_ATTRS`) the prior, problems, warnings,
         timings and provenance (seed, command, data source). When NUTS ran,
@@ -185,13 +187,15 @@ def _em_groups(fit: EMFit, errs: EMErrors | None, map_em: MapEMFit | None,
 
 def assemble(s: Setup, settings: dict, log: RunLog, fit: EMFit, errs: EMErrors | None,
              map_em: MapEMFit | None, map_fit: MapFit | None, nuts: NutsFit | None,
-             post: PosteriorAnalysis | None, columns=None, extra=None) -> ComparisonResult:
+             post: PosteriorAnalysis | None, columns=None,
+             sensitivity: xr.Dataset | None = None, extra=None) -> ComparisonResult:
     """Put every step's result into one tree, with the agreement and hidden-spread tables.
 
     ``columns`` names the data's columns (:func:`column_names`); for d > 1 the
     ellipses of the multivariate figures are computed here from EM's fit and
-    the relabelled draws. ``extra`` holds more groups by name (the ArviZ groups of
-    :mod:`.arviz_groups`).
+    the relabelled draws. ``sensitivity``: the prior-sensitivity step's
+    dataset (:func:`.sensitivity.prior_sensitivity`), given its sd/SE ratios here.
+    ``extra`` holds more groups by name (the ArviZ groups of :mod:`.arviz_groups`).
     """
     spec = s.spec
     K, dd = spec.n_components, None if spec.one_d else spec.n_features
@@ -221,6 +225,8 @@ def assemble(s: Setup, settings: dict, log: RunLog, fit: EMFit, errs: EMErrors |
         agreement, est, None if post is None else post.census,
         None if post is None else post.diagnostics, None if post is None else post.modes_agreement)
     groups["comparison/hidden"] = metrics.hidden(K, dd, se, summ)
+    if sensitivity is not None:
+        groups["comparison/prior_sensitivity"] = with_ratios(sensitivity, se, est["em"])
     log.problems.extend(metrics.problems(groups))
     groups["data"] = _data_group(s.X, column_names(s.X, columns))
     if s.X.ndim == 2 and s.X.shape[1] > 1:

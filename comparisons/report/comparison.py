@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 from mixcompare.comparisons.io import read_attr, write_text_atomic
 from mixcompare.comparisons.pipeline import metrics
-from mixcompare.comparisons.report import figures, figures_mv, markdown, tail
+from mixcompare.comparisons.report import figures, figures_mv, markdown, sensitivity, tail
 from mixcompare.comparisons.report import modes as report_modes
 from mixcompare.comparisons.report.figures import group_or_none as _g
 from scipy.stats import norm
@@ -225,8 +225,8 @@ def _map_vs_map(tree) -> list:
 def _hidden(tree) -> list:
     agr, se, hid = (_g(tree, p) for p in ("comparison/agreement", "em/se", "comparison/hidden"))
     out = [("h2", "What EM's point estimate hides"),
-           ("p", "Posterior sd over EM's standard errors: a ratio well above 1 means EM's "
-                 "standard error understates the uncertainty the posterior sees.")]
+           ("p", "Posterior sd over EM's standard errors: a ratio well above 1 means EM's SE "
+                 "understates the posterior's uncertainty, or the prior widens it (see below).")]
     if agr is not None:
         rows = [[str(n), _cell(agr, "em", i), _cell(se, "se_louis", i), _cell(se, "se_boot", i),
                  _cell(agr, "post_sd", i), _cell(hid, "sd_over_se_louis", i),
@@ -372,10 +372,9 @@ def _provenance(tree, command, seed) -> list:
 
 def _blocks(tree, figs, *, command, seed, data_name) -> list:
     return (_head(tree, data_name) + _agreement(tree) + _map_vs_map(tree) + _hidden(tree)
-            + _switching(tree) + tail.section(tree, _fmt, _table)
-            + report_modes.section(tree, _fmt, _table)
-            + report_modes.atlas_section(tree, _fmt, _table)
-            + _figures(figs)
+            + sensitivity.section(tree, _fmt, _table) + _switching(tree)
+            + tail.section(tree, _fmt, _table) + report_modes.section(tree, _fmt, _table)
+            + report_modes.atlas_section(tree, _fmt, _table) + _figures(figs)
             + _provenance(tree, command, seed))
 
 

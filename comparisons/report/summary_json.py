@@ -16,8 +16,11 @@ em_optimum, em_optimum_log_likelihood, log_density, rhat_max, ess_bulk_min}]};
 ``agreement`` {rule, rows [{name, em, map_em, map, post_mean, post_sd, hdi_low,
 hdi_high, z, mle_in_hdi, agree, map_em_minus_map, map_disagree}]}; ``hidden_spread`` {rows [{name,
 sd_over_se_louis, sd_over_se_boot}], n_changed_label, n_uncertain,
-n_uncertain_em, fraction_em_outside_band}; ``problems``; ``warnings``;
-``timings``.
+n_uncertain_em, fraction_em_outside_band}; ``prior_sensitivity`` (None when not
+computed) {mode, change_threshold, k_threshold, priors [{name, factor, b, method,
+reliable, pareto_k, is_ess, rhat_max, ess_bulk_min}], rows [{name, prior_driven,
+post_sd, sd_over_se_louis, sd_over_se_boot, z, agree (each {prior: value})}]};
+``problems``; ``warnings``; ``timings``.
 """
 
 from __future__ import annotations
@@ -131,6 +134,32 @@ def _agreement_modes(modes: xr.Dataset | None) -> list:
     return out
 
 
+def _prior_sensitivity(ps: xr.Dataset | None) -> dict | None:
+    """Return the posterior sds, sd/SE ratios and agreement under the default and weaker priors."""
+    if ps is None:
+        return None
+    out = {"mode": ps.attrs.get("mode")}
+    if "post_sd" not in ps:
+        return {**out, "skipped": ps.attrs.get("skipped")}
+    names = [str(p) for p in ps["prior"].values]
+    b = np.atleast_1d(ps.attrs["b_default"])
+    out.update({"change_threshold": _py(ps.attrs["change_threshold"]),
+                "k_threshold": _py(ps.attrs["k_threshold"])})
+    out["priors"] = [{"name": p, "factor": _py(ps["factor"].values[j]),
+                      "b": _py(b / ps["factor"].values[j]),
+                      "method": str(ps["method"].values[j]),
+                      "reliable": bool(ps["reliable"].values[j]),
+                      **{c: _py(ps[c].values[j]) for c in ("pareto_k", "is_ess", "rhat_max",
+                                                         "ess_bulk_min")}}
+                     for j, p in enumerate(names)]
+    cols = [c for c in ("post_sd", "sd_over_se_louis", "sd_over_se_boot", "z", "agree")
+            if c in ps]
+    out["rows"] = [{"name": str(n), "prior_driven": bool(ps["prior_driven"].values[i]),
+                    **{c: dict(zip(names, _py(ps[c].values[i]), strict=True)) for c in cols}}
+                   for i, n in enumerate(ps["name"].values)]
+    return out
+
+
 def summarise(tree: xr.DataTree) -> dict:
     """Build the ``summary.json`` dictionary of a comparison (see the module docstring)."""
     data = tree["data"].to_dataset()["x"].values
@@ -239,6 +268,7 @@ def summarise(tree: xr.DataTree) -> dict:
         "fraction_em_outside_band": None if dens is None else _py(
             dens.attrs["fraction_em_outside_band"]),
     }
+    out["prior_sensitivity"] = _prior_sensitivity(_group(tree, "comparison/prior_sensitivity"))
     out["problems"] = read_attr(tree, "problems", [])
     out["warnings"] = read_attr(tree, "warnings", [])
     out["timings"] = read_attr(tree, "timings", {})
