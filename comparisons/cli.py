@@ -168,6 +168,10 @@ def run(
     out: Path = typer.Option(Path("mixcompare-report"), "--out", metavar="DIR",
                              help="Output folder."),
     quiet: bool = typer.Option(False, "--quiet", help="Print nothing but errors."),
+    prior_sensitivity: str = typer.Option(
+        "reweight", "--prior-sensitivity", metavar="reweight|refit|off",
+        help="The hidden spread under weaker priors (b/10, b/100): PSIS reweighting of the "
+             "draws, NUTS refits where that is unreliable, or none."),
     arviz_groups: bool = typer.Option(
         True, "--arviz-groups/--no-arviz-groups",
         help="Keep observed_data, log_likelihood, prior and the predictive draws in "
@@ -195,6 +199,9 @@ def run(
         raise UsageError(f"--sampler must be pymc or nutpie, got {sampler!r}")
     if init not in ("em", "atlas", "prior"):
         raise UsageError(f"--init must be em, atlas or prior, got {init!r}")
+    if prior_sensitivity not in ("reweight", "refit", "off"):
+        raise UsageError("--prior-sensitivity must be reweight, refit or off, got "
+                         f"{prior_sensitivity!r}")
     if permute_labels and ordered:
         raise UsageError("--permute-labels shows the symmetric posterior of unordered labels; "
                          "drop --ordered or --permute-labels")
@@ -212,6 +219,7 @@ def run(
             draws=draws, tune=tune, chains=chains, sampler=sampler, init=init, n_init=n_init,
             n_boot=n_boot, permute=permute_labels, rng=seed, name=ds.name, source=ds.source,
             command=command, columns=ds.columns, arviz_groups=arviz_groups,
+            prior_sensitivity=prior_sensitivity,
             progress=display)
         display("writing the report")
         out.mkdir(parents=True, exist_ok=True)

@@ -62,6 +62,7 @@ def csvs(tmp_path):
         (["run", "faithful", "--draws", "0"], ["--draws must be at least 1"]),
         (["run", "faithful", "--methods", "em,gibbs"], ["unknown methods", "gibbs"]),
         (["run", "faithful", "--init", "random"], ["--init must be"]),
+        (["run", "faithful", "--prior-sensitivity", "bold"], ["--prior-sensitivity must be"]),
         (["run", "faithful", "--csv", "{d}/good.csv"], ["not both"]),
     ],
 )
