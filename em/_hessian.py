@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import logsumexp
 
 from ._design import Components, Design
 from ._estep import centred_log_prob
@@ -31,9 +32,8 @@ def loglik_function(design: Design, anchors: np.ndarray, theta_hat: np.ndarray, 
         total = 0.0
         for start in range(0, design.n, _CHUNK):
             stop = min(start + _CHUNK, design.n)
-            lp = centred_log_prob(design, comp, offsets, start, stop)
-            m = lp.max(axis=1, keepdims=True)
-            total += float(np.sum(m[:, 0] + np.log(np.exp(lp - m).sum(axis=1))))
+            total += float(np.sum(logsumexp(centred_log_prob(design, comp, offsets, start, stop),
+                                            axis=1)))
         return total
 
     return loglik
