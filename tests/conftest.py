@@ -30,8 +30,7 @@ def short_comparison():
                 warnings.simplefilter("ignore", UserWarning)
                 cache[name, structure] = compare(
                     ds.X, ds.default_k, structure=structure, fixed=ds.fixed, rng=0,
-                    name=ds.name, source=ds.source, command=f"e2e {name} {structure}",
-                    columns=ds.columns, **SHORT)
+                    command=f"e2e {name} {structure}", **ds.metadata(), **SHORT)
         return cache[name, structure]
 
     return get

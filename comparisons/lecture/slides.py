@@ -330,7 +330,7 @@ def cpg_comparison(settings: LectureSettings = QUICK, rng=None) -> ComparisonRes
     ds = datasets.load("cpg")
     return compare(ds.X, 2, methods=settings.cpg_methods, draws=settings.draws,
                    tune=settings.tune, chains=settings.chains, n_init=settings.n_init,
-                   n_boot=settings.n_boot, rng=rng, name="cpg")
+                   n_boot=settings.n_boot, rng=rng, **ds.metadata())
 
 
 def galaxies_atlas(settings: LectureSettings = QUICK, rng=None) -> ComparisonResult:
@@ -342,7 +342,7 @@ def galaxies_atlas(settings: LectureSettings = QUICK, rng=None) -> ComparisonRes
     ds = datasets.load("galaxies")
     return compare(ds.X, 3, methods=("em", "map_em", "nuts"), draws=settings.draws,
                    tune=settings.tune, chains=4, init="atlas", n_init=settings.n_init,
-                   n_boot=0, rng=rng, name="galaxies")
+                   n_boot=0, rng=rng, **ds.metadata())
 
 
 def lecture_command(out: Path, seed: int, quick: bool) -> list[Path]:

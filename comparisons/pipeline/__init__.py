@@ -34,7 +34,7 @@ from .fits import (
 from .fits import setup as make_setup
 from .metrics import HDI_PROB
 from .runlog import RunLog, Streams
-from .tree import ComparisonResult, assemble, column_names
+from .tree import ComparisonResult, assemble, data_about
 
 __all__ = ["METHODS", "ComparisonResult", "PosteriorAnalysis", "RunLog", "Setup", "Streams",
            "compare", "read_attr"]
@@ -100,7 +100,8 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
             ordered=False, draws=1000, tune=1000, chains=4, sampler="pymc", init="em",
             target_accept=0.9, n_init=20, n_boot=200, level=HDI_PROB, permute=False, rng=None,
             progress=None, progressbar=False, name="data", source="", command="",
-            columns=None, prior_sensitivity="reweight", arviz_groups=True) -> ComparisonResult:
+            columns=None, units=None, description="", prior_sensitivity="reweight",
+            arviz_groups=True) -> ComparisonResult:
     """Fit the same mixture by EM, MAP-EM, ``find_MAP`` and NUTS and compare them.
 
     Parameters
@@ -139,11 +140,10 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
         Called with a short message as each step starts (the CLI shows them).
     progressbar : bool, default False
         PyMC's progress bars.
-    name, source, command : str
-        Data set name and source, and the command that ran this (provenance,
-        kept in the tree so that ``summary.json`` can be rebuilt from it).
-    columns : sequence of str, optional
-        The data's column names (figure axes); ``x`` / ``feature j`` by default.
+    name, source, description, command : str
+        The data set's name, source, description and the command run (kept in the tree).
+    columns, units : sequence of str, optional
+        The data's column names and units (report and axes: "waiting (min)").
     prior_sensitivity : {"reweight", "refit", "off"}, default "reweight"
         Hidden spread and agreement under ``b`` / 10 and / 100 (:mod:`.sensitivity`).
     arviz_groups : bool, default True
@@ -164,7 +164,7 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
                          "it cannot apply to ordered=True (drop one of them).")
     seed = rng if isinstance(rng, (int, np.integer)) else None
     s = make_setup(X, n_components, structure=structure, fixed=fixed, prior=prior)
-    columns = column_names(s.X, columns)  # refused before any fitting
+    about = data_about(s.X, columns, units, description)  # refused before any fitting
     streams, log = Streams(rng), RunLog(progress=progress)
     fit = fit_em(s, n_init=n_init, rng=streams.generator("restarts"), log=log)
     errs = em_standard_errors(fit, n_boot=n_boot, level=level,
@@ -184,5 +184,5 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
                          permute_labels=int(permute), prior_sensitivity=prior_sensitivity,
                          provenance=json.dumps({"seed": None if seed is None else int(seed),
                                                 "command": command, "source": source}))
-    return assemble(s, settings, log, fit, errs, map_em, map_fit, nuts, post, columns=columns,
+    return assemble(s, settings, log, fit, errs, map_em, map_fit, nuts, post, about=about,
                     sensitivity=sens, extra=extra)

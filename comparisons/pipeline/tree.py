@@ -33,7 +33,7 @@ from .runlog import RunLog
 from .sensitivity import with_ratios
 from .verdict import apply_verdict
 
-__all__ = ["ComparisonResult", "assemble", "column_names"]
+__all__ = ["ComparisonResult", "assemble", "column_names", "data_about"]
 
 
 @dataclass(frozen=True)
@@ -113,11 +113,27 @@ def column_names(X: np.ndarray, columns=None) -> tuple[str, ...]:
     return names
 
 
-def _data_group(X: np.ndarray, columns: tuple[str, ...]) -> xr.Dataset:
+def data_about(X: np.ndarray, columns=None, units=None, description: str = "") -> tuple:
+    """Return ``(names, units, description)`` of the data, checked (see :func:`column_names`).
+
+    ``units`` has one entry per column, ``""`` where there is none (the default).
+    """
+    names = column_names(X, columns)
+    units = [str(u or "") for u in (units if units is not None else [""] * len(names))]
+    if len(units) != len(names):
+        raise ValueError(f"units has {len(units)} entries for {len(names)} column(s); give "
+                         "one unit per column ('' where there is none).")
+    return names, units, str(description)
+
+
+def _data_group(X: np.ndarray, columns: tuple[str, ...], units: list,
+                description: str) -> xr.Dataset:
+    """Return the data group: values, column names, and (attributes) units and description."""
+    attrs = {"units": json.dumps(units), "description": description}
     if X.ndim == 1:
-        return xr.Dataset({"x": ("obs", X)}, attrs={"column": columns[0]})
+        return xr.Dataset({"x": ("obs", X)}, attrs={"column": columns[0], **attrs})
     return xr.Dataset({"x": (("obs", "feature"), X)},
-                      coords={"column": ("feature", np.array(columns, dtype=str))})
+                      coords={"column": ("feature", np.array(columns, dtype=str))}, attrs=attrs)
 
 
 def _em_dataset(res: em.EMResult, order: np.ndarray) -> xr.Dataset:
@@ -187,11 +203,11 @@ def _em_groups(fit: EMFit, errs: EMErrors | None, map_em: MapEMFit | None,
 
 def assemble(s: Setup, settings: dict, log: RunLog, fit: EMFit, errs: EMErrors | None,
              map_em: MapEMFit | None, map_fit: MapFit | None, nuts: NutsFit | None,
-             post: PosteriorAnalysis | None, columns=None,
+             post: PosteriorAnalysis | None, about: tuple | None = None,
              sensitivity: xr.Dataset | None = None, extra=None) -> ComparisonResult:
     """Put every step's result into one tree, with the agreement and hidden-spread tables.
 
-    ``columns`` names the data's columns (:func:`column_names`); for d > 1 the
+    ``about`` is :func:`data_about`'s (names, units, description); for d > 1 the
     ellipses of the multivariate figures are computed here from EM's fit and
     the relabelled draws. ``sensitivity``: the prior-sensitivity step's
     dataset (:func:`.sensitivity.prior_sensitivity`), given its sd/SE ratios here.
@@ -228,7 +244,7 @@ def assemble(s: Setup, settings: dict, log: RunLog, fit: EMFit, errs: EMErrors |
     if sensitivity is not None:
         groups["comparison/prior_sensitivity"] = with_ratios(sensitivity, se, est["em"])
     log.problems.extend(metrics.problems(groups))
-    groups["data"] = _data_group(s.X, column_names(s.X, columns))
+    groups["data"] = _data_group(s.X, *(about or data_about(s.X)))
     if s.X.ndim == 2 and s.X.shape[1] > 1:
         groups["comparison/ellipses"] = ellipses_dataset(
             s.X, groups["em"], groups.get("posterior_relabeled"))

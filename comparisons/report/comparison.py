@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 from mixcompare.comparisons.io import read_attr, write_text_atomic
 from mixcompare.comparisons.pipeline import metrics
-from mixcompare.comparisons.report import figures, figures_mv, markdown, sensitivity, tail
+from mixcompare.comparisons.report import about, figures, figures_mv, markdown, sensitivity, tail
 from mixcompare.comparisons.report import modes as report_modes
 from mixcompare.comparisons.report.figures import group_or_none as _g
 from scipy.stats import norm
@@ -94,6 +94,7 @@ def _head(tree, data_name) -> list:
            ("p", f"n = {x.shape[0]} observations, d = {d}, "
                  f"K = {int(tree.attrs['n_components'])} components, structure "
                  f"`{tree.attrs.get('structure', '?')}`, {order}; methods: {methods}.")]
+    out += about.section(tree, _table)
     problems = read_attr(tree, "problems", [])
     warns = read_attr(tree, "warnings", [])
     out.append(("h2", "Problems"))

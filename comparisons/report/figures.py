@@ -24,7 +24,8 @@ from mixcompare.comparisons.report import modes as report_modes
 from scipy.stats import norm
 
 from . import _figbase
-from ._figbase import DPI, column_names, group_or_none
+from ._figbase import DPI, group_or_none
+from .about import axis_labels
 
 _new, _color = _figbase.new_figure, _figbase.color
 _CHAIN, _COMP, _OPT = _figbase.CHAIN, _figbase.COMP, _figbase.OPT
@@ -78,7 +79,7 @@ def fig_data_density(tree: xr.DataTree) -> Figure | None:
         elif em is not None:
             for m in np.ravel(em["means"].values):
                 ax.axvline(m, color=_EM, ls="--", lw=1)
-        ax.set(xlabel=column_names(tree)[0], ylabel="density")
+        ax.set(xlabel=axis_labels(tree)[0], ylabel="density")
         ax.legend(frameon=False, fontsize="small")
         return fig
     fig, ax = _new(size=(6.5, 5))
@@ -95,7 +96,7 @@ def fig_data_density(tree: xr.DataTree) -> Figure | None:
             ax.scatter(m[0], m[1], marker="X", s=160, color=_color(_COMP, k),
                        edgecolor="black", linewidth=1.2, zorder=3)
         ax.scatter([], [], marker="X", s=100, color="white", edgecolor="black", label="EM means")
-    ax.set(xlabel=column_names(tree)[0], ylabel=column_names(tree)[1])
+    ax.set(xlabel=axis_labels(tree)[0], ylabel=axis_labels(tree)[1])
     ax.legend(frameon=False, fontsize="small")
     return fig
 
@@ -288,7 +289,7 @@ def fig_membership(tree: xr.DataTree) -> Figure | None:
         ax.scatter(x, u_post, s=10, color=_POST, alpha=0.8,
                    label="posterior: 1 − max membership")
         hx, hy = x[changed], u_post[changed]
-        ax.set_xlabel(column_names(tree)[0])
+        ax.set_xlabel(axis_labels(tree)[0])
     else:
         lim = max(float(np.max(u_em)), float(np.max(u_post)), thr) * 1.05
         ax.plot([0, lim], [0, lim], color="0.6", ls=":", lw=0.8, label="equal uncertainty")

@@ -26,7 +26,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Ellipse
 
-from ._figbase import COMP, EM, HIGHLIGHT, color, column_names, group_or_none, new_figure
+from ._figbase import COMP, EM, HIGHLIGHT, color, group_or_none, new_figure
+from .about import axis_labels
 
 __all__ = ["CAPTIONS", "FIGURES", "TITLES", "fig_ellipses", "fig_pairs", "fig_uncertainty"]
 
@@ -114,7 +115,7 @@ def _inputs(tree: xr.DataTree):
     ell = group_or_none(tree, "comparison/ellipses")
     if data is None or cls is None or ell is None or data["x"].ndim != 2:
         return None
-    return data["x"].values, cls, ell, column_names(tree)
+    return data["x"].values, cls, ell, axis_labels(tree)
 
 
 def fig_ellipses(tree: xr.DataTree) -> Figure | None:
