@@ -142,7 +142,8 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
                         rng=streams.generator("nuts"), log=log, progressbar=progressbar)
         post = analyse_posterior(s, fit, map_em, nuts, model, level=level, log=log,
                                  ordered=ordered,
-                                 permute_rng=streams.generator("spare") if permute else None)
+                                 permute_rng=streams.generator("spare") if permute else None,
+                                 mass_rng=streams.generator("mass"))
     settings = {
         "name": name, "ordered": int(ordered), "methods": list(methods), "draws": draws,
         "tune": tune, "chains": chains, "sampler": sampler,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 from mixcompare import em
-from mixcompare.comparisons.posterior.units import standardised
 from mixcompare.comparisons.tables import posterior_rows, table
 
 __all__ = ["AGREE_Z", "HDI_PROB", "agreement", "diagnostics", "em_classification", "hidden",
@@ -198,38 +197,56 @@ def density(post: xr.Dataset, X, mle: em.EMResult, n_grid: int = 400, *,
     return band
 
 
-def posterior_mass_near_optima(post: xr.Dataset, mle: em.EMResult, *,
-                               scale: float | None = None) -> xr.Dataset:
-    """Share of posterior draws nearest (up to relabelling) to each EM optimum.
+def posterior_mass_near_optima(mle: em.EMResult, masses: xr.Dataset) -> xr.Dataset:
+    """Estimated posterior mass near each EM optimum, with the share of draws nearest it.
 
-    Each draw is matched to every optimum of EM's atlas with
-    :func:`em.match_components`; it counts for the optimum at the smallest
-    matched distance. EM's best optimum is a *minor mode* of the posterior
-    when another optimum collects more draws.
+    Parameters
+    ----------
+    mle : em.EMResult
+        EM's fit; its atlas of optima names the regions.
+    masses : xarray.Dataset
+        :func:`mixcompare.comparisons.posterior.mass.mode_masses` over the
+        regions of EM's optima (its first ``len(mle.optima)`` regions, in
+        the atlas's order).
+
+    Returns
+    -------
+    xarray.Dataset
+        Over ``optimum``: ``mass``, ``mass_sd``, ``method``, ``log_evidence``
+        (estimated: where the posterior mass is), ``share`` and, over
+        ``(chain, optimum)``, ``share_per_chain`` (share of draws nearest
+        each optimum: where the chains were, which depends on their starts),
+        ``log_likelihood``. Attribute ``em_best_is_minor_mode``: 1 when
+        another region (of an optimum or of a mode no optimum matches) holds
+        more estimated mass than EM's best, or EM's best is no posterior mode.
+
+    Notes
+    -----
+    Each draw counts for the region whose centre is nearest it up to a
+    relabelling (:func:`mixcompare.comparisons.posterior.mass.nearest_centre`):
+    EM's optima and, after them, any census mode that sits at none. Shares and
+    masses are of the same regions.
     """
-    from mixcompare.comparisons.posterior.relabel import draw_arrays
-
-    w, m, v = draw_arrays(post)
-    C, D, K = w.shape
-    if scale is None:  # the data's scale (the pipeline passes its Setup.scale)
-        scale = np.sqrt(np.mean(np.var(mle.data.reshape(mle.n_samples, -1), axis=0)))
-    opts = [standardised(o.weights, o.means, o.variances, scale) for o in mle.optima]
-    step = max(1, (C * D) // 2000)  # a thinned set of draws is enough for shares
-    nearest = np.full((C, D), -1)
-    for c in range(C):
-        for t in range(0, D, step):
-            p = standardised(w[c, t], m[c, t], v[c, t], scale)
-            dist = [em.match_components(o, p)[1] for o in opts]
-            nearest[c, t] = int(np.argmin(dist))
-    used = nearest[nearest >= 0]
-    share = np.array([(used == j).mean() for j in range(len(opts))])
-    per_chain = np.array([[(nearest[c][nearest[c] >= 0] == j).mean() for j in range(len(opts))]
-                          for c in range(C)])
-    ds = xr.Dataset({"share": ("optimum", share),
+    opts = mle.optima
+    mine = masses.isel(region=slice(0, len(opts)))
+    mass = mine["mass"].values
+    share = mine["draw_share"].values
+    per_chain = mine["draw_share_per_chain"].transpose("chain", "region").values
+    C = per_chain.shape[0]
+    ds = xr.Dataset({"mass": ("optimum", mass), "mass_sd": ("optimum", mine["mass_sd"].values),
+                     "method": ("optimum", mine["method"].values),
+                     "log_evidence": ("optimum", mine["log_evidence"].values),
+                     "share": ("optimum", share),
                      "share_per_chain": (("chain", "optimum"), per_chain),
                      "log_likelihood": ("optimum", [o.log_likelihood for o in mle.optima])},
                     coords={"optimum": np.arange(len(opts)), "chain": np.arange(C)})
-    ds.attrs["em_best_is_minor_mode"] = int(share.size > 1 and share[0] < share.max())
+    every = masses["mass"].values  # EM's optima's regions and any other mode's
+    top = np.nanmax(every) if np.isfinite(every).any() else np.nan
+    ds.attrs["em_best_is_minor_mode"] = int(np.isfinite(top) and every.size > 1
+                                            and not mass[0] >= top)
+    ds.attrs["share"] = "draws nearest each optimum: where the chains were, not a mass"
+    ds.attrs["mass"] = ("estimated posterior mass of each optimum's region, relative to the "
+                        "regions listed (bridge sampling, or Laplace where few draws)")
     return ds
 
 

@@ -26,7 +26,7 @@ _log = logging.getLogger(__name__)
 #: The named child streams of a run, in spawn order. ``restarts`` seeds EM *and*
 #: MAP-EM: both start from the same initial points (common random numbers), so
 #: any difference between them comes from the prior, not from other restarts.
-STREAMS = ("restarts", "bootstrap", "map", "nuts", "spare")
+STREAMS = ("restarts", "bootstrap", "map", "nuts", "spare", "mass")
 
 
 class Streams:

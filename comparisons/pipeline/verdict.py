@@ -11,7 +11,9 @@ from one mode and the sampler has converged, so it is *assessable* only when
 Otherwise the verdict is ``not_assessable`` with the reasons, no pooled
 "agree" is given, and agreement is given **per mode**: each mode's posterior
 (its chains only, aligned to the reference order) against the EM optimum it
-matches, with the mode's share of chains -- a chain share, not a posterior mass.
+matches, with the mode's estimated posterior mass (:mod:`..posterior.mass`: bridge
+sampling or Laplace, independent of where the chains started) and, labelled as
+such, its share of chains.
 
 Why they differ
 ---------------
@@ -104,7 +106,8 @@ def per_mode_agreement(post: xr.Dataset, census: xr.Dataset, optima: list, refer
         Over ``(mode, row)``: ``optimum_value`` (NaN without an EM counterpart),
         ``post_mean``, ``post_sd``, ``hdi_low``, ``hdi_high``, ``z``,
         ``optimum_in_hdi``, ``agree``; over ``mode``: ``optimum``,
-        ``n_chains``, ``chain_share``.
+        ``n_chains``, ``chain_share`` and, when the census has them, the
+        estimated ``mass``, ``mass_sd`` and ``mass_method``.
     """
     import arviz_stats as azs
 
@@ -150,6 +153,9 @@ def per_mode_agreement(post: xr.Dataset, census: xr.Dataset, optima: list, refer
     out["optimum"] = ("mode", census["optimum_of_mode"].values.astype(int))
     out["n_chains"] = ("mode", counts)
     out["chain_share"] = ("mode", counts / C)
+    for name in ("mass", "mass_sd", "mass_method"):
+        if name in census:
+            out[name] = ("mode", census[name].values)
     out.attrs.update({"hdi_prob": float(prob), "share": "chains, not posterior mass",
                       "atlas": census.attrs.get("atlas", "em")})
     return out.assign_coords(mode=np.arange(len(tables)))

@@ -266,16 +266,7 @@ def _hidden(tree) -> list:
         items.append(f"EM's plug-in density lies outside the posterior predictive "
                      f"{float(dens.attrs.get('prob', 0.94)):.0%} band on "
                      f"{float(dens.attrs['fraction_em_outside_band']):.1%} of the grid.")
-    modes = _g(tree, "comparison/modes")
-    if modes is not None:
-        shares = "; ".join(
-            f"{report_modes.atlas_id(tree, 'em', j)} (log-likelihood {_ll(ll)}): {s:.1%}"
-            for j, (ll, s) in enumerate(zip(modes["log_likelihood"].values,
-                                            modes["share"].values, strict=True)))
-        minor = int(modes.attrs.get("em_best_is_minor_mode", 0))
-        items.append(f"Posterior draws nearest each EM optimum: {shares}. EM's best optimum "
-                     f"({report_modes.atlas_id(tree, 'em', 0)}) "
-                     f"{'IS' if minor else 'is not'} a minor mode of the posterior.")
+    items += report_modes.mass_items(tree, _ll)
     return out + ([("ul", items)] if items else [])
 
 
