@@ -112,6 +112,8 @@ def _minor_mode_start():
 
 def test_galaxies_minor_mode_has_tiny_mass_although_every_chain_sits_there():
     from mixcompare.comparisons.pipeline import compare
+    from mixcompare.comparisons.report import comparison as report
+    from mixcompare.comparisons.report import modes as report_modes
 
     X, minor = _minor_mode_start()
     start = {"weights": minor.weights, "means": minor.means, "variances": minor.variances}
@@ -136,3 +138,38 @@ def test_galaxies_minor_mode_has_tiny_mass_although_every_chain_sits_there():
     assert mass["em_best_is_minor_mode"] is False
     # where the draws were: (almost) none near EM's best optimum
     assert mass["draw_share"][0] < 0.05
+    # no pooled verdict on draws from a minor mode; the report says where the mass is
+    agreement = res.summary()["agreement"]
+    assert agreement["verdict"] == "not_assessable"
+    assert "the draws summarise a minor mode" in agreement["reason"]
+    items = report_modes.mass_items(res.tree, report._ll)
+    assert "E0 (log-likelihood" in items[0] and "(laplace" in items[0].lower()
+    assert "EM's best optimum (E0) is not a minor mode of the posterior" in items[0]
+    assert "not a mass" in items[1]
+
+
+def test_no_pooled_verdict_when_the_chains_sit_in_a_minor_mode():
+    """One settled, converged mode is not enough when it holds little estimated mass."""
+    import xarray as xr
+    from mixcompare.comparisons.pipeline.verdict import MASS_MIN, assessability
+
+    def census(mass, region):
+        n = len(mass)
+        return xr.Dataset({"unsettled": ("chain", np.zeros(2, bool)),
+                           "mode_of_chain": ("chain", np.zeros(2, int)),
+                           "optimum_of_mode": ("mode", np.arange(n)),
+                           "mass": ("mode", np.asarray(mass, float)),
+                           "mass_region": ("mode", np.asarray(region))},
+                          attrs={"kind": "one mode"})
+
+    diag = xr.Dataset({"rhat_relabeled": ("row", [1.001]),
+                       "ess_bulk_relabeled": ("row", [2000.0])})
+    ok, why = assessability(census([1e-4], [3]), diag)
+    assert not ok and "hold only 0.0001 of the estimated posterior mass" in why
+    ok, _ = assessability(census([MASS_MIN + 0.01], [0]), diag)
+    assert ok
+    ok, _ = assessability(census([np.nan], [0]), diag)  # no estimate: no claim either way
+    assert ok
+    # two modes in one region count its mass once
+    ok, why = assessability(census([0.6, 0.6], [1, 1]), diag)
+    assert not ok and "hold only 0.6" in why

@@ -6,7 +6,10 @@ from one mode and the sampler has converged, so it is *assessable* only when
 
 - the census finds one mode (label switching alone is undone by relabelling),
 - every chain settled (its own split R-hat is small),
-- relabelled R-hat <= 1.01 and bulk ESS >= 400 for every parameter.
+- relabelled R-hat <= 1.01 and bulk ESS >= 400 for every parameter,
+- the modes the chains sit in hold at least ``MASS_MIN`` (90 %) of the
+  estimated posterior mass (:mod:`..posterior.mass`), when it is estimated:
+  chains that all sit in a minor mode summarise that mode, not the posterior.
 
 Otherwise the verdict is ``not_assessable`` with the reasons, no pooled
 "agree" is given, and agreement is given **per mode**: each mode's posterior
@@ -38,7 +41,11 @@ from mixcompare.comparisons.tables import flatten, posterior_rows, table
 
 from .metrics import AGREE_Z, ESS_MIN, RHAT_MAX
 
-__all__ = ["PARTS", "apply_verdict", "assessability", "decompose", "per_mode_agreement"]
+__all__ = ["MASS_MIN", "PARTS", "apply_verdict", "assessability", "decompose",
+           "per_mode_agreement"]
+
+#: the least estimated posterior mass the chains' modes must hold for a pooled verdict
+MASS_MIN = 0.9
 
 #: the parts of the MLE-to-posterior-mean distance, in order (see the module docstring)
 PARTS = ("prior", "asymmetry", "modes")
@@ -74,6 +81,13 @@ def assessability(census: xr.Dataset | None, diagnostics: xr.Dataset | None) -> 
     ess = float(np.nanmin(diagnostics["ess_bulk_relabeled"].values))
     if not ess >= ESS_MIN:
         why.append(f"lowest relabelled bulk ESS {ess:.0f} < {ESS_MIN}")
+    if "mass" in census and "mass_region" in census:
+        regions, first = np.unique(census["mass_region"].values, return_index=True)
+        held = float(np.sum(census["mass"].values[first]))  # each region counted once
+        if np.isfinite(held) and held < MASS_MIN:
+            why.append(f"the chains' mode{'s' if regions.size > 1 else ''} hold only "
+                       f"{held:.2g} of the estimated posterior mass (< {MASS_MIN:g}): the "
+                       "draws summarise a minor mode")
     if why:
         return False, "; ".join(why)
     return True, (f"one mode, every chain settled, relabelled R-hat {rhat:.3f} <= {RHAT_MAX}, "

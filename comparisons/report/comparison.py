@@ -131,7 +131,8 @@ def _agreement(tree) -> list:
                   "bootstrap percentile interval. ArviZ 1.x defaults to an 89% equal-tailed "
                   f"interval (ETI); this report uses the {prob:.0%} HDI throughout.")]
     if has_post and not pooled:
-        out.append(("p", "Pooled over every chain (the draws may mix modes or chains that have "
+        out.append(("p", "Pooled over every chain (the draws may mix modes, weighted by their "
+                         "share of chains, not by their estimated mass, or chains that have "
                          "not converged): shown for reference, without a pooled z or verdict."))
     cols = ("z", "mle_in_hdi", "agree") if pooled or not has_post else ()
     rows = []

@@ -307,8 +307,8 @@ def mode_agreement(tree: xr.DataTree, fmt, table) -> list:
                                                         one['mass_method'].item())}. "
                 if "mass" in one else "")
         out.append(("p", f"**Mode {k}** (chains {', '.join(map(str, chains))}) sits at "
-                         f"{mode_optimum(tree, cen, k)}. {mass}Chain share (not a mass): "
-                         f"{n_ch} of {C} chains ({share:.0%}). "
+                         f"{mode_optimum(tree, cen, k)}. {mass}Chain share: {n_ch} of {C} "
+                         f"chains ({share:.0%}; where chains settled, not a mass). "
                          + (f"Against {oid}, {agree} of {int(known.sum())} rows agree."
                             if oid else "There is no optimum to compare its posterior "
                                         "against.")))
