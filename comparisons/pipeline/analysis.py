@@ -139,34 +139,34 @@ def analyse_posterior(s: Setup, fit: EMFit, map_em: MapEMFit | None, nuts: NutsF
                                  structure=s.structure, fixed=s.fixed,
                                  started_at=nuts.started_at)
         optima = [(o.weights, o.means, o.variances) for o in atlas.optima]
-        modes, cen = _masses(s, fit, post, cen, model, ordered=ordered, rng=mass_rng)
+        modes, cen = _masses(s, fit, atlas, post, cen, model, ordered=ordered,
+                             rng=mass_rng)
         per_mode = per_mode_agreement(post, cen, optima, fit.reference, s.scale, prob=level)
     return PosteriorAnalysis(ls, summ, diag, memb, dens, modes, cen, per_mode, raw)
 
 
-def _masses(s: Setup, fit: EMFit, post, cen, model, *, ordered: bool, rng):
-    """Estimated masses of the regions of EM's optima and of the modes no EM optimum matches.
+def _masses(s: Setup, fit: EMFit, atlas, post, cen, model, *, ordered: bool, rng):
+    """Estimated masses of the posterior's modes: the regions of the census's atlas and modes.
 
-    A census mode is in the region of the EM optimum its first chain sits at (the
-    census's rule, :func:`..posterior.census.census`, against EM's atlas); a mode
-    that sits at none gets a region of its own, centred on its chain medians.
-    Returns the ``comparison/modes`` dataset (mass near each EM optimum) and the
-    census with each mode's mass (:func:`..posterior.mass.census_masses`).
+    The regions are centred on the optima of the atlas the census matched
+    against (MAP-EM's when it ran: the posterior's modes, not the likelihood's)
+    and on the chain medians of each census mode that sits at none of them.
+    Returns the ``comparison/modes`` dataset (the mass of the region holding
+    each EM optimum) and the census with each mode's mass
+    (:func:`..posterior.mass.census_masses`).
     """
-    optima = fit.result.optima
-    centres = [(o.weights, o.means, o.covariances) for o in optima]
-    at_em = census.census(post, [(o.weights, o.means, o.variances) for o in optima])
+    n_atlas = len(atlas.optima)
+    centres = [(o.weights, o.means, o.covariances) for o in atlas.optima]
     regions = []
-    for k in range(cen.sizes["mode"]):
-        c = int(np.flatnonzero(cen["mode_of_chain"].values == k)[0])
-        j = int(at_em.dataset["matched_optimum"].values[c])
-        if j < 0:  # a region of its own, centred on the chain's medians
+    for k, j in enumerate(cen["optimum_of_mode"].values):
+        if not 0 <= j < n_atlas:  # a region of its own, centred on its chain medians
+            c = int(np.flatnonzero(cen["mode_of_chain"].values == k)[0])
             w, m, v = chain_medians(post, c)
             cov = (post["covariances"].isel(chain=c).median("draw").values
                    if "covariances" in post else v)
             centres.append((w, m, cov))
             j = len(centres) - 1
-        regions.append(j)
+        regions.append(int(j))
     masses = mode_masses(model, post, centres, s.scale, rng, ordered=ordered)
-    modes = metrics.posterior_mass_near_optima(fit.result, masses)
+    modes = metrics.posterior_mass_near_optima(fit.result, masses, centres, s.scale)
     return modes, census_masses(cen, masses, regions)

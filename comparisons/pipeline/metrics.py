@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 from mixcompare import em
+from mixcompare.comparisons.posterior.units import standardised
 from mixcompare.comparisons.tables import posterior_rows, table
 
 __all__ = ["AGREE_Z", "HDI_PROB", "agreement", "diagnostics", "em_classification", "hidden",
@@ -197,56 +198,69 @@ def density(post: xr.Dataset, X, mle: em.EMResult, n_grid: int = 400, *,
     return band
 
 
-def posterior_mass_near_optima(mle: em.EMResult, masses: xr.Dataset) -> xr.Dataset:
-    """Estimated posterior mass near each EM optimum, with the share of draws nearest it.
+def posterior_mass_near_optima(mle: em.EMResult, masses: xr.Dataset, centres: list,
+                               scale: float) -> xr.Dataset:
+    """Estimated posterior mass of the mode region holding each EM optimum, and its draw share.
 
     Parameters
     ----------
     mle : em.EMResult
-        EM's fit; its atlas of optima names the regions.
+        EM's fit; its atlas of optima.
     masses : xarray.Dataset
         :func:`mixcompare.comparisons.posterior.mass.mode_masses` over the
-        regions of EM's optima (its first ``len(mle.optima)`` regions, in
-        the atlas's order).
+        regions of ``centres``.
+    centres : list of (weights, means, covariances)
+        The regions' centres (the posterior's modes: MAP-EM's optima when it
+        ran, and any census mode that sits at none).
+    scale : float
+        The data's scale.
 
     Returns
     -------
     xarray.Dataset
-        Over ``optimum``: ``mass``, ``mass_sd``, ``method``, ``log_evidence``
-        (estimated: where the posterior mass is), ``share`` and, over
-        ``(chain, optimum)``, ``share_per_chain`` (share of draws nearest
-        each optimum: where the chains were, which depends on their starts),
-        ``log_likelihood``. Attribute ``em_best_is_minor_mode``: 1 when
-        another region (of an optimum or of a mode no optimum matches) holds
-        more estimated mass than EM's best, or EM's best is no posterior mode.
+        Over ``optimum``: ``region`` (the region holding the optimum),
+        ``mass``, ``mass_sd``, ``method``, ``log_evidence`` and
+        ``log_evidence_sd`` (estimated: where the posterior mass is), ``share`` and, over ``(chain,
+        optimum)``, ``share_per_chain`` (the region's share of draws: where
+        the chains were, which depends on their starts), ``log_likelihood``.
+        Attribute ``em_best_is_minor_mode``: 1 when another region holds more
+        estimated mass than the one holding EM's best optimum, or that one
+        has no estimate (no posterior mode there).
 
     Notes
     -----
-    Each draw counts for the region whose centre is nearest it up to a
-    relabelling (:func:`mixcompare.comparisons.posterior.mass.nearest_centre`):
-    EM's optima and, after them, any census mode that sits at none. Shares and
-    masses are of the same regions.
+    An EM optimum lies in the region of the centre nearest it up to a
+    relabelling (:func:`mixcompare.comparisons.posterior.mass.nearest_centre`),
+    the rule that assigns the draws. The prior moves a posterior mode away from
+    its MLE, so EM's optimum is given the mass of the posterior mode whose
+    region holds it; two optima in one region show the same mass.
     """
-    opts = mle.optima
-    mine = masses.isel(region=slice(0, len(opts)))
+    from mixcompare.comparisons.posterior.mass import nearest_centre, standardised_centres
+
+    std = standardised_centres(centres, scale)
+    region = np.array([nearest_centre(std, standardised(o.weights, o.means, o.variances,
+                                                        scale))[0] for o in mle.optima])
+    mine = masses.isel(region=region)
     mass = mine["mass"].values
-    share = mine["draw_share"].values
     per_chain = mine["draw_share_per_chain"].transpose("chain", "region").values
-    C = per_chain.shape[0]
-    ds = xr.Dataset({"mass": ("optimum", mass), "mass_sd": ("optimum", mine["mass_sd"].values),
+    ds = xr.Dataset({"region": ("optimum", region),
+                     "mass": ("optimum", mass), "mass_sd": ("optimum", mine["mass_sd"].values),
                      "method": ("optimum", mine["method"].values),
                      "log_evidence": ("optimum", mine["log_evidence"].values),
-                     "share": ("optimum", share),
+                     "log_evidence_sd": ("optimum", mine["log_evidence_sd"].values),
+                     "share": ("optimum", mine["draw_share"].values),
                      "share_per_chain": (("chain", "optimum"), per_chain),
                      "log_likelihood": ("optimum", [o.log_likelihood for o in mle.optima])},
-                    coords={"optimum": np.arange(len(opts)), "chain": np.arange(C)})
-    every = masses["mass"].values  # EM's optima's regions and any other mode's
+                    coords={"optimum": np.arange(region.size),
+                            "chain": np.arange(per_chain.shape[0])})
+    every = masses["mass"].values
     top = np.nanmax(every) if np.isfinite(every).any() else np.nan
     ds.attrs["em_best_is_minor_mode"] = int(np.isfinite(top) and every.size > 1
                                             and not mass[0] >= top)
-    ds.attrs["share"] = "draws nearest each optimum: where the chains were, not a mass"
-    ds.attrs["mass"] = ("estimated posterior mass of each optimum's region, relative to the "
-                        "regions listed (bridge sampling, or Laplace where few draws)")
+    ds.attrs["share"] = "draws in the optimum's region: where the chains were, not a mass"
+    ds.attrs["mass"] = ("estimated posterior mass of the mode region holding each optimum, "
+                        "relative to the regions found (bridge sampling, or Laplace where few "
+                        "draws)")
     return ds
 
 

@@ -2,7 +2,8 @@
 
 Where chains settle depends on where they start; a mode's posterior mass
 does not. The parameter space is cut into regions, one per *centre* (an
-optimum of EM's atlas, or a census mode with no optimum): a point belongs
+optimum of the atlas the census uses -- MAP-EM's, the posterior's modes, when
+it ran -- or the medians of a census mode that sits at none): a point belongs
 to the centre nearest it up to a relabelling (:func:`em.match_components`
 on standardised units, the rule that matches chains and draws elsewhere).
 For an unordered model a region is further cut to one labelling (the
@@ -44,7 +45,8 @@ from mixcompare.comparisons.posterior.bridge import (
 from mixcompare.comparisons.posterior.relabel import draw_arrays
 from mixcompare.comparisons.posterior.units import standardised
 
-__all__ = ["MAX_DRAWS", "mode_masses", "nearest_centre"]
+__all__ = ["MAX_DRAWS", "census_masses", "mode_masses", "nearest_centre",
+           "standardised_centres"]
 
 #: posterior draws used at most (thinned evenly within each chain)
 MAX_DRAWS = 2000
@@ -116,6 +118,11 @@ def _full_cov(cov, K: int) -> np.ndarray:
     if cov.ndim == 2:
         cov = cov[None]
     return np.broadcast_to(cov, (K,) + cov.shape[1:]).copy()
+
+
+def standardised_centres(centres: list, scale: float) -> list:
+    """Centres ``(weights, means, covariances)`` on standardised units (for matching)."""
+    return [standardised(w, m, _full_cov(c, len(w)), scale) for w, m, c in centres]
 
 
 def _assign(post: xr.Dataset, space: _Space, max_draws: int):
@@ -199,7 +206,7 @@ def mode_masses(mm, post: xr.Dataset, centres: list, scale: float, rng, *,
     seeds = np.random.SeedSequence(em.check_rng(rng).integers(2**63)).spawn(len(centres))
     centres = [(np.asarray(w, float), np.asarray(m, float), _full_cov(cov, len(w)))
                for w, m, cov in centres]
-    std = [standardised(w, m, cov, scale) for w, m, cov in centres]
+    std = standardised_centres(centres, scale)
     space = _Space(mm, std, scale, ordered)
     region, flat, chain = _assign(post, space, max_draws)
     p = flat.shape[1]

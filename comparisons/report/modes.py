@@ -292,8 +292,8 @@ def mode_agreement(tree: xr.DataTree, fmt, table) -> list:
            ("p", "Each mode's chains, aligned to the reference order, against the optimum the "
                  "mode sits at: z = (optimum value − mode's posterior mean) / mode's posterior "
                  "sd; a row agrees when |z| ≤ 2. A mode's estimated mass is its posterior "
-                 "mass; its chain share is the share of chains that settled there, not a "
-                 "mass.")]
+                 "mass, whatever the chains' starts; its chain share is the share of chains "
+                 "that settled there, not its posterior mass.")]
     for k in range(am.sizes["mode"]):
         one = am.isel(mode=k)
         chains = np.flatnonzero(cen["mode_of_chain"].values == k)
@@ -308,7 +308,7 @@ def mode_agreement(tree: xr.DataTree, fmt, table) -> list:
                 if "mass" in one else "")
         out.append(("p", f"**Mode {k}** (chains {', '.join(map(str, chains))}) sits at "
                          f"{mode_optimum(tree, cen, k)}. {mass}Chain share: {n_ch} of {C} "
-                         f"chains ({share:.0%}; where chains settled, not a mass). "
+                         f"chains ({share:.0%}). "
                          + (f"Against {oid}, {agree} of {int(known.sum())} rows agree."
                             if oid else "There is no optimum to compare its posterior "
                                         "against.")))
