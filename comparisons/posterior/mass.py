@@ -130,20 +130,22 @@ def _assign(post: xr.Dataset, space: _Space, max_draws: int):
     w, m, v = draw_arrays(post)
     C, D, K = w.shape
     step = max(1, int(np.ceil(C * D / max_draws)))
+    arrays, axes = {}, {}
+    for name in space.names:  # numpy arrays once: indexing xarray per draw is slow
+        var = post[name].transpose("chain", "draw", ...)
+        arrays[name] = np.asarray(var.values, float)
+        axes[name] = var.dims.index("component") - 2 if "component" in var.dims else None
     region, flat, chain = [], [], []
     for c in range(C):
         for t in range(0, D, step):
             p = standardised(w[c, t], m[c, t], v[c, t], space.scale)
             j, perm = nearest_centre(space.centres, p)
-            if space.ordered:
-                perm = np.arange(K)
             vals = {}
-            for name in space.names:
-                a = post[name].isel(chain=c, draw=t)
-                arr = np.asarray(a.values, float)
-                if "component" in a.dims:
-                    arr = np.take(arr, perm, axis=a.dims.index("component"))
-                vals[name] = arr
+            for name, arr in arrays.items():
+                a = arr[c, t]
+                if axes[name] is not None and not space.ordered:
+                    a = np.take(a, perm, axis=axes[name])
+                vals[name] = a
             region.append(j)
             flat.append(space.flat(vals))
             chain.append(c)
@@ -215,8 +217,11 @@ def mode_masses(mm, post: xr.Dataset, centres: list, scale: float, rng, *,
     for j, (w, m, cov) in enumerate(centres):
         sel = region == j
         start = models.params_to_values(mm, w, m, covariances=cov)
-        out.append(_estimate(space, j, flat[sel], chain[sel], start,
-                             np.random.default_rng(seeds[j]), min_draws))
+        try:
+            out.append(_estimate(space, j, flat[sel], chain[sel], start,
+                                 np.random.default_rng(seeds[j]), min_draws))
+        except (ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
+            out.append(Evidence(np.nan, np.nan, f"none: the estimate failed ({exc})"))
     log_z = np.array([e.log_z for e in out])
     sd = np.array([e.sd for e in out])
     mass, mass_sd = masses_from_log_evidence(log_z, sd)
