@@ -82,10 +82,11 @@ def assessability(census: xr.Dataset | None, diagnostics: xr.Dataset | None) -> 
     if not ess >= ESS_MIN:
         why.append(f"lowest relabelled bulk ESS {ess:.0f} < {ESS_MIN}")
     if "mass" in census and "mass_region" in census:
-        regions, first = np.unique(census["mass_region"].values, return_index=True)
+        _, first = np.unique(census["mass_region"].values, return_index=True)
         held = float(np.sum(census["mass"].values[first]))  # each region counted once
         if np.isfinite(held) and held < MASS_MIN:
-            why.append(f"the chains' mode{'s' if regions.size > 1 else ''} hold only "
+            several = census.sizes["mode"] > 1
+            why.append(f"the chains' mode{'s hold' if several else ' holds'} only "
                        f"{held:.2g} of the estimated posterior mass (< {MASS_MIN:g}): the "
                        "draws summarise a minor mode")
     if why:

@@ -74,8 +74,9 @@ def mass_items(tree: xr.DataTree, ll) -> list[str]:
                       and not np.isfinite(modes["mass"].values[0])
                       else f"{'IS' if minor else 'is not'} a minor mode of the posterior by "
                            "these masses") + ".")
-    out.append("Share of the draws nearest each EM optimum (where the chains were, which "
-               "depends on where they started; not a mass): " + "; ".join(shares) + ".")
+    out.append("Share of the draws in the region holding each EM optimum (where the chains "
+               "were, which depends on where they started; not a mass): "
+               + "; ".join(shares) + ".")
     return out
 
 
