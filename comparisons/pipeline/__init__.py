@@ -87,7 +87,8 @@ def _nuts_steps(s, fit, map_em, model, methods, kw: dict, *, streams: Streams, l
     nuts = fit_nuts(model, fit, map_em, **kw, rng=streams.generator("nuts"), log=log,
                     progressbar=progressbar)
     post = analyse_posterior(s, fit, map_em, nuts, model, level=level, log=log, ordered=ordered,
-                             permute_rng=streams.generator("spare") if permute else None)
+                             permute_rng=streams.generator("spare") if permute else None,
+                             mass_rng=streams.generator("mass"))
     sens = sensitivity.prior_sensitivity(s, fit, map_em, post, mode=mode, log=log,
                                          rng=streams.generator("sensitivity"),
                                          nuts_kw={**kw, "ordered": ordered})

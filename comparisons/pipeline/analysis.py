@@ -3,9 +3,10 @@
 :func:`analyse_posterior` takes the NUTS draws and EM's fits and returns a
 :class:`PosteriorAnalysis`: label switching detected and undone, posterior
 summaries and diagnostics of the relabelled draws (with the tail-sensitivity
-of each sd, :mod:`..posterior.tail`), memberships and the
-predictive band against EM's, the posterior mass near EM's optima, and the
-census of modes. Each is an ``xarray.Dataset`` ready for the tree.
+of each sd, :mod:`..posterior.tail`), memberships and the predictive band
+against EM's, the census of modes, and the estimated posterior mass of each
+mode and near each EM optimum (:mod:`..posterior.mass`). Each is an
+``xarray.Dataset`` ready for the tree.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 from mixcompare.comparisons.posterior import census, switching, tail
-from mixcompare.comparisons.posterior.census import optimum_id
+from mixcompare.comparisons.posterior.census import chain_medians, optimum_id
+from mixcompare.comparisons.posterior.mass import census_masses, mode_masses
 
 from . import metrics
 from .fits import EMFit, MapEMFit, NutsFit, Setup
@@ -42,9 +44,11 @@ class PosteriorAnalysis:
     density : xarray.Dataset or None
         Posterior predictive band against EM's plug-in density (1-D only).
     modes : xarray.Dataset
-        Share of draws nearest each EM optimum.
+        Estimated posterior mass near each EM optimum, and the share of draws
+        nearest it (:func:`.metrics.posterior_mass_near_optima`).
     census : xarray.Dataset
-        Where each chain settled, against the (MAP-)EM atlas.
+        Where each chain settled, against the (MAP-)EM atlas, with each
+        mode's estimated mass and its share of chains.
     modes_agreement : xarray.Dataset
         Each mode's posterior against the optimum it matches (:mod:`.verdict`).
     raw : xarray.Dataset
@@ -99,10 +103,11 @@ def permute_labels(post: xr.Dataset, rng) -> xr.Dataset:
 
 def analyse_posterior(s: Setup, fit: EMFit, map_em: MapEMFit | None, nuts: NutsFit, model, *,
                       level: float, log: RunLog, ordered: bool = False,
-                      permute_rng=None) -> PosteriorAnalysis:
-    """Relabel the draws, summarise them, and take the census of modes.
+                      permute_rng=None, mass_rng=None) -> PosteriorAnalysis:
+    """Relabel the draws, summarise them, take the census of modes and estimate their masses.
 
-    With ``permute_rng`` (unordered models), each draw's labels are first
+    ``mass_rng`` seeds the bridge-sampling proposals of the mode masses. With
+    ``permute_rng`` (unordered models), each draw's labels are first
     randomly permuted (:func:`permute_labels`); the census and the per-mode
     agreement then read the relabelled draws.
     """
@@ -124,7 +129,6 @@ def analyse_posterior(s: Setup, fit: EMFit, map_em: MapEMFit | None, nuts: NutsF
         diag = diag.merge(tail.tail_diagnostics(relabeled, K, dd), combine_attrs="no_conflicts")
         memb = metrics.membership(relabeled, s.X, fit.responsibilities, ls.membership)
         dens = metrics.density(relabeled, s.X, fit.result, prob=level) if spec.one_d else None
-        modes = metrics.posterior_mass_near_optima(post, fit.result, scale=s.scale)
     with log.step("census", "census of posterior modes"):
         atlas = map_em.result if map_em is not None else fit.result
         rates = ls.dataset["switching_rate"].values
@@ -137,5 +141,34 @@ def analyse_posterior(s: Setup, fit: EMFit, map_em: MapEMFit | None, nuts: NutsF
                                  structure=s.structure, fixed=s.fixed,
                                  started_at=nuts.started_at)
         optima = [(o.weights, o.means, o.variances) for o in atlas.optima]
+        modes, cen = _masses(s, fit, atlas, post, cen, model, ordered=ordered,
+                             rng=mass_rng)
         per_mode = per_mode_agreement(post, cen, optima, fit.reference, s.scale, prob=level)
     return PosteriorAnalysis(ls, summ, diag, memb, dens, modes, cen, per_mode, raw)
+
+
+def _masses(s: Setup, fit: EMFit, atlas, post, cen, model, *, ordered: bool, rng):
+    """Estimated masses of the posterior's modes: the regions of the census's atlas and modes.
+
+    The regions are centred on the optima of the atlas the census matched
+    against (MAP-EM's when it ran: the posterior's modes, not the likelihood's)
+    and on the chain medians of each census mode that sits at none of them.
+    Returns the ``comparison/modes`` dataset (the mass of the region holding
+    each EM optimum) and the census with each mode's mass
+    (:func:`..posterior.mass.census_masses`).
+    """
+    n_atlas = len(atlas.optima)
+    centres = [(o.weights, o.means, o.covariances) for o in atlas.optima]
+    regions = []
+    for k, j in enumerate(cen["optimum_of_mode"].values):
+        if not 0 <= j < n_atlas:  # a region of its own, centred on its chain medians
+            c = int(np.flatnonzero(cen["mode_of_chain"].values == k)[0])
+            w, m, v = chain_medians(post, c)
+            cov = (post["covariances"].isel(chain=c).median("draw").values
+                   if "covariances" in post else v)
+            centres.append((w, m, cov))
+            j = len(centres) - 1
+        regions.append(int(j))
+    masses = mode_masses(model, post, centres, s.scale, rng, ordered=ordered)
+    modes = metrics.posterior_mass_near_optima(fit.result, masses, centres, s.scale)
+    return modes, census_masses(cen, masses, regions)

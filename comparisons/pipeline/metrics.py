@@ -198,38 +198,69 @@ def density(post: xr.Dataset, X, mle: em.EMResult, n_grid: int = 400, *,
     return band
 
 
-def posterior_mass_near_optima(post: xr.Dataset, mle: em.EMResult, *,
-                               scale: float | None = None) -> xr.Dataset:
-    """Share of posterior draws nearest (up to relabelling) to each EM optimum.
+def posterior_mass_near_optima(mle: em.EMResult, masses: xr.Dataset, centres: list,
+                               scale: float) -> xr.Dataset:
+    """Estimated posterior mass of the mode region holding each EM optimum, and its draw share.
 
-    Each draw is matched to every optimum of EM's atlas with
-    :func:`em.match_components`; it counts for the optimum at the smallest
-    matched distance. EM's best optimum is a *minor mode* of the posterior
-    when another optimum collects more draws.
+    Parameters
+    ----------
+    mle : em.EMResult
+        EM's fit; its atlas of optima.
+    masses : xarray.Dataset
+        :func:`mixcompare.comparisons.posterior.mass.mode_masses` over the
+        regions of ``centres``.
+    centres : list of (weights, means, covariances)
+        The regions' centres (the posterior's modes: MAP-EM's optima when it
+        ran, and any census mode that sits at none).
+    scale : float
+        The data's scale.
+
+    Returns
+    -------
+    xarray.Dataset
+        Over ``optimum``: ``region`` (the region holding the optimum),
+        ``mass``, ``mass_sd``, ``method``, ``log_evidence`` and
+        ``log_evidence_sd`` (estimated: where the posterior mass is), ``share`` and, over ``(chain,
+        optimum)``, ``share_per_chain`` (the region's share of draws: where
+        the chains were, which depends on their starts), ``log_likelihood``.
+        Attribute ``em_best_is_minor_mode``: 1 when another region holds more
+        estimated mass than the one holding EM's best optimum, or that one
+        has no estimate (no posterior mode there).
+
+    Notes
+    -----
+    An EM optimum lies in the region of the centre nearest it up to a
+    relabelling (:func:`mixcompare.comparisons.posterior.mass.nearest_centre`),
+    the rule that assigns the draws. The prior moves a posterior mode away from
+    its MLE, so EM's optimum is given the mass of the posterior mode whose
+    region holds it; two optima in one region show the same mass.
     """
-    from mixcompare.comparisons.posterior.relabel import draw_arrays
+    from mixcompare.comparisons.posterior.mass import nearest_centre, standardised_centres
 
-    w, m, v = draw_arrays(post)
-    C, D, K = w.shape
-    if scale is None:  # the data's scale (the pipeline passes its Setup.scale)
-        scale = np.sqrt(np.mean(np.var(mle.data.reshape(mle.n_samples, -1), axis=0)))
-    opts = [standardised(o.weights, o.means, o.variances, scale) for o in mle.optima]
-    step = max(1, (C * D) // 2000)  # a thinned set of draws is enough for shares
-    nearest = np.full((C, D), -1)
-    for c in range(C):
-        for t in range(0, D, step):
-            p = standardised(w[c, t], m[c, t], v[c, t], scale)
-            dist = [em.match_components(o, p)[1] for o in opts]
-            nearest[c, t] = int(np.argmin(dist))
-    used = nearest[nearest >= 0]
-    share = np.array([(used == j).mean() for j in range(len(opts))])
-    per_chain = np.array([[(nearest[c][nearest[c] >= 0] == j).mean() for j in range(len(opts))]
-                          for c in range(C)])
-    ds = xr.Dataset({"share": ("optimum", share),
+    std = standardised_centres(centres, scale)
+    region = np.array([nearest_centre(std, standardised(o.weights, o.means, o.variances,
+                                                        scale))[0] for o in mle.optima])
+    mine = masses.isel(region=region)
+    mass = mine["mass"].values
+    per_chain = mine["draw_share_per_chain"].transpose("chain", "region").values
+    ds = xr.Dataset({"region": ("optimum", region),
+                     "mass": ("optimum", mass), "mass_sd": ("optimum", mine["mass_sd"].values),
+                     "method": ("optimum", mine["method"].values),
+                     "log_evidence": ("optimum", mine["log_evidence"].values),
+                     "log_evidence_sd": ("optimum", mine["log_evidence_sd"].values),
+                     "share": ("optimum", mine["draw_share"].values),
                      "share_per_chain": (("chain", "optimum"), per_chain),
                      "log_likelihood": ("optimum", [o.log_likelihood for o in mle.optima])},
-                    coords={"optimum": np.arange(len(opts)), "chain": np.arange(C)})
-    ds.attrs["em_best_is_minor_mode"] = int(share.size > 1 and share[0] < share.max())
+                    coords={"optimum": np.arange(region.size),
+                            "chain": np.arange(per_chain.shape[0])})
+    every = masses["mass"].values
+    top = np.nanmax(every) if np.isfinite(every).any() else np.nan
+    ds.attrs["em_best_is_minor_mode"] = int(np.isfinite(top) and every.size > 1
+                                            and not mass[0] >= top)
+    ds.attrs["share"] = "draws in the optimum's region: where the chains were, not a mass"
+    ds.attrs["mass"] = ("estimated posterior mass of the mode region holding each optimum, "
+                        "relative to the regions found (bridge sampling, or Laplace where few "
+                        "draws)")
     return ds
 
 

@@ -26,7 +26,8 @@ _log = logging.getLogger(__name__)
 #: The named child streams of a run, in spawn order. ``restarts`` seeds EM *and*
 #: MAP-EM: both start from the same initial points (common random numbers), so
 #: any difference between them comes from the prior, not from other restarts.
-STREAMS = ("restarts", "bootstrap", "map", "nuts", "spare", "sensitivity", "predictive")
+STREAMS = ("restarts", "bootstrap", "map", "nuts", "spare", "sensitivity", "predictive",
+           "mass")
 
 
 class Streams:

@@ -6,12 +6,17 @@ from one mode and the sampler has converged, so it is *assessable* only when
 
 - the census finds one mode (label switching alone is undone by relabelling),
 - every chain settled (its own split R-hat is small),
-- relabelled R-hat <= 1.01 and bulk ESS >= 400 for every parameter.
+- relabelled R-hat <= 1.01 and bulk ESS >= 400 for every parameter,
+- the modes the chains sit in hold at least ``MASS_MIN`` (90 %) of the
+  estimated posterior mass (:mod:`..posterior.mass`), when it is estimated:
+  chains that all sit in a minor mode summarise that mode, not the posterior.
 
 Otherwise the verdict is ``not_assessable`` with the reasons, no pooled
 "agree" is given, and agreement is given **per mode**: each mode's posterior
 (its chains only, aligned to the reference order) against the EM optimum it
-matches, with the mode's share of chains -- a chain share, not a posterior mass.
+matches, with the mode's estimated posterior mass (:mod:`..posterior.mass`: bridge
+sampling or Laplace, independent of where the chains started) and, labelled as
+such, its share of chains.
 
 Why they differ
 ---------------
@@ -36,7 +41,11 @@ from mixcompare.comparisons.tables import flatten, posterior_rows, table
 
 from .metrics import AGREE_Z, ESS_MIN, RHAT_MAX
 
-__all__ = ["PARTS", "apply_verdict", "assessability", "decompose", "per_mode_agreement"]
+__all__ = ["MASS_MIN", "PARTS", "apply_verdict", "assessability", "decompose",
+           "per_mode_agreement"]
+
+#: the least estimated posterior mass the chains' modes must hold for a pooled verdict
+MASS_MIN = 0.9
 
 #: the parts of the MLE-to-posterior-mean distance, in order (see the module docstring)
 PARTS = ("prior", "asymmetry", "modes")
@@ -72,6 +81,14 @@ def assessability(census: xr.Dataset | None, diagnostics: xr.Dataset | None) -> 
     ess = float(np.nanmin(diagnostics["ess_bulk_relabeled"].values))
     if not ess >= ESS_MIN:
         why.append(f"lowest relabelled bulk ESS {ess:.0f} < {ESS_MIN}")
+    if "mass" in census and "mass_region" in census:
+        _, first = np.unique(census["mass_region"].values, return_index=True)
+        held = float(np.sum(census["mass"].values[first]))  # each region counted once
+        if np.isfinite(held) and held < MASS_MIN:
+            several = census.sizes["mode"] > 1
+            why.append(f"the chains' mode{'s hold' if several else ' holds'} only "
+                       f"{held:.2g} of the estimated posterior mass (< {MASS_MIN:g}): the "
+                       "draws summarise a minor mode")
     if why:
         return False, "; ".join(why)
     return True, (f"one mode, every chain settled, relabelled R-hat {rhat:.3f} <= {RHAT_MAX}, "
@@ -104,7 +121,8 @@ def per_mode_agreement(post: xr.Dataset, census: xr.Dataset, optima: list, refer
         Over ``(mode, row)``: ``optimum_value`` (NaN without an EM counterpart),
         ``post_mean``, ``post_sd``, ``hdi_low``, ``hdi_high``, ``z``,
         ``optimum_in_hdi``, ``agree``; over ``mode``: ``optimum``,
-        ``n_chains``, ``chain_share``.
+        ``n_chains``, ``chain_share`` and, when the census has them, the
+        estimated ``mass``, ``mass_sd`` and ``mass_method``.
     """
     import arviz_stats as azs
 
@@ -150,6 +168,9 @@ def per_mode_agreement(post: xr.Dataset, census: xr.Dataset, optima: list, refer
     out["optimum"] = ("mode", census["optimum_of_mode"].values.astype(int))
     out["n_chains"] = ("mode", counts)
     out["chain_share"] = ("mode", counts / C)
+    for name in ("mass", "mass_sd", "mass_method"):
+        if name in census:
+            out[name] = ("mode", census[name].values)
     out.attrs.update({"hdi_prob": float(prob), "share": "chains, not posterior mass",
                       "atlas": census.attrs.get("atlas", "em")})
     return out.assign_coords(mode=np.arange(len(tables)))

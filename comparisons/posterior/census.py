@@ -13,6 +13,11 @@ Classification of the run
 switching within a chain): relabel and report.
 *several modes*: chains in non-equivalent solutions. Diagnostics are then
 given per mode, never pooled across modes.
+
+How many chains sit in a mode depends on where they started, not on the
+mode's posterior mass: :mod:`.mass` estimates the masses from the density
+(the pipeline adds them to the census as ``mass``, ``mass_sd``,
+``mass_method``, next to ``chain_share``).
 """
 
 from __future__ import annotations

@@ -132,7 +132,8 @@ def _agreement(tree) -> list:
                   "bootstrap percentile interval. ArviZ 1.x defaults to an 89% equal-tailed "
                   f"interval (ETI); this report uses the {prob:.0%} HDI throughout.")]
     if has_post and not pooled:
-        out.append(("p", "Pooled over every chain (the draws may mix modes or chains that have "
+        out.append(("p", "Pooled over every chain (the draws may mix modes, weighted by their "
+                         "share of chains, not by their estimated mass, or chains that have "
                          "not converged): shown for reference, without a pooled z or verdict."))
     cols = ("z", "mle_in_hdi", "agree") if pooled or not has_post else ()
     rows = []
@@ -267,16 +268,7 @@ def _hidden(tree) -> list:
         items.append(f"EM's plug-in density lies outside the posterior predictive "
                      f"{float(dens.attrs.get('prob', 0.94)):.0%} band on "
                      f"{float(dens.attrs['fraction_em_outside_band']):.1%} of the grid.")
-    modes = _g(tree, "comparison/modes")
-    if modes is not None:
-        shares = "; ".join(
-            f"{report_modes.atlas_id(tree, 'em', j)} (log-likelihood {_ll(ll)}): {s:.1%}"
-            for j, (ll, s) in enumerate(zip(modes["log_likelihood"].values,
-                                            modes["share"].values, strict=True)))
-        minor = int(modes.attrs.get("em_best_is_minor_mode", 0))
-        items.append(f"Posterior draws nearest each EM optimum: {shares}. EM's best optimum "
-                     f"({report_modes.atlas_id(tree, 'em', 0)}) "
-                     f"{'IS' if minor else 'is not'} a minor mode of the posterior.")
+    items += report_modes.mass_items(tree, _ll)
     return out + ([("ul", items)] if items else [])
 
 

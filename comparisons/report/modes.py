@@ -15,8 +15,8 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from mixcompare.comparisons.posterior.census import optimum_id
 
-__all__ = ["CAPTION", "atlas_id", "atlas_section", "fig_census", "mode_agreement",
-           "mode_optimum", "section"]
+__all__ = ["CAPTION", "atlas_id", "atlas_section", "fig_census", "mass_items", "mass_text",
+           "mode_agreement", "mode_optimum", "section"]
 
 CAPTION = ("Per-chain traces of each component mean coloured by the mode the chain settled "
            "in (left), next to the means of every optimum of the (MAP-)EM atlas, labelled by "
@@ -37,6 +37,47 @@ def _group(tree: xr.DataTree, path: str) -> xr.Dataset | None:
     except KeyError:
         return None
     return ds if ds.data_vars else None
+
+
+def mass_text(mass, sd, method) -> str:
+    """Say an estimated mass with its standard error and method, or why there is none."""
+    method = str(method)
+    if not np.isfinite(mass):
+        return "not estimated" + (f" ({method[6:]})" if method.startswith("none: ") else "")
+    if method == "laplace":
+        return f"{mass:.3g} (Laplace; error not quantified)"
+    return f"{mass:.3g} ± {sd:.2g} ({method})"
+
+
+def mass_items(tree: xr.DataTree, ll) -> list[str]:
+    """Return the report's sentences on the posterior mass near EM's optima (estimated)."""
+    modes = _group(tree, "comparison/modes")
+    if modes is None:
+        return []
+    parts, shares = [], []
+    for j in range(modes.sizes["optimum"]):
+        oid = atlas_id(tree, "em", j)
+        desc = f"{oid} (log-likelihood {ll(modes['log_likelihood'].values[j])})"
+        if "mass" in modes:
+            parts.append(f"{desc}: {mass_text(modes['mass'].values[j], modes['mass_sd'].values[j],
+                                              modes['method'].values[j])}")
+        shares.append(f"{oid} {float(modes['share'].values[j]):.1%}")
+    best = atlas_id(tree, "em", 0)
+    minor = int(modes.attrs.get("em_best_is_minor_mode", 0))
+    out = []
+    if parts:
+        out.append("Estimated posterior mass of the region of each EM optimum (bridge sampling "
+                   "from the draws in the region, or a Laplace approximation where few draws "
+                   "fall there; relative to the regions listed): " + "; ".join(parts)
+                   + f". EM's best optimum ({best}) "
+                   + ("has no estimated mass (see above)" if "mass" in modes
+                      and not np.isfinite(modes["mass"].values[0])
+                      else f"{'IS' if minor else 'is not'} a minor mode of the posterior by "
+                           "these masses") + ".")
+    out.append("Share of the draws in the region holding each EM optimum (where the chains "
+               "were, which depends on where they started; not a mass): "
+               + "; ".join(shares) + ".")
+    return out
 
 
 def atlas_id(tree: xr.DataTree, source: str, j: int) -> str:
@@ -165,14 +206,28 @@ def section(tree: xr.DataTree, fmt, table) -> list:
                      "chain's medians. R-hat and ESS are computed per mode, never pooled "
                      "across modes."))
     rows = []
+    C = cen.sizes["chain"]
     for k in range(cen.sizes["mode"]):
         chains = np.flatnonzero(cen["mode_of_chain"].values == k)
+        mass = (mass_text(cen["mass"].values[k], cen["mass_sd"].values[k],
+                          cen["mass_method"].values[k]) if "mass" in cen else "—")
         rows.append([str(k), ", ".join(map(str, chains)), mode_optimum(tree, cen, k),
                      _ll(cen["optimum_log_likelihood"].values[k]),
-                     _ll(cen["log_density_at_median"].values[k]),
-                     fmt(cen["rhat_max"].values[k]), fmt(cen["ess_bulk_min"].values[k])])
+                     _ll(cen["log_density_at_median"].values[k]), mass,
+                     f"{chains.size} of {C}", fmt(cen["rhat_max"].values[k]),
+                     fmt(cen["ess_bulk_min"].values[k])])
     out.append(table(["mode", "chains", "optimum", "its log-likelihood",
-                      "log posterior at chain medians", "R-hat max", "bulk ESS min"], rows))
+                      "log posterior at chain medians", "estimated posterior mass",
+                      "chain share (not a mass)", "R-hat max", "bulk ESS min"], rows))
+    if "mass" in cen:
+        out.append(("p", "A mode's posterior mass is estimated from the density, not from the "
+                         "chains: bridge sampling (Meng & Wong 1996) with the draws of the "
+                         "mode's region, or a Laplace approximation at its mode where few "
+                         "draws fall there; masses are relative to the regions found, compare "
+                         "modes up to relabelling, and do not depend on where the chains "
+                         "started. The chain share does."
+                         + (" Two modes sit in one region and share its mass."
+                            if int(cen.attrs.get("mass_shared", 0)) else "")))
     if "optima_left" in cen.attrs:
         out.append(("p", _kept_or_left(tree, cen)))
     if "init" in tree.children:
@@ -237,7 +292,8 @@ def mode_agreement(tree: xr.DataTree, fmt, table) -> list:
     out = [("h3", "Agreement per mode"),
            ("p", "Each mode's chains, aligned to the reference order, against the optimum the "
                  "mode sits at: z = (optimum value − mode's posterior mean) / mode's posterior "
-                 "sd; a row agrees when |z| ≤ 2. A mode's chain share is the share of chains "
+                 "sd; a row agrees when |z| ≤ 2. A mode's estimated mass is its posterior "
+                 "mass, whatever the chains' starts; its chain share is the share of chains "
                  "that settled there, not its posterior mass.")]
     for k in range(am.sizes["mode"]):
         one = am.isel(mode=k)
@@ -248,9 +304,12 @@ def mode_agreement(tree: xr.DataTree, fmt, table) -> list:
         n_ch = int(one["n_chains"]) if "n_chains" in one else chains.size
         share = float(one["chain_share"]) if "chain_share" in one else n_ch / C
         agree = int(np.sum(one["agree"].values[known]))
+        mass = (f"Estimated posterior mass: {mass_text(float(one['mass']), float(one['mass_sd']),
+                                                        one['mass_method'].item())}. "
+                if "mass" in one else "")
         out.append(("p", f"**Mode {k}** (chains {', '.join(map(str, chains))}) sits at "
-                         f"{mode_optimum(tree, cen, k)}. Chain share: {n_ch} of {C} chains "
-                         f"({share:.0%}). "
+                         f"{mode_optimum(tree, cen, k)}. {mass}Chain share: {n_ch} of {C} "
+                         f"chains ({share:.0%}). "
                          + (f"Against {oid}, {agree} of {int(known.sum())} rows agree."
                             if oid else "There is no optimum to compare its posterior "
                                         "against.")))

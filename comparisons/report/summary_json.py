@@ -11,8 +11,10 @@ converged, degenerate}], se {louis, bootstrap} (each {weights, means, sds})};
 means, sds}; hdi as [low, high] pairs), hdi_prob, rhat_max, rhat_max_relabeled,
 ess_bulk_min, divergences, sampler, sampler_version, init, label_switching
 {detected, reason, within_chain_rate, chain_labelings}, mass_near_em_optima
-{share, em_best_is_minor_mode}, census {kind, reason, atlas}, modes [{chains,
-em_optimum, em_optimum_log_likelihood, log_density, rhat_max, ess_bulk_min}]};
+{mass, mass_sd, method (estimated), draw_share (where the chains were),
+em_best_is_minor_mode (by mass)}, census {kind, reason, atlas}, modes [{chains,
+em_optimum, em_optimum_log_likelihood, log_density, rhat_max, ess_bulk_min, mass,
+mass_sd, mass_method, chain_share}]};
 ``agreement`` {rule, rows [{name, em, map_em, map, post_mean, post_sd, hdi_low,
 hdi_high, z, mle_in_hdi, agree, map_em_minus_map, map_disagree}]}; ``hidden_spread`` {rows [{name,
 sd_over_se_louis, sd_over_se_boot}], n_changed_label, n_uncertain,
@@ -97,6 +99,9 @@ def _modes(cen: xr.Dataset | None) -> dict:
             "log_density": _py(cen["log_density_at_median"].values[k]),
             "rhat_max": _py(cen["rhat_max"].values[k]),
             "ess_bulk_min": _py(cen["ess_bulk_min"].values[k]),
+            **({"mass": _py(cen["mass"].values[k]), "mass_sd": _py(cen["mass_sd"].values[k]),
+                "mass_method": str(cen["mass_method"].values[k]),
+                "chain_share": _py(cen["chain_share"].values[k])} if "mass" in cen else {}),
         })
     out = {"census": {"kind": cen.attrs["kind"], "reason": cen.attrs["reason"],
                       "atlas": cen.attrs.get("atlas")},
@@ -129,6 +134,8 @@ def _agreement_modes(modes: xr.Dataset | None) -> list:
         one = modes.isel(mode=k)
         out.append({"mode": k, "em_optimum": int(one["optimum"]),
                     "n_chains": int(one["n_chains"]), "chain_share": _py(one["chain_share"]),
+                    **({"mass": _py(one["mass"]), "mass_sd": _py(one["mass_sd"]),
+                        "mass_method": str(one["mass_method"].item())} if "mass" in one else {}),
                     "rows": _rows(one, ("optimum_value", "post_mean", "post_sd", "hdi_low",
                                         "hdi_high", "z", "optimum_in_hdi", "agree"))})
     return out
@@ -242,7 +249,10 @@ def summarise(tree: xr.DataTree) -> dict:
                 "chain_labelings": _py(ls.attrs["chain_labelings"]),
             },
             "mass_near_em_optima": None if modes is None else {
-                "share": _py(modes["share"]),
+                **({"mass": _py(modes["mass"]), "mass_sd": _py(modes["mass_sd"]),
+                    "method": [str(m) for m in modes["method"].values]}
+                   if "mass" in modes else {}),
+                "draw_share": _py(modes["share"]),
                 "em_best_is_minor_mode": bool(modes.attrs["em_best_is_minor_mode"])},
             **_modes(_group(tree, "comparison/census")),
         }
