@@ -51,7 +51,7 @@ def _cells() -> list[tuple[str, str]]:
 CELLS = _cells()
 SECTIONS = ("## Problems", "## Agreement", "## MAP-EM versus find_MAP",
             "## What EM's point estimate hides", "## Label switching", "## Atlas of optima",
-            "## Figures", "## Provenance")
+            "## Provenance")
 VALUE_COLUMNS = ("em", "map", "post_mean", "post_median", "post_sd", "hdi_low", "hdi_high")
 STEPS = ("em", "louis", "bootstrap", "build", "map", "nuts", "labels", "census")
 

@@ -18,7 +18,7 @@ from mixcompare.comparisons.report.comparison import write_report
 
 SECTIONS = ("## Problems", "## Agreement", "## MAP-EM versus find_MAP",
             "## What EM's point estimate hides", "## Label switching", "## Atlas of optima",
-            "## Figures", "## Provenance")
+            "## Provenance")
 
 
 @pytest.fixture(scope="module")

@@ -46,3 +46,24 @@ def test_user_data_have_their_column_names_and_no_invented_unit(tmp_path):
     assert about.axis_labels(res.tree) == ["height", "weight"]
     with pytest.raises(ValueError, match=r"units has 1 entries for 2 column\(s\)"):
         compare(ds.X, 2, methods=("em",), n_boot=0, columns=ds.columns, units=["cm"])
+
+
+def test_each_figure_stands_in_its_section(faithful2d, tmp_path):
+    from mixcompare.comparisons.report import placement
+
+    _, res = faithful2d
+    files = write_report(res, tmp_path, command="t", seed=0)
+    md = files["report.md"].read_text("utf-8")
+    # (its own section's heading, the next section's heading)
+    heads = {"head": ("# mixcompare report", "## Problems"),
+             "agreement": ("## Agreement", "## MAP-EM versus find_MAP"),
+             "hidden": ("## What EM's point estimate hides", "## Label switching"),
+             "atlas": ("## Atlas of optima", "## Provenance")}
+    drawn = [n for n in placement.SECTION_OF if f"figures/{n}.png" in files]
+    assert {"data_density", "mv_ellipses", "intervals", "em_traces"} <= set(drawn)
+    for name in drawn:
+        section = placement.SECTION_OF[name]
+        if section in heads:  # between its section's heading and the next one's
+            start, stop = (md.index(h) for h in heads[section])
+            assert start < md.index(f"figures/{name}.png") < stop, name
+    assert "## Figures" not in md

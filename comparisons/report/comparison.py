@@ -22,7 +22,14 @@ import numpy as np
 import xarray as xr
 from mixcompare.comparisons.io import read_attr, write_text_atomic
 from mixcompare.comparisons.pipeline import metrics
-from mixcompare.comparisons.report import about, figures, figures_mv, markdown, sensitivity, tail
+from mixcompare.comparisons.report import (
+    about,
+    figures,
+    markdown,
+    placement,
+    sensitivity,
+    tail,
+)
 from mixcompare.comparisons.report import modes as report_modes
 from mixcompare.comparisons.report.figures import group_or_none as _g
 from scipy.stats import norm
@@ -32,11 +39,6 @@ __all__ = ["PACKAGES", "write_report"]
 PACKAGES = ("mixcompare", "numpy", "scipy", "pymc", "arviz", "xarray")
 _RHAT_NOTE = ("Note: raw R-hat is meaningless under label switching: chains in different "
               "labellings estimate different quantities.")
-_TITLES = {"data_density": "Data and densities", "trace_raw": "Traces as sampled",
-           "trace_relabeled": "Traces after relabelling", "pair_means": "Pair plot of two means",
-           "em_traces": "EM restarts", "intervals": "Intervals per parameter",
-           "membership": "Membership uncertainty", "modes": "Posterior mass near EM's optima",
-           "census": "Posterior modes and EM's optima", **figures_mv.TITLES}
 _PARTS = {"prior": "prior", "asymmetry": "posterior asymmetry", "modes": "several modes"}
 
 
@@ -323,14 +325,6 @@ def _switching(tree) -> list:
     return out
 
 
-def _figures(figs: dict[str, Path]) -> list:
-    out = [("h2", "Figures")]
-    for name, path in figs.items():
-        out += [("h3", _TITLES.get(name, name)),
-                ("figure", name, figures.CAPTIONS[name], path)]
-    return out
-
-
 def _version(pkg: str) -> str:
     try:
         return metadata.version(pkg)
@@ -364,10 +358,15 @@ def _provenance(tree, command, seed) -> list:
 
 
 def _blocks(tree, figs, *, command, seed, data_name) -> list:
-    return (_head(tree, data_name) + _agreement(tree) + _map_vs_map(tree) + _hidden(tree)
+    head = _head(tree, data_name)
+    cut = next(i for i, b in enumerate(head) if b == ("h2", "Problems"))
+    return (head[:cut] + placement.blocks(figs, "head") + head[cut:]
+            + _agreement(tree) + placement.blocks(figs, "agreement") + _map_vs_map(tree)
+            + _hidden(tree) + placement.blocks(figs, "hidden")
             + sensitivity.section(tree, _fmt, _table) + _switching(tree)
-            + tail.section(tree, _fmt, _table) + report_modes.section(tree, _fmt, _table)
-            + report_modes.atlas_section(tree, _fmt, _table) + _figures(figs)
+            + placement.blocks(figs, "switching") + tail.section(tree, _fmt, _table)
+            + report_modes.section(tree, _fmt, _table) + placement.blocks(figs, "modes")
+            + report_modes.atlas_section(tree, _fmt, _table) + placement.blocks(figs, "atlas")
             + _provenance(tree, command, seed))
 
 
