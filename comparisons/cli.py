@@ -323,10 +323,13 @@ def lecture(
     """Reproduce the EM lecture slide by slide: figures, tables, index.md and captions.md."""
     from mixcompare.comparisons.lecture.slides import lecture_command
 
+    from .progress import RunProgress
+
     _check_counts(seed=(seed, 0))
     check_out(out)
-    with working(out):
-        files = lecture_command(out, seed, quick)
+    console = _console(False)
+    with RunProgress(console) as display, working(out):
+        files = lecture_command(out, seed, quick, progress=display)
     typer.echo(f"{len(files)} files written to {out}/ (see index.md)")
 
 

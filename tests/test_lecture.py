@@ -161,8 +161,26 @@ def test_bump_figures_draw_from_precomputed_results(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
+class _Display:
+    def __init__(self):
+        self.messages, self.counts = [], []
+
+    def __call__(self, message):
+        self.messages.append(message)
+
+    def count(self, what, done, total):
+        self.counts.append((what, done, total))
+
+
 def test_lecture_command_quick_writes_every_figure(tmp_path):
-    files = lecture.lecture_command(tmp_path, seed=1, quick=True)
+    display = _Display()
+    files = lecture.lecture_command(tmp_path, seed=1, quick=True, progress=display)
+    # it says which slides it builds, in order, and counts the parts done
+    said = [m for m in display.messages if m in lecture.PARTS]
+    assert said == list(lecture.PARTS)
+    parts = [(d, t) for w, d, t in display.counts if w == "lecture parts"]
+    assert parts == [(i, len(lecture.PARTS)) for i in range(len(lecture.PARTS) + 1)]
+    assert any(m.startswith("NUTS") for m in display.messages)  # CpG's steps too
     assert all(p.exists() for p in files)
     pngs = {p.relative_to(tmp_path).as_posix() for p in files if p.suffix == ".png"}
     assert {f"{n}.png" for n in lecture_figures.CAPTIONS} <= pngs

@@ -26,8 +26,8 @@ from mixcompare.comparisons.lecture import paths as em_paths_mod
 from mixcompare.comparisons.lecture import surface
 from mixcompare.comparisons.pipeline import METHODS, ComparisonResult, compare
 
-__all__ = ["FULL", "LIMITS", "PATH_STARTS", "QUICK", "TWO_ITER_START", "TWO_ITER_X", "Bumps",
-           "LectureSettings", "bumps", "bumps_data", "bumps_posterior", "cem_bias",
+__all__ = ["FULL", "LIMITS", "PARTS", "PATH_STARTS", "QUICK", "TWO_ITER_START", "TWO_ITER_X",
+           "Bumps", "LectureSettings", "bumps", "bumps_data", "bumps_posterior", "cem_bias",
            "cpg_comparison", "galaxies_atlas", "iteration_table", "lecture_command"]
 
 _log = logging.getLogger(__name__)
@@ -325,15 +325,17 @@ def cem_bias(separations=QUICK.separations, *, n: int = 100, replicates: int = 4
     return ds
 
 
-def cpg_comparison(settings: LectureSettings = QUICK, rng=None) -> ComparisonResult:
+def cpg_comparison(settings: LectureSettings = QUICK, rng=None,
+                   progress=None) -> ComparisonResult:
     """Compare EM, MAP and NUTS on the simulated CpG o/e ratios (``load("cpg")``, K = 2)."""
     ds = datasets.load("cpg")
     return compare(ds.X, 2, methods=settings.cpg_methods, draws=settings.draws,
                    tune=settings.tune, chains=settings.chains, n_init=settings.n_init,
-                   n_boot=settings.n_boot, rng=rng, **ds.metadata())
+                   n_boot=settings.n_boot, rng=rng, progress=progress, **ds.metadata())
 
 
-def galaxies_atlas(settings: LectureSettings = QUICK, rng=None) -> ComparisonResult:
+def galaxies_atlas(settings: LectureSettings = QUICK, rng=None,
+                   progress=None) -> ComparisonResult:
     """Fit galaxies with K = 3: EM's atlas of optima and an unordered posterior started on it.
 
     Chains start over the atlas (``init="atlas"``, four chains), so the
@@ -342,10 +344,19 @@ def galaxies_atlas(settings: LectureSettings = QUICK, rng=None) -> ComparisonRes
     ds = datasets.load("galaxies")
     return compare(ds.X, 3, methods=("em", "map_em", "nuts"), draws=settings.draws,
                    tune=settings.tune, chains=4, init="atlas", n_init=settings.n_init,
-                   n_boot=0, rng=rng, **ds.metadata())
+                   n_boot=0, rng=rng, progress=progress, **ds.metadata())
 
 
-def lecture_command(out: Path, seed: int, quick: bool) -> list[Path]:
+#: the parts of :func:`lecture_command`, in order, with the slides each builds
+PARTS = ("slides 32-35: the nine-point likelihood surface, EM's paths and basins",
+         "slides 36-42: the nine-point posterior and the two-iteration table",
+         "CEM against EM: the bias curve",
+         "slide 30: CpG (simulated) by EM, MAP-EM, find_MAP and NUTS",
+         "galaxies: EM's atlas of optima and the posterior's modes",
+         "writing the lecture's pages and figures")
+
+
+def lecture_command(out: Path, seed: int, quick: bool, progress=None) -> list[Path]:
     """Reproduce the lecture: compute every slide and write figures, tables and captions.
 
     Parameters
@@ -359,6 +370,10 @@ def lecture_command(out: Path, seed: int, quick: bool) -> list[Path]:
     quick : bool
         :data:`QUICK` settings (small grids and NUTS runs, no posterior on the
         bias curve, no ``find_MAP`` on CpG) instead of :data:`FULL`.
+    progress : callable, optional
+        Told which slides are being built (``progress(message)``) and, when it
+        has a ``count(what, done, total)`` method, how many of the lecture's
+        parts are done; the CpG and galaxies comparisons report their steps to it.
 
     Returns
     -------
@@ -370,22 +385,33 @@ def lecture_command(out: Path, seed: int, quick: bool) -> list[Path]:
     settings = QUICK if quick else FULL
     rng = np.random.default_rng(seed)
     seeds = rng.spawn(5)
-    _log.info("nine-point surface, paths and basins")
+    count = getattr(progress, "count", lambda *a: None)
+
+    def step(done: int):  # announce part `done` (and count the ones before it)
+        _log.info(PARTS[done])
+        if progress is not None:
+            progress(PARTS[done])
+        count("lecture parts", done, len(PARTS))
+
+    step(0)
     b = bumps(settings)
-    _log.info("nine-point posterior")
+    step(1)
     post = bumps_posterior(draws=max(settings.draws, 200), tune=max(settings.tune, 200),
                            rng=seeds[0])
     table = iteration_table()
-    _log.info("CEM against EM")
+    step(2)
     bias = cem_bias(settings.separations, n=settings.n_sim, replicates=settings.replicates,
                     posterior_separations=settings.posterior_separations,
                     posterior_replicates=settings.posterior_replicates,
                     draws=settings.draws, tune=settings.tune, rng=seeds[1])
-    _log.info("CpG comparison")
-    cpg = cpg_comparison(settings, rng=seeds[2])
-    _log.info("galaxies atlas")
-    gal = galaxies_atlas(settings, rng=seeds[3])
-    return lecture_pages.write_lecture(
+    step(3)
+    cpg = cpg_comparison(settings, rng=seeds[2], progress=progress)
+    step(4)
+    gal = galaxies_atlas(settings, rng=seeds[3], progress=progress)
+    step(5)
+    files = lecture_pages.write_lecture(
         Path(out), b, post, table, bias, cpg, gal, seed=seed, quick=quick, n_init=settings.n_init,
         cpg_note=f"Methods: {', '.join(settings.cpg_methods)}; NUTS {settings.chains} chains x "
                  f"({settings.tune} tune + {settings.draws} draws).")
+    count("lecture parts", len(PARTS), len(PARTS))
+    return files
