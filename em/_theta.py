@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from scipy.special import softmax
 
 from ._model import Params, Spec
 
@@ -127,9 +128,7 @@ def unpack(theta: np.ndarray, lay: Layout) -> Params:
     K, d = spec.n_components, spec.n_features
     f = spec.fixed
     if lay.weights is not None:
-        e = np.append(theta[lay.weights], 0.0)
-        e = np.exp(e - e.max())
-        weights = e / e.sum()
+        weights = softmax(np.append(theta[lay.weights], 0.0))
     else:
         weights = f["weights"] if "weights" in f else np.ones(1)
     means = theta[lay.means].reshape(K, d) if lay.means is not None else f["means"]

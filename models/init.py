@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 from mixcompare import em
+from scipy.special import softmax
 
 from .points import check_model, params_to_values, start_from_em
 
@@ -99,8 +100,7 @@ def _jittered(res, weights, means, variances, covariances, rng, scale: float,
         v = v_new
     if "weights" not in fixed:
         logw = np.log(w) + scale * se_eta * rng.standard_normal(w.shape)
-        w = np.exp(logw - logw.max())
-        w /= w.sum()
+        w = softmax(logw)
     return w, m, v, cov
 
 

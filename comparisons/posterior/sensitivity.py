@@ -19,6 +19,7 @@ from dataclasses import replace
 import numpy as np
 import xarray as xr
 from mixcompare import em
+from scipy.special import softmax
 
 __all__ = ["MIN_DRAWS", "is_ess", "k_threshold", "log_prior_draws", "psis_weights", "weaker_prior",
            "weighted_summary"]
@@ -127,12 +128,10 @@ def psis_weights(log_ratio: np.ndarray) -> tuple[np.ndarray, float]:
     if np.ptp(lr) == 0:
         return np.full(lr.size, 1.0 / lr.size), -np.inf
     if lr.size < MIN_DRAWS:  # too few draws for a Pareto tail: raw weights, never reliable
-        w = np.exp(lr.ravel() - lr.max())
-        return w / w.sum(), np.inf
+        return softmax(lr.ravel()), np.inf
     # arviz-stats' psislw takes log-likelihoods (LOO: log ratio = -log lik), hence the sign
     lw, k = xr.DataArray(-lr, dims=("chain", "draw")).azstats.psislw(dim=["chain", "draw"])
-    w = np.exp(lw.values.ravel() - lw.values.max())
-    return w / w.sum(), float(k)
+    return softmax(lw.values.ravel()), float(k)
 
 
 def is_ess(weights: np.ndarray) -> float:
