@@ -199,3 +199,30 @@ def test_laplace_agrees_with_bridge_at_galaxies_best_mode(minor_run):
     assert str(bridge["method"].values) == "bridge"
     assert float(bridge["log_evidence_sd"]) < 0.05
     assert abs(float(laplace["log_evidence"]) - float(bridge["log_evidence"])) < 0.5
+
+
+def test_pooled_summaries_weight_modes_by_mass_not_by_chains():
+    import xarray as xr
+    from mixcompare.comparisons.pipeline import metrics
+    from mixcompare.comparisons.pipeline.analysis import mass_weights
+
+    # three chains: two in a minor mode (mass 0.1), one in the major mode (mass 0.9)
+    cen = xr.Dataset({"mode_of_chain": ("chain", [0, 0, 1]), "mass": ("mode", [0.1, 0.9])})
+    w = mass_weights(cen)
+    np.testing.assert_allclose(w, [0.05, 0.05, 0.9])
+    rng = np.random.default_rng(0)
+    D = 2000
+    centre = np.array([10.0, 10.0, 0.0])[:, None]  # means[0] per chain
+    post = xr.Dataset({
+        "weights": (("chain", "draw", "component"), np.full((3, D, 1), 1.0)),
+        "means": (("chain", "draw", "component"), centre[:, :, None] + rng.normal(size=(3, D, 1))),
+        "sds": (("chain", "draw", "component"), np.ones((3, D, 1)))})
+    by_mass = metrics.posterior_summary(post, 1, None, chain_weights=w)
+    by_chain = metrics.posterior_summary(post, 1, None)
+    mean = by_mass["post_mean"].values[1]  # row 1: means[0]
+    assert abs(mean - 1.0) < 0.1  # 0.1 x 10 + 0.9 x 0, against 6.67 by chain counts
+    assert abs(by_chain["post_mean"].values[1] - 20 / 3) < 0.1
+    assert by_mass.attrs["pooled_by"] == "mass" and by_chain.attrs["pooled_by"] == "chains"
+    # one mode, an unknown mass or a shared region: pool by chains
+    assert mass_weights(cen.assign(mode_of_chain=("chain", [1, 1, 1]))) is None
+    assert mass_weights(cen.assign(mass=("mode", [np.nan, 0.9]))) is None

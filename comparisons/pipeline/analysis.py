@@ -143,8 +143,29 @@ def analyse_posterior(s: Setup, fit: EMFit, map_em: MapEMFit | None, nuts: NutsF
         optima = [(o.weights, o.means, o.variances) for o in atlas.optima]
         modes, cen = _masses(s, fit, atlas, post, cen, model, ordered=ordered,
                              rng=mass_rng)
+        weights = mass_weights(cen)
+        if weights is not None:  # several modes: pool the draws by mass, not by chains
+            summ = metrics.posterior_summary(relabeled, K, dd, prob=level,
+                                             chain_weights=weights)
         per_mode = per_mode_agreement(post, cen, optima, fit.reference, s.scale, prob=level)
     return PosteriorAnalysis(ls, summ, diag, memb, dens, modes, cen, per_mode, raw)
+
+
+def mass_weights(cen: xr.Dataset) -> np.ndarray | None:
+    """Weight of each chain so that each census mode's chains carry its estimated mass.
+
+    None (pool every draw once) with fewer than two modes, or when a mode's
+    mass is unknown or shared with another mode; chains in no mode (not
+    settled) then weigh nothing.
+    """
+    mode, mass = cen["mode_of_chain"].values, cen["mass"].values
+    seen = np.unique(mode[mode >= 0])
+    if seen.size < 2 or not np.all(np.isfinite(mass[seen])) or cen.attrs.get("mass_shared"):
+        return None
+    w = np.zeros(mode.size)
+    for k in seen:
+        w[mode == k] = mass[k] / np.sum(mode == k)
+    return w / w.sum()
 
 
 def _masses(s: Setup, fit: EMFit, atlas, post, cen, model, *, ordered: bool, rng):

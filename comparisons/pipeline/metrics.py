@@ -31,11 +31,34 @@ ESS_MIN = 400
 UNCERTAIN = 0.2
 
 
-def posterior_summary(post: xr.Dataset, K: int, d, *, prob: float = HDI_PROB) -> xr.Dataset:
-    """Posterior mean, median, sd and the HDI at ``prob`` (default 94 %) of every row."""
+def mass_resampled(draws: xr.DataArray, chain_weights: np.ndarray) -> xr.DataArray:
+    """Resample pooled draws so each chain carries its weight (one chain of the same size).
+
+    Systematic resampling (no randomness): draw ``i`` of the result is the draw
+    whose cumulative weight first exceeds ``(i + 1/2) / N``, each draw of chain
+    ``c`` weighing ``chain_weights[c] / n_draw``.
+    """
+    C, D = draws.sizes["chain"], draws.sizes["draw"]
+    w = np.repeat(np.asarray(chain_weights, float) / np.sum(chain_weights) / D, D)
+    idx = np.searchsorted(np.cumsum(w), (np.arange(C * D) + 0.5) / (C * D))
+    flat = draws.transpose("chain", "draw", ...).values.reshape(C * D, -1)
+    return xr.DataArray(flat[np.minimum(idx, C * D - 1)][None], dims=("chain", "draw", "row"))
+
+
+def posterior_summary(post: xr.Dataset, K: int, d, *, prob: float = HDI_PROB,
+                      chain_weights: np.ndarray | None = None) -> xr.Dataset:
+    """Posterior mean, median, sd and the HDI at ``prob`` (default 94 %) of every row.
+
+    With ``chain_weights`` (one per chain, e.g. each census mode's estimated
+    mass shared among its chains) the pooled draws are first resampled to
+    carry them (:func:`mass_resampled`); attribute ``pooled_by`` says
+    ``"mass"``, else ``"chains"`` (every draw counts once).
+    """
     import arviz_stats as azs
 
     draws = posterior_rows(post)
+    if chain_weights is not None:
+        draws = mass_resampled(draws, chain_weights)
     hdi = azs.hdi(draws, prob=prob)
     flat = draws.values.reshape(-1, draws.shape[-1])
     return table(K, d, {
@@ -44,7 +67,7 @@ def posterior_summary(post: xr.Dataset, K: int, d, *, prob: float = HDI_PROB) ->
         "post_sd": flat.std(axis=0, ddof=1),
         "hdi_low": hdi.sel(ci_bound="lower").values,
         "hdi_high": hdi.sel(ci_bound="upper").values,
-    }, {"hdi_prob": float(prob)})
+    }, {"hdi_prob": float(prob), "pooled_by": "chains" if chain_weights is None else "mass"})
 
 
 def diagnostics(raw: xr.Dataset, relabeled: xr.Dataset, K: int, d,
@@ -94,7 +117,9 @@ def agreement(K: int, d, est: dict, se: xr.Dataset | None, summ: xr.Dataset | No
     out = table(K, d, cols)
     prob = HDI_PROB if summ is None else float(summ.attrs.get("hdi_prob", HDI_PROB))
     out.attrs.update({"rule": f"|MLE - posterior mean| / posterior sd <= {AGREE_Z:g}",
-                      "hdi_prob": prob, "interval": "HDI"})
+                      "hdi_prob": prob, "interval": "HDI",
+                      "pooled_by": "chains" if summ is None else summ.attrs.get("pooled_by",
+                                                                                "chains")})
     return out
 
 

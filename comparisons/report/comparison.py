@@ -133,10 +133,15 @@ def _agreement(tree) -> list:
                   f"EM's Wald interval (MLE ± {norm.ppf(0.5 + level / 2):.2f} SE) and the "
                   "bootstrap percentile interval. ArviZ 1.x defaults to an 89% equal-tailed "
                   f"interval (ETI); this report uses the {prob:.0%} HDI throughout.")]
+    if has_post and pooled and agr.attrs.get("pooled_by") == "mass":
+        out.append(("p", "The chains sit in several modes: the pooled draws are weighted by "
+                         "each mode's estimated mass, not by its share of chains."))
     if has_post and not pooled:
-        out.append(("p", "Pooled over every chain (the draws may mix modes, weighted by their "
-                         "share of chains, not by their estimated mass, or chains that have "
-                         "not converged): shown for reference, without a pooled z or verdict."))
+        by = ("by their estimated mass" if agr.attrs.get("pooled_by") == "mass" else
+              "by their share of chains, not by their estimated mass")
+        out.append(("p", f"Pooled over every chain (the draws may mix modes, weighted {by}, "
+                         "or chains that have not converged): shown for reference, without a "
+                         "pooled z or verdict."))
     cols = ("z", "mle_in_hdi", "agree") if pooled or not has_post else ()
     rows = []
     for i, name in enumerate(agr["name"].values):
