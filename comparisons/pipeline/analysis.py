@@ -126,7 +126,8 @@ def analyse_posterior(s: Setup, fit: EMFit, map_em: MapEMFit | None, nuts: NutsF
         summ = metrics.posterior_summary(relabeled, K, dd, prob=level)
         diag = metrics.diagnostics(post, relabeled, K, dd,
                                    nuts.tree["sample_stats"].to_dataset())
-        diag = diag.merge(tail.tail_diagnostics(relabeled, K, dd), combine_attrs="no_conflicts")
+        diag = diag.merge(tail.tail_diagnostics(relabeled, K, dd), compat="no_conflicts",
+                          combine_attrs="no_conflicts")
         memb = metrics.membership(relabeled, s.X, fit.responsibilities, ls.membership)
         dens = metrics.density(relabeled, s.X, fit.result, prob=level) if spec.one_d else None
     with log.step("census", "census of posterior modes"):
