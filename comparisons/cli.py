@@ -87,6 +87,19 @@ def _check_counts(**options) -> None:
             raise UsageError(f"{flag} must be at most {em.MAX_COUNT}, got {val}")
 
 
+def _parse_n_init(text: str, max_init: int):
+    """``--n-init``: a count of restarts, or ``auto`` (restart until stable, see em.fit)."""
+    _check_counts(max_init=(max_init, 1))
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        n = int(text)
+    except ValueError:
+        raise UsageError(f"--n-init must be a whole number or auto, got {text!r}") from None
+    _check_counts(n_init=(n, 1))
+    return n
+
+
 def _check_nuts_size(n: int, chains: int, draws: int) -> None:
     """Refuse NUTS settings whose draws (the pointwise log-likelihood) cannot fit in memory."""
     import os
@@ -103,13 +116,13 @@ def _check_nuts_size(n: int, chains: int, draws: int) -> None:
             f"machine's {have / 1e9:.3g} GB of memory; lower --draws or --chains")
 
 
-def _fit_em(ds, k, structure, fixed, algorithm, n_init, seed, use_prior):
+def _fit_em(ds, k, structure, fixed, algorithm, n_init, seed, use_prior, max_init=200):
     fixed = _parse_fixed(fixed) if isinstance(fixed, str) else fixed
     prior = em.Prior.default(ds.X) if use_prior else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", em.MixcompareWarning)
         res = em.fit(ds.X, k, structure=structure, fixed=fixed, algorithm=algorithm,
-                     n_init=n_init, rng=seed, prior=prior)
+                     n_init=n_init, max_init=max_init, rng=seed, prior=prior)
     notes = [str(w.message) for w in caught if issubclass(w.category, em.MixcompareWarning)]
     return res, notes
 
@@ -138,7 +151,10 @@ def run(
     chains: int = typer.Option(4, "--chains", help="NUTS chains."),
     sampler: str = typer.Option("pymc", "--sampler", help="pymc or nutpie."),
     init: str = typer.Option("em", "--init", help="Chain starts: em, atlas or prior."),
-    n_init: int = typer.Option(20, "--n-init", help="EM restarts."),
+    n_init: str = typer.Option(
+        "auto", "--n-init",
+        help="EM restarts: a number, or auto (until the best optimum is reached twice)."),
+    max_init: int = typer.Option(200, "--max-init", help="Cap on the restarts of auto."),
     n_boot: int = typer.Option(200, "--n-boot", help="Bootstrap refits for EM's SEs (0: none)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (one seed for everything)."),
     out: Path = typer.Option(Path("mixcompare-report"), "--out", help="Output folder."),
@@ -156,8 +172,9 @@ def run(
     if not meths:
         raise UsageError("--methods names no method; give a comma-separated subset of "
                          "em,map_em,map,nuts")
-    _check_counts(draws=(draws, 1), chains=(chains, 1), n_init=(n_init, 1), tune=(tune, 0),
+    _check_counts(draws=(draws, 1), chains=(chains, 1), tune=(tune, 0),
                   n_boot=(n_boot, 0), seed=(seed, 0))
+    n_init = _parse_n_init(n_init, max_init)
     if "nuts" in meths:
         _check_nuts_size(len(ds.X), chains, draws)
     if sampler not in ("pymc", "nutpie"):
@@ -176,8 +193,8 @@ def run(
         result = compare(
             ds.X, k, methods=meths, structure=structure, fixed=fixed_d, ordered=ordered,
             draws=draws, tune=tune, chains=chains, sampler=sampler, init=init, n_init=n_init,
-            n_boot=n_boot, permute=permute_labels, rng=seed, name=ds.name, source=ds.source,
-            command=command, columns=ds.columns,
+            max_init=max_init, n_boot=n_boot, permute=permute_labels, rng=seed, name=ds.name,
+            source=ds.source, command=command, columns=ds.columns,
             progress=lambda msg: (status.update(msg), console.log(msg)))
         status.update("writing the report")
         out.mkdir(parents=True, exist_ok=True)
@@ -246,7 +263,10 @@ def em_cmd(
     structure: str = typer.Option(None, "--structure"),
     fixed: str = typer.Option(None, "--fixed"),
     algorithm: str = typer.Option("em", "--algorithm", help="em or cem."),
-    n_init: int = typer.Option(10, "--n-init"),
+    n_init: str = typer.Option(
+        "auto", "--n-init",
+        help="EM restarts: a number, or auto (until the best optimum is reached twice)."),
+    max_init: int = typer.Option(200, "--max-init", help="Cap on the restarts of auto."),
     seed: int = typer.Option(0, "--seed"),
     map_: bool = typer.Option(False, "--map", help="MAP-EM under the default prior."),
 ):
@@ -259,9 +279,11 @@ def em_cmd(
     em.model_spec(ds.X, k, structure=structure, fixed=fixed_d)
     if algorithm not in ("em", "cem"):
         raise UsageError(f"--algorithm must be one of em, cem; got {algorithm!r}")
-    _check_counts(n_init=(n_init, 1), seed=(seed, 0))
+    _check_counts(seed=(seed, 0))
+    n_init = _parse_n_init(n_init, max_init)
     with working():
-        res, notes = _fit_em(ds, k, structure, fixed_d, algorithm, n_init, seed, map_)
+        res, notes = _fit_em(ds, k, structure, fixed_d, algorithm, n_init, seed, map_,
+                             max_init)
     out = em_summary(res)
     out["warnings"] = notes
     typer.echo(json.dumps(out, indent=2, allow_nan=False))

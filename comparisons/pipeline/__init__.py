@@ -69,9 +69,9 @@ def _pymc_map(s, fit, map_em, methods, *, ordered: bool, rng, log: RunLog):
 
 def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fixed=None,
             ordered=False, draws=1000, tune=1000, chains=4, sampler="pymc", init="em",
-            target_accept=0.9, n_init=20, n_boot=200, level=HDI_PROB, permute=False, rng=None,
-            progress=None, progressbar=False, name="data", source="", command="",
-            columns=None) -> ComparisonResult:
+            target_accept=0.9, n_init="auto", max_init=200, n_boot=200, level=HDI_PROB,
+            permute=False, rng=None, progress=None, progressbar=False, name="data", source="",
+            command="", columns=None) -> ComparisonResult:
     """Fit the same mixture by EM, MAP-EM, ``find_MAP`` and NUTS and compare them.
 
     Parameters
@@ -92,8 +92,9 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
     init : {"em", "atlas", "prior"} or dict or list, default "em"
         Where the chains start (see :mod:`models.init`); ``"em"`` uses the
         MAP-EM optimum when MAP-EM ran, else EM's.
-    n_init : int, default 20
-        EM restarts (the atlas of optima); MAP-EM uses the same restarts.
+    n_init, max_init : int or "auto", default "auto"; int, default 200
+        EM restarts (the atlas): ``"auto"`` until EM's answer is reached twice, at most
+        ``max_init`` (:func:`em.fit`); MAP-EM runs as many, from the same starts.
     n_boot : int, default 200
         Bootstrap replicates for EM's standard errors (0 to skip).
     permute : bool, default False
@@ -128,7 +129,8 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
     s = make_setup(X, n_components, structure=structure, fixed=fixed, prior=prior)
     columns = column_names(s.X, columns)  # refused before any fitting
     streams, log = Streams(rng), RunLog(progress=progress)
-    fit = fit_em(s, n_init=n_init, rng=streams.generator("restarts"), log=log)
+    fit = fit_em(s, n_init=n_init, max_init=max_init, rng=streams.generator("restarts"),
+                 log=log)
     errs = em_standard_errors(fit, n_boot=n_boot, level=level,
                               rng=streams.generator("bootstrap"), log=log)
     map_em = (fit_map_em(s, fit, n_init=n_init, rng=streams.generator("restarts"), log=log)
@@ -146,7 +148,9 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
     settings = {
         "name": name, "ordered": int(ordered), "methods": list(methods), "draws": draws,
         "tune": tune, "chains": chains, "sampler": sampler,
-        "init": init if isinstance(init, str) else "explicit", "n_init": n_init,
+        "init": init if isinstance(init, str) else "explicit",
+        "n_init": len(fit.result.restarts), "n_init_rule": str(n_init), "max_init": int(max_init),
+        "init_cap_reached": int(fit.result.init_cap_reached),
         "n_boot": n_boot, "level": float(level), "permute_labels": int(permute),
         "provenance": json.dumps({"seed": None if seed is None else int(seed),
                                   "command": command, "source": source}),
