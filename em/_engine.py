@@ -192,13 +192,7 @@ def _roundoff(problem: Problem, state: EMState) -> float:
 
 def _run(problem: Problem, p0: Params, a0: np.ndarray, f0: Factors, max_iter: int,
          tol: float, keep_resp: bool, polish: bool = True):
-    """Run one restart.
-
-    Converged when the objective moved by less than ``tol``; then, with
-    ``polish``, iterate on until the parameters have settled
-    (:func:`em._stopping.settled`), for at most :func:`em._stopping.polish_budget`
-    more iterations and ``max_iter`` in all.
-    """
+    """Run one restart: to ``tol`` on the objective, then polished (see :mod:`em._stopping`)."""
     n = problem.design.n
     K = problem.spec.n_components
     resp = [np.empty((n, K))] if keep_resp else None

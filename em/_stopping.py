@@ -1,4 +1,11 @@
-"""EM's stopping rule: the objective has stopped moving *and* the parameters have settled."""
+"""EM's stopping rule: the objective has stopped moving, then the parameters have settled.
+
+A restart has *converged* when the objective changes by less than ``tol``;
+it is then *polished*: it iterates on until :func:`settled` (Aitken's
+estimate of the distance to the fixed point below ``PARAM_TOL``), for at
+most :func:`polish_budget` more iterations and ``max_iter`` in all. The
+bootstrap's refits are not polished (their spread is what counts).
+"""
 
 from __future__ import annotations
 
