@@ -16,6 +16,20 @@ from pathlib import Path
 
 import typer
 
+from .cli_options import (
+    COLUMNS_OPT,
+    CSV_OPT,
+    DATASET_ARG,
+    DEFAULT_DATASET,
+    FIXED_OPT,
+    K_OPT,
+    MAX_INIT_OPT,
+    N_INIT_OPT,
+    STRUCTURE_OPT,
+    check_counts,
+    parse_fixed,
+    parse_n_init,
+)
 from .errors import STATE, UsageError, check_out, guard, working
 
 # plain (click) help: each option with its metavar (K, FILE, ...), flags with none
@@ -23,7 +37,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   rich_markup_mode=None,
                   help="Fit one Gaussian mixture by EM and by PyMC, and compare them.")
 
-DEFAULT_DATASET = "faithful"
 
 
 def _version(value: bool):
@@ -45,22 +58,6 @@ def _main(
     STATE["debug"] = debug
 
 
-# the options `run` and `em` share
-DATASET_ARG = typer.Argument(None, metavar="DATASET",
-                             help=f"Bundled data set (default: {DEFAULT_DATASET}; see "
-                                  "'mixcompare datasets').")
-CSV_OPT = typer.Option(None, "--csv", metavar="FILE", help="A CSV file of your own.")
-COLUMNS_OPT = typer.Option(None, "--columns", metavar="A,B",
-                           help="Comma-separated CSV columns (default: every numeric column).")
-K_OPT = typer.Option(None, "--k", metavar="K",
-                     help="Number of components (default: the data set's).")
-STRUCTURE_OPT = typer.Option(
-    None, "--structure", metavar="STRUCTURE",
-    help="unequal|equal (1-D), full|tied|diag|spherical (d > 1).")
-FIXED_OPT = typer.Option(None, "--fixed", metavar="'NAME=V[,V];...'",
-                         help="Fixed parameters, e.g. 'variances=1;weights=0.5,0.5'.")
-
-
 def _load(dataset: str | None, csv: Path | None, columns: str | None):
     from mixcompare.comparisons import datasets
 
@@ -72,38 +69,6 @@ def _load(dataset: str | None, csv: Path | None, columns: str | None):
     if columns:
         raise UsageError("--columns goes with --csv")
     return datasets.load(dataset or DEFAULT_DATASET)
-
-
-def _parse_fixed(text: str | None) -> dict | None:
-    """Parse ``--fixed 'variances=1;weights=0.5,0.5'`` into a dict."""
-    if not text:
-        return None
-    out = {}
-    for part in text.split(";"):
-        if not part.strip():
-            continue
-        if "=" not in part:
-            raise UsageError(f"--fixed expects NAME=v1,v2;NAME=..., got {part!r}")
-        name, vals = part.split("=", 1)
-        try:
-            nums = [float(v) for v in vals.split(",")]
-        except ValueError:
-            raise UsageError(
-                f"--fixed {name.strip()}: values must be numbers, got {vals!r}") from None
-        out[name.strip()] = nums[0] if len(nums) == 1 and name.strip() == "variances" else nums
-    return out
-
-
-def _check_counts(**options) -> None:
-    """Refuse count options out of range: ``name=(value, minimum)``; seeds are unbounded."""
-    from mixcompare import em
-
-    for name, (val, low) in options.items():
-        flag = "--" + name.replace("_", "-")
-        if val < low:
-            raise UsageError(f"{flag} must be at least {low}, got {val}")
-        if name != "seed" and val > em.MAX_COUNT:
-            raise UsageError(f"{flag} must be at most {em.MAX_COUNT}, got {val}")
 
 
 def _check_nuts_size(n: int, chains: int, draws: int) -> None:
@@ -122,15 +87,15 @@ def _check_nuts_size(n: int, chains: int, draws: int) -> None:
             f"machine's {have / 1e9:.3g} GB of memory; lower --draws or --chains")
 
 
-def _fit_em(ds, k, structure, fixed, algorithm, n_init, seed, use_prior):
+def _fit_em(ds, k, structure, fixed, algorithm, n_init, seed, use_prior, max_init=200):
     from mixcompare import em
 
-    fixed = _parse_fixed(fixed) if isinstance(fixed, str) else fixed
+    fixed = parse_fixed(fixed) if isinstance(fixed, str) else fixed
     prior = em.Prior.default(ds.X) if use_prior else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", em.MixcompareWarning)
         res = em.fit(ds.X, k, structure=structure, fixed=fixed, algorithm=algorithm,
-                     n_init=n_init, rng=seed, prior=prior)
+                     n_init=n_init, max_init=max_init, rng=seed, prior=prior)
     notes = [str(w.message) for w in caught if issubclass(w.category, em.MixcompareWarning)]
     return res, notes
 
@@ -160,7 +125,8 @@ def run(
     init: str = typer.Option("em", "--init", metavar="em|atlas|prior",
                              help="Where the chains start: EM's optimum (jittered by its SEs), "
                                   "spread over EM's atlas of optima, or PyMC's default."),
-    n_init: int = typer.Option(20, "--n-init", metavar="N", help="EM restarts."),
+    n_init: str = N_INIT_OPT,
+    max_init: int = MAX_INIT_OPT,
     n_boot: int = typer.Option(200, "--n-boot", metavar="N",
                                help="Bootstrap refits for EM's SEs (0: none)."),
     seed: int = typer.Option(0, "--seed", metavar="SEED",
@@ -186,13 +152,14 @@ def run(
 
     ds = _load(dataset, csv, columns)
     k = ds.default_k if k is None else k
-    fixed_d = _parse_fixed(fixed) if fixed else ds.fixed
+    fixed_d = parse_fixed(fixed) if fixed else ds.fixed
     meths = tuple(m.strip() for m in methods.split(",") if m.strip())
     if not meths:
         raise UsageError("--methods names no method; give a comma-separated subset of "
                          "em,map_em,map,nuts")
-    _check_counts(draws=(draws, 1), chains=(chains, 1), n_init=(n_init, 1), tune=(tune, 0),
+    check_counts(draws=(draws, 1), chains=(chains, 1), tune=(tune, 0),
                   n_boot=(n_boot, 0), seed=(seed, 0))
+    n_init = parse_n_init(n_init, max_init)
     if "nuts" in meths:
         _check_nuts_size(len(ds.X), chains, draws)
     if sampler not in ("pymc", "nutpie"):
@@ -217,10 +184,9 @@ def run(
         result = compare(
             ds.X, k, methods=meths, structure=structure, fixed=fixed_d, ordered=ordered,
             draws=draws, tune=tune, chains=chains, sampler=sampler, init=init, n_init=n_init,
-            n_boot=n_boot, permute=permute_labels, rng=seed, **ds.metadata(),
-            command=command, arviz_groups=arviz_groups,
-            prior_sensitivity=prior_sensitivity,
-            progress=display)
+            max_init=max_init, n_boot=n_boot, permute=permute_labels, rng=seed,
+            **ds.metadata(), command=command, arviz_groups=arviz_groups,
+            prior_sensitivity=prior_sensitivity, progress=display)
         display("writing the report")
         out.mkdir(parents=True, exist_ok=True)
         summary = result.summary()
@@ -290,7 +256,8 @@ def em_cmd(
     algorithm: str = typer.Option(
         "em", "--algorithm", metavar="em|cem",
         help="Soft EM (em) or classification EM (cem, hard labels)."),
-    n_init: int = typer.Option(10, "--n-init", metavar="N", help="EM restarts."),
+    n_init: str = N_INIT_OPT,
+    max_init: int = MAX_INIT_OPT,
     seed: int = typer.Option(0, "--seed", metavar="SEED", help="Random seed."),
     map_: bool = typer.Option(False, "--map", help="MAP-EM under the default prior."),
 ):
@@ -299,14 +266,16 @@ def em_cmd(
     from mixcompare.comparisons.report.em_json import em_summary
 
     ds = _load(dataset, csv, columns)
-    fixed_d = _parse_fixed(fixed) if fixed else ds.fixed
+    fixed_d = parse_fixed(fixed) if fixed else ds.fixed
     k = ds.default_k if k is None else k
     em.model_spec(ds.X, k, structure=structure, fixed=fixed_d)
     if algorithm not in ("em", "cem"):
         raise UsageError(f"--algorithm must be one of em, cem; got {algorithm!r}")
-    _check_counts(n_init=(n_init, 1), seed=(seed, 0))
+    check_counts(seed=(seed, 0))
+    n_init = parse_n_init(n_init, max_init)
     with working():
-        res, notes = _fit_em(ds, k, structure, fixed_d, algorithm, n_init, seed, map_)
+        res, notes = _fit_em(ds, k, structure, fixed_d, algorithm, n_init, seed, map_,
+                             max_init)
     out = em_summary(res)
     out["warnings"] = notes
     typer.echo(json.dumps(out, indent=2, allow_nan=False))
@@ -325,7 +294,7 @@ def lecture(
 
     from .progress import RunProgress
 
-    _check_counts(seed=(seed, 0))
+    check_counts(seed=(seed, 0))
     check_out(out)
     console = _console(False)
     with RunProgress(console) as display, working(out):
@@ -352,7 +321,7 @@ def study(
     from .study.cluster import check_scheduler
     from .study.run import study_command
 
-    _check_counts(workers=(workers, 0))
+    check_counts(workers=(workers, 0))
     check_scheduler(scheduler)
     check_out(out)
     with working(out, quiet):
@@ -383,7 +352,7 @@ def sbc(
     """Check the PyMC model by simulation-based calibration, with a negative control."""
     from .study.sbc import sbc_command
 
-    _check_counts(n_sims=(n_sims, 1), n=(n, 4), draws=(draws, 1), tune=(tune, 0),
+    check_counts(n_sims=(n_sims, 1), n=(n, 4), draws=(draws, 1), tune=(tune, 0),
                   chains=(chains, 1), seed=(seed, 0), workers=(workers, 0))
     from .study.cluster import check_scheduler
 

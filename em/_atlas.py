@@ -56,6 +56,10 @@ class Optimum:
         A component at the variance floor or with effective size below d + 1.
     restarts : tuple of int
         Indices of the restarts.
+    spurious : bool
+        A component fitted to a few close points with a tiny variance (see
+        :func:`em._spurious.spurious_components`); such an optimum is kept
+        in the atlas but not returned as the fit while a proper one exists.
     """
 
     weights: np.ndarray
@@ -70,6 +74,7 @@ class Optimum:
     converged: bool
     degenerate: bool
     restarts: tuple
+    spurious: bool = False
 
 
 def group_optima(params_int: list, objectives: list, tol: float) -> list[list[int]]:

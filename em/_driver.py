@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from ._atlas import Optimum, Restart
+from ._auto import AUTO_MAX_INIT, run_until_stable
 from ._design import Components
 from ._engine import (
     ALGORITHMS,
@@ -24,11 +25,12 @@ from ._engine import (
     prepare,
     run_restarts,
     select,
+    spurious,
     step,
 )
 from ._estep import log_prob
 from ._model import Params
-from ._validation import check_rng
+from ._validation import check_positive_int, check_rng
 from ._warnings import ConvergenceWarning, DegenerateWarning
 from .result import EMResult, Trace
 
@@ -44,20 +46,25 @@ def _user_shapes(p: Params, one_d: bool):
 
 
 def _final_pass(problem: Problem, state: EMState):
-    """Labels and entropy at the final parameters, chunked so memory stays O(n)."""
+    """Labels, soft entropy and hard entropy (``-sum_i log max_k r_ik``) at the final parameters.
+
+    Chunked so memory stays O(n).
+    """
     n = problem.design.n
     labels = np.empty(n, dtype=np.intp)
-    entropy = 0.0
+    entropy = hard = 0.0
     comp = Components(state.params.weights, state.anchors, state.params.covariances,
                       state.factors)
     for start, stop, lp in log_prob(problem.design, comp):
         labels[start:stop] = lp.argmax(axis=1)
         lp -= lp.max(axis=1, keepdims=True)
         r = np.exp(lp)
-        r /= r.sum(axis=1, keepdims=True)
+        total = r.sum(axis=1, keepdims=True)
+        hard += float(np.log(total).sum())  # log max_k r_ik = -log sum_k exp(lp_ik - max)
+        r /= total
         with np.errstate(divide="ignore", invalid="ignore"):
             entropy -= float(np.where(r > 0, r * np.log(r), 0.0).sum())
-    return labels, entropy
+    return labels, entropy, hard
 
 
 def _degenerate_message(problem: Problem, state: EMState, degen: np.ndarray,
@@ -85,7 +92,7 @@ def _degenerate_message(problem: Problem, state: EMState, degen: np.ndarray,
 
 def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="kmeans++",
         n_init=1, max_iter=1000, tol=1e-6, var_floor=1e-6, atlas_tol=1e-3, rng=None,
-        keep_resp=False, prior=None) -> EMResult:
+        keep_resp=False, prior=None, max_init=AUTO_MAX_INIT) -> EMResult:
     """Fit a Gaussian mixture by EM (or classification EM), keeping every restart.
 
     Parameters
@@ -107,14 +114,26 @@ def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="km
         (weighted by the starting weights) for ``equal``/``tied``, their
         diagonal for ``diag``, the mean variance for ``spherical``, and raised
         to the floor.
-    n_init : int, default 1
+    n_init : int or "auto", default 1
         Number of restarts, each with its own child generator of ``rng``.
+        ``"auto"``: restart in batches of 10 until the returned optimum has
+        been reached by two restarts, at most ``max_init``
+        (``EMResult.init_cap_reached`` says whether the cap stopped it; the
+        restarts made are ``EMResult.restarts``). The same seed gives the
+        same restarts, whatever the batches.
     max_iter : int, default 1000
         Maximum number of iterations (M-steps) per restart; 0 evaluates the start.
     tol : float, default 1e-6
-        Stop when the objective (total log-likelihood, summed over the data)
-        changes by less than ``tol`` between iterations. ``tol=0`` runs
-        exactly ``max_iter`` iterations.
+        A restart has converged when the objective (total log-likelihood,
+        summed over the data) changes by less than ``tol`` between
+        iterations. It is then polished: it iterates on until the parameters
+        have settled, i.e. Aitken's estimate of their distance to the fixed
+        point (weights, means in data sds, log-sds) is below 1e-6 (see
+        :func:`em._stopping.settled`), for at most as many iterations again
+        (at least 200) and ``max_iter`` in all. Along flat
+        directions the objective stops moving long before the parameters do;
+        without the polish, restarts stop at different points of the same
+        optimum. ``tol=0`` runs exactly ``max_iter`` iterations.
     var_floor : float, default 1e-6
         The variance floor, relative to the data's resolution: the variance of
         feature ``j`` in every component is kept at or above ``var_floor *
@@ -137,10 +156,16 @@ def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="km
         Store the responsibilities of every iteration in the trace.
     prior : em.Prior, optional
         Maximise the log posterior (MAP-EM) instead of the log-likelihood.
+    max_init : int, default 200
+        Cap on the restarts of ``n_init="auto"``.
 
     Returns
     -------
     EMResult
+        The fit is the optimum of highest objective among the *proper*
+        ones, those with no degenerate and no spurious component (see
+        Notes); the others stay in ``optima``, flagged. Only when every
+        optimum is improper is the highest one returned (with a warning).
 
     Notes
     -----
@@ -157,23 +182,37 @@ def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="km
     scale and separation of the clusters.
     CEM (Celeux & Govaert 1992) increases the classification likelihood.
 
+    Spurious optima (McLachlan & Peel 2000, section 3.10; Hathaway 1985): a
+    component is spurious when its generalised sd ``|Sigma_k|^(1/(2d))`` is
+    below 0.05 times the median of the other components' and it holds fewer
+    than ``5 (d + 1)`` effective points (:mod:`em._spurious`).
+
     References
     ----------
     Dempster, Laird & Rubin (1977), JRSS B 39, 1-38.
     Celeux & Govaert (1992), Comput. Stat. Data Anal. 14, 315-332.
     McLachlan & Peel (2000), Finite Mixture Models, Wiley.
+    Hathaway (1985), Ann. Statist. 13, 795-800.
     """
     problem, max_iter, n_init = prepare(
         X, n_components, algorithm=algorithm, structure=structure, fixed=fixed,
         var_floor=var_floor, prior=prior, tol=tol, max_iter=max_iter, n_init=n_init,
         atlas_tol=atlas_tol)
     rng = check_rng(rng)
-    runs = run_restarts(problem, init=init, n_init=n_init, max_iter=max_iter, tol=tol, rng=rng,
-                        keep_resp=keep_resp)
-    return _assemble(problem, runs, algorithm, atlas_tol, keep_resp, tol)
+    capped = False
+    if n_init == "auto":
+        max_init = check_positive_int(max_init, "max_init", minimum=1)
+        runs, capped = run_until_stable(problem, init=init, max_init=max_init,
+                                        max_iter=max_iter, tol=tol, atlas_tol=atlas_tol,
+                                        rng=rng, keep_resp=keep_resp)
+    else:
+        runs = run_restarts(problem, init=init, n_init=n_init, max_iter=max_iter, tol=tol,
+                            rng=rng, keep_resp=keep_resp)
+    return _assemble(problem, runs, algorithm, atlas_tol, keep_resp, tol, capped)
 
 
-def _assemble(problem: Problem, runs, algorithm, atlas_tol, keep_resp, tol) -> EMResult:
+def _assemble(problem: Problem, runs, algorithm, atlas_tol, keep_resp, tol,
+              capped=False) -> EMResult:
     spec = problem.spec
     shift = problem.loglik_shift  # user-scale objective minus internal-scale objective
     finals = [h[-1] for h, _, _ in runs]
@@ -189,7 +228,7 @@ def _assemble(problem: Problem, runs, algorithm, atlas_tol, keep_resp, tol) -> E
         else:
             ll = s.loglik
         logliks.append(ll + shift)
-    groups = select(runs, atlas_tol)
+    groups = select(problem, runs, atlas_tol)
     restart_opt = np.empty(len(runs), dtype=int)
     optima = []
     for j, g in enumerate(groups):
@@ -204,7 +243,8 @@ def _assemble(problem: Problem, runs, algorithm, atlas_tol, keep_resp, tol) -> E
             count=len(g), basin_share=len(g) / len(runs),
             n_iter=tuple(len(runs[i][0]) - 1 for i in g),
             converged=all(runs[i][1] for i in g),
-            degenerate=bool(degenerate(problem, rep).any()), restarts=tuple(g)))
+            degenerate=bool(degenerate(problem, rep).any()), restarts=tuple(g),
+            spurious=bool(spurious(problem, rep).any())))
     restarts = tuple(
         Restart(log_likelihood=float(logliks[i]),
                 objective_trace=np.array([s.objective for s in h]) + shift,
@@ -217,7 +257,7 @@ def _assemble(problem: Problem, runs, algorithm, atlas_tol, keep_resp, tol) -> E
     user = problem.user_params(final.params, final.anchors)
     means, var = _user_shapes(user, spec.one_d)
     degen = degenerate(problem, final)
-    labels, entropy = _final_pass(problem, final)
+    labels, entropy, hard_entropy = _final_pass(problem, final)
 
     hist_user = [problem.user_params(s.params, s.anchors) for s in history]
     tr_means, tr_var = _user_shapes(Params(
@@ -241,12 +281,20 @@ def _assemble(problem: Problem, runs, algorithm, atlas_tol, keep_resp, tol) -> E
     if degen.any():
         warnings.warn(_degenerate_message(problem, final, degen, floor_user),
                       DegenerateWarning, stacklevel=3)
+    spur = spurious(problem, final)
+    if spur.any() and not degen.any():
+        warnings.warn(
+            f"component(s) {np.flatnonzero(spur).tolist()} of the best fit are spurious (an sd "
+            "below 5 % of the other components' median, fitted to a few points) and no "
+            "restart found a proper optimum; use more restarts or reduce n_components.",
+            DegenerateWarning, stacklevel=3)
     return EMResult(
         weights=user.weights, means=means, variances=var, covariances=user.covariances,
         log_likelihood=float(logliks[best]), log_posterior=log_posterior,
         n_iter=len(history) - 1, converged=converged, trace=trace, optima=tuple(optima),
         restarts=restarts, labels=labels, degenerate=degen, algorithm=algorithm,
         structure=spec.structure, n_samples=problem.design.n, n_features=spec.n_features,
-        entropy=entropy, prior=problem.prior, spec=spec, scaling=problem.scaling,
+        entropy=entropy, hard_entropy=hard_entropy, spurious=spur,
+        init_cap_reached=capped, prior=problem.prior, spec=spec, scaling=problem.scaling,
         data=problem.X, var_floor=problem.var_floor,
         variance_floor=floor_user[0] if spec.one_d else floor_user, factors=final.factors)

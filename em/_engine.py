@@ -38,6 +38,8 @@ from ._map import map_m_step
 from ._model import Params, Scaling, Spec, model_spec, user_params_to_full
 from ._mstep import m_step
 from ._refine import refine
+from ._spurious import order_groups, spurious_components
+from ._stopping import param_step, polish_budget, settled
 from ._validation import check_positive_int, check_rng
 from ._warnings import MonotonicityError, SymmetricStartWarning
 
@@ -189,7 +191,8 @@ def _roundoff(problem: Problem, state: EMState) -> float:
 
 
 def _run(problem: Problem, p0: Params, a0: np.ndarray, f0: Factors, max_iter: int,
-         tol: float, keep_resp: bool):
+         tol: float, keep_resp: bool, polish: bool = True):
+    """Run one restart: to ``tol`` on the objective, then polished (see :mod:`em._stopping`)."""
     n = problem.design.n
     K = problem.spec.n_components
     resp = [np.empty((n, K))] if keep_resp else None
@@ -197,6 +200,7 @@ def _run(problem: Problem, p0: Params, a0: np.ndarray, f0: Factors, max_iter: in
     state = EMState(p0, a0, f0, stats, obj, loglik)
     history = [state]
     converged = False
+    last = np.inf
     for _ in range(max_iter):
         buf = np.empty((n, K)) if keep_resp else None
         new, info = step(problem, state, buf)
@@ -213,13 +217,16 @@ def _run(problem: Problem, p0: Params, a0: np.ndarray, f0: Factors, max_iter: in
                 f"EM decreased its objective from {state.objective!r} to {info.objective!r}; "
                 "this is a bug in mixcompare, please report it with the data."
             )
+        size = param_step(state.params, new.params)
         state = new
         history.append(state)
         if keep_resp:
             resp.append(buf)
-        if abs(info.delta) < tol:
-            converged = True
+        if not converged and abs(info.delta) < tol:
+            converged, budget = True, len(history) - 1 + polish_budget(len(history) - 1)
+        if converged and (not polish or settled(size, last) or len(history) - 1 >= budget):
             break
+        last = size
     return history, converged, resp
 
 
@@ -233,6 +240,10 @@ def _check_options(algorithm, tol, max_iter, n_init, var_floor, atlas_tol):
         if not np.isfinite(val) or val < 0:
             raise ValueError(f"{name} must be a finite number >= 0, got {val!r}.")
     max_iter = check_positive_int(max_iter, "max_iter", minimum=0)
+    if isinstance(n_init, str) and n_init == "auto":
+        return max_iter, n_init
+    if isinstance(n_init, str):
+        raise ValueError(f'n_init must be a positive integer or "auto", got {n_init!r}.')
     n_init = check_positive_int(n_init, "n_init", minimum=1)
     return max_iter, n_init
 
@@ -244,7 +255,8 @@ def prepare(X, n_components, *, algorithm="em", structure=None, fixed=None, var_
     Returns
     -------
     problem : Problem
-    max_iter, n_init : int
+    max_iter : int
+    n_init : int or "auto"
         The validated counts.
     """
     X, spec_user = model_spec(X, n_components, structure=structure, fixed=fixed)
@@ -345,7 +357,7 @@ def _initial(problem: Problem, init, rng) -> tuple[Params, np.ndarray, Factors]:
 
 
 def run_restarts(problem: Problem, *, init="kmeans++", n_init=1, max_iter=1000, tol=1e-6,
-                 rng=None, keep_resp=False) -> list:
+                 rng=None, keep_resp=False, polish=True) -> list:
     """Run EM from ``n_init`` starts; each run is ``(history, converged, resp)``."""
     runs = []
     warned_symmetric = False
@@ -357,7 +369,7 @@ def run_restarts(problem: Problem, *, init="kmeans++", n_init=1, max_iter=1000, 
                 "start is a fixed point of EM and it will not separate them; use another init.",
                 SymmetricStartWarning, stacklevel=3)
             warned_symmetric = True
-        runs.append(_run(problem, p0, a0, f0, max_iter, float(tol), keep_resp))
+        runs.append(_run(problem, p0, a0, f0, max_iter, float(tol), keep_resp, polish))
     return runs
 
 
@@ -367,10 +379,22 @@ def degenerate(problem: Problem, state: EMState) -> np.ndarray:
     return at_floor(state.factors) | (state.stats[:, 0] < d + 1)
 
 
-def select(runs: list, atlas_tol: float) -> list[list[int]]:
-    """Group the restarts into distinct optima, best first (``groups[0][0]`` is the fit)."""
+def spurious(problem: Problem, state: EMState) -> np.ndarray:
+    """Components fitted to a few close points (see :func:`em._spurious.spurious_components`)."""
+    return spurious_components(state.factors.logdet, state.stats[:, 0], problem.design.d)
+
+
+def select(problem: Problem, runs: list, atlas_tol: float) -> list[list[int]]:
+    """Group the restarts into distinct optima; ``groups[0][0]`` is the fit.
+
+    Groups are in decreasing objective, except that the best optimum with no
+    degenerate or spurious component comes first when there is one.
+    """
     finals = [h[-1] for h, _, _ in runs]
-    return group_optima([s.params for s in finals], [s.objective for s in finals], atlas_tol)
+    groups = group_optima([s.params for s in finals], [s.objective for s in finals], atlas_tol)
+    improper = [bool(degenerate(problem, finals[g[0]]).any()
+                     or spurious(problem, finals[g[0]]).any()) for g in groups]
+    return order_groups(groups, improper)
 
 
 def fit_estimate(X, n_components, *, algorithm="em", structure=None, fixed=None,
@@ -381,9 +405,12 @@ def fit_estimate(X, n_components, *, algorithm="em", structure=None, fixed=None,
         X, n_components, algorithm=algorithm, structure=structure, fixed=fixed,
         var_floor=var_floor, prior=prior, tol=tol, max_iter=max_iter, n_init=n_init,
         atlas_tol=atlas_tol)
+    if n_init == "auto":
+        raise ValueError('fit_estimate takes a number of restarts, not n_init="auto".')
+    # a refit's estimate to the objective's tolerance: the polish matters for the atlas
     runs = run_restarts(problem, init=init, n_init=n_init, max_iter=max_iter, tol=tol,
-                        rng=check_rng(rng))
-    history, converged, _ = runs[select(runs, atlas_tol)[0][0]]
+                        rng=check_rng(rng), polish=False)
+    history, converged, _ = runs[select(problem, runs, atlas_tol)[0][0]]
     final = history[-1]
     return Estimate(problem.user_params(final.params, final.anchors), converged,
                     degenerate(problem, final), len(history) - 1)

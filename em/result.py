@@ -69,6 +69,16 @@ class EMResult:
     algorithm : {"em", "cem"}
     structure : str
     n_samples, n_features : int
+    entropy : float
+        Soft entropy of the responsibilities, ``-sum_i sum_k r_ik log r_ik``.
+    hard_entropy : float
+        ``-sum_i log max_k r_ik``, the entropy term of the hard-classification ICL.
+    spurious : ndarray of bool, shape (n_components,)
+        Components of the returned fit judged spurious (see :func:`em.fit`;
+        all False when the fit is a proper optimum).
+    init_cap_reached : bool
+        ``n_init="auto"`` stopped at ``max_init`` restarts before the best
+        optimum was reached twice.
     var_floor : float
         The fit's relative variance floor (bootstrap refits use it too).
     variance_floor : float or ndarray of shape (n_features,)
@@ -101,6 +111,9 @@ class EMResult:
     n_features: int
     entropy: float
     prior: object = None
+    hard_entropy: float = float("nan")
+    spurious: np.ndarray | None = None
+    init_cap_reached: bool = False
     spec: Spec = field(default=None, repr=False)
     scaling: Scaling = field(default=None, repr=False)
     data: np.ndarray = field(default=None, repr=False)
@@ -190,15 +203,60 @@ class EMResult:
         return -2.0 * self.log_likelihood + 2.0 * self.n_parameters()
 
     def icl(self) -> float:
-        """Integrated completed likelihood (Biernacki et al. 2000): BIC plus twice the entropy.
+        """Integrated completed likelihood with the hard classification; lower is better.
 
-        ``ICL = -2 l + p log n - 2 sum_i sum_k r_ik log r_ik``; lower is better.
+        ``ICL = -2 l + p log n - 2 sum_i log max_k r_ik`` (see Notes). This is
+        ``-mclust_icl()``: mclust's ICL with scikit-learn's sign.
+
+        Notes
+        -----
+        Biernacki, Celeux & Govaert (2000) penalise the BIC by the completed
+        (classification) log-likelihood of the MAP labels ``c_i = argmax_k
+        r_ik``, which to BIC's order is ``sum_i log r_{i c_i}``; mclust's
+        ``icl`` is ``bic + 2 * sum(log(z[i, map(z)]))`` on its scale
+        (Scrucca, Fop, Murphy & Raftery 2016). The soft-entropy variant is
+        :meth:`icl_soft`.
+
+        References
+        ----------
+        Biernacki, C., Celeux, G. & Govaert, G. (2000). Assessing a mixture
+        model for clustering with the integrated completed likelihood.
+        IEEE TPAMI 22, 719-725.
+        Scrucca, L., Fop, M., Murphy, T. B. & Raftery, A. E. (2016). mclust 5.
+        The R Journal 8, 289-317.
+        """
+        return self.bic() + 2.0 * self.hard_entropy
+
+    def icl_soft(self) -> float:
+        """ICL with the soft entropy, ``BIC - 2 sum_i sum_k r_ik log r_ik``; lower is better.
+
+        The entropy-penalised BIC of McLachlan & Peel (2000, chapter 6);
+        never below :meth:`icl`: ``-sum_k r_ik log r_ik >= -log max_k r_ik``.
         """
         return self.bic() + 2.0 * self.entropy
 
     def mclust_bic(self) -> float:
         """BIC on mclust's scale, ``2 l - p log n``: higher is better (opposite sign to ``bic``)."""
         return -self.bic()
+
+    def mclust_icl(self) -> float:
+        """ICL on mclust's scale, ``2 l - p log n + 2 sum_i log max_k r_ik``: higher is better."""
+        return -self.icl()
+
+    def criteria(self) -> dict:
+        """Every criterion, named with its convention.
+
+        Returns
+        -------
+        dict
+            ``bic_sklearn``, ``aic_sklearn``, ``icl_sklearn`` (``-2 l + penalty``,
+            lower is better, scikit-learn's convention), ``bic_mclust``,
+            ``icl_mclust`` (``2 l - penalty``, higher is better, mclust's) and
+            ``icl_soft_sklearn`` (:meth:`icl_soft`).
+        """
+        return {"bic_sklearn": self.bic(), "aic_sklearn": self.aic(),
+                "icl_sklearn": self.icl(), "icl_soft_sklearn": self.icl_soft(),
+                "bic_mclust": self.mclust_bic(), "icl_mclust": self.mclust_icl()}
 
     # --------------------------------------------------------------- exports
     def to_dataset(self):

@@ -69,11 +69,13 @@ def _pymc_map(s, fit, map_em, methods, *, ordered: bool, rng, log: RunLog):
     return model, map_fit
 
 
-def _settings(kw: dict, **settings) -> dict:
-    """Return the run's settings as the tree keeps them (NUTS's from ``kw``)."""
+def _settings(kw: dict, res, n_init, max_init, **settings) -> dict:
+    """Return the run's settings as the tree keeps them (NUTS's from ``kw``, EM's restarts)."""
     init = kw["init"]
     return {**{k: v for k, v in kw.items() if k != "target_accept"}, **settings,
-            "init": init if isinstance(init, str) else "explicit"}
+            "init": init if isinstance(init, str) else "explicit",
+            "n_init": len(res.restarts), "n_init_rule": str(n_init), "max_init": int(max_init),
+            "init_cap_reached": int(res.init_cap_reached)}
 
 
 def _nuts_steps(s, fit, map_em, model, methods, kw: dict, *, streams: Streams, log: RunLog,
@@ -99,9 +101,9 @@ def _nuts_steps(s, fit, map_em, model, methods, kw: dict, *, streams: Streams, l
 
 def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fixed=None,
             ordered=False, draws=1000, tune=1000, chains=4, sampler="pymc", init="em",
-            target_accept=0.9, n_init=20, n_boot=200, level=HDI_PROB, permute=False, rng=None,
-            progress=None, progressbar=False, name="data", source="", command="",
-            columns=None, units=None, description="", prior_sensitivity="reweight",
+            target_accept=0.9, n_init="auto", max_init=200, n_boot=200, level=HDI_PROB,
+            permute=False, rng=None, progress=None, progressbar=False, name="data", source="",
+            command="", columns=None, units=None, description="", prior_sensitivity="reweight",
             arviz_groups=True) -> ComparisonResult:
     """Fit the same mixture by EM, MAP-EM, ``find_MAP`` and NUTS and compare them.
 
@@ -123,14 +125,14 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
     init : {"em", "atlas", "prior"} or dict or list, default "em"
         Where the chains start (see :mod:`models.init`); ``"em"`` uses the
         MAP-EM optimum when MAP-EM ran, else EM's.
-    n_init : int, default 20
-        EM restarts (the atlas of optima); MAP-EM uses the same restarts.
+    n_init, max_init : int or "auto", default "auto"; int, default 200
+        EM restarts (the atlas): ``"auto"`` until EM's answer is reached twice, at most
+        ``max_init`` (:func:`em.fit`); MAP-EM runs as many, from the same starts.
     n_boot : int, default 200
         Bootstrap replicates for EM's standard errors (0 to skip).
     permute : bool, default False
-        Randomly permute each draw's labels before the label-switching
-        analysis (Frühwirth-Schnatter 2001; unordered models only), to show
-        the full symmetric posterior and how relabelling recovers one copy.
+        Randomly permute each draw's labels before the label-switching analysis
+        (unordered models; Frühwirth-Schnatter 2001): the full symmetric posterior.
     level : float, default 0.94
         The one level of every interval: the posterior HDI, the predictive
         band and the bootstrap percentile interval (recorded as ``level``).
@@ -148,11 +150,8 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
     prior_sensitivity : {"reweight", "refit", "off"}, default "reweight"
         Hidden spread and agreement under ``b`` / 10 and / 100 (:mod:`.sensitivity`).
     arviz_groups : bool, default True
-        Keep ``observed_data``, ``log_likelihood``, ``prior``,
-        ``prior_predictive`` and ``posterior_predictive`` in the tree (when NUTS
-        ran), so that ArviZ's ``loo`` and predictive plots work on it
-        (:mod:`.arviz_groups`; the pointwise groups only up to
-        :data:`.arviz_groups.MAX_POINTWISE_VALUES`). False leaves them out.
+        Keep ArviZ's groups (``observed_data``, ``log_likelihood``, ``prior``, the
+        predictive draws; :mod:`.arviz_groups`) in the tree when NUTS ran.
 
     Returns
     -------
@@ -167,7 +166,8 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
     s = make_setup(X, n_components, structure=structure, fixed=fixed, prior=prior)
     about = data_about(s.X, columns, units, description)  # refused before any fitting
     streams, log = Streams(rng), RunLog(progress=progress)
-    fit = fit_em(s, n_init=n_init, rng=streams.generator("restarts"), log=log)
+    fit = fit_em(s, n_init=n_init, max_init=max_init, rng=streams.generator("restarts"),
+                 log=log)
     errs = em_standard_errors(fit, n_boot=n_boot, level=level,
                               rng=streams.generator("bootstrap"), log=log)
     map_em = (fit_map_em(s, fit, n_init=n_init, rng=streams.generator("restarts"), log=log)
@@ -180,8 +180,8 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
         s, fit, map_em, model, methods, kw, streams=streams, log=log, level=level,
         ordered=ordered, permute=permute, mode=prior_sensitivity, progressbar=progressbar,
         arviz_groups=arviz_groups)
-    settings = _settings(kw, name=name, ordered=int(ordered), methods=list(methods),
-                         n_init=n_init, n_boot=n_boot, level=float(level),
+    settings = _settings(kw, fit.result, n_init, max_init, name=name, ordered=int(ordered),
+                         methods=list(methods), n_boot=n_boot, level=float(level),
                          permute_labels=int(permute), prior_sensitivity=prior_sensitivity,
                          provenance=json.dumps({"seed": None if seed is None else int(seed),
                                                 "command": command, "source": source}))

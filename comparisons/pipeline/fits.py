@@ -166,12 +166,21 @@ class NutsFit:
 
 
 # --------------------------------------------------------------------------- EM
-def fit_em(s: Setup, *, n_init: int, rng, log: RunLog) -> EMFit:
-    """Fit the MLE by EM with ``n_init`` restarts; record a degenerate or unconverged best."""
+def fit_em(s: Setup, *, n_init, rng, log: RunLog, max_init: int = 200) -> EMFit:
+    """Fit the MLE by EM with ``n_init`` restarts (or ``"auto"``, at most ``max_init``).
+
+    Records as problems a degenerate or unconverged best, and ``"auto"``
+    stopping at its cap before the best optimum was reached twice.
+    """
     spec = s.spec
-    with log.step("em", f"EM: {n_init} restarts"):
+    said = "restarts until stable" if n_init == "auto" else f"{n_init} restarts"
+    with log.step("em", f"EM: {said}"):
         mle = em.fit(s.X, spec.n_components, structure=s.structure, fixed=s.fixed,
-                     n_init=n_init, rng=rng)
+                     n_init=n_init, max_init=max_init, rng=rng)
+    if mle.init_cap_reached:
+        log.problem(f"EM's best optimum was reached by one restart only in {max_init} "
+                    "restarts (the cap of n_init='auto'): other optima may be missed; "
+                    "raise max_init")
     key = mle.means if spec.one_d else mle.means[:, 0]
     order = np.argsort(key, kind="stable")
     ref = em.Params(mle.weights[order], mle.params().means[order], mle.covariances[order])
@@ -224,10 +233,11 @@ def map_em_tol(n: int) -> float:
     return max(1e-10, 1e-12 * n)
 
 
-def fit_map_em(s: Setup, fit: EMFit, *, n_init: int, rng, log: RunLog) -> MapEMFit | None:
+def fit_map_em(s: Setup, fit: EMFit, *, n_init, rng, log: RunLog) -> MapEMFit | None:
     """MAP-EM under the shared prior; None (and a problem) if the prior is refused.
 
-    Give it the same stream as :func:`fit_em` to start from the same restarts.
+    Give it the same stream as :func:`fit_em` to start from the same restarts;
+    ``n_init="auto"`` runs as many restarts as EM ran.
     MAP-EM runs to a tight tolerance (:func:`map_em_tol`): it is compared with
     ``find_MAP`` to 1e-4, and along a flat ridge of the posterior EM's steps
     shrink slowly, so em's default (1e-6 on the objective) can stop 1e-4 away
@@ -236,7 +246,8 @@ def fit_map_em(s: Setup, fit: EMFit, *, n_init: int, rng, log: RunLog) -> MapEMF
     with log.step("map_em", "MAP-EM"):
         try:
             res = em.fit(s.X, s.spec.n_components, structure=s.structure, fixed=s.fixed,
-                         n_init=n_init, rng=rng, prior=s.prior, tol=map_em_tol(s.X.shape[0]),
+                         n_init=len(fit.result.restarts) if n_init == "auto" else n_init,
+                         rng=rng, prior=s.prior, tol=map_em_tol(s.X.shape[0]),
                          max_iter=MAP_EM_MAX_ITER)
         except ValueError as err:
             log.problem(f"MAP-EM skipped: {err}")

@@ -146,6 +146,7 @@ def optima_dataset(res: em.EMResult) -> xr.Dataset:
         "basin_share": ("optimum", [o.basin_share for o in opt]),
         "converged": ("optimum", [o.converged for o in opt]),
         "degenerate": ("optimum", [o.degenerate for o in opt]),
+        "spurious": ("optimum", [o.spurious for o in opt]),
         "weights": (("optimum", "component"), np.stack([o.weights for o in opt])),
         "means": (("optimum", "component") + extra, np.stack([o.means for o in opt])),
         "sds": (("optimum", "component") + extra, np.stack([np.sqrt(o.variances) for o in opt])),

@@ -24,6 +24,7 @@ from mixcompare.comparisons.io import read_attr, write_text_atomic
 from mixcompare.comparisons.pipeline import metrics
 from mixcompare.comparisons.report import (
     about,
+    em_json,
     figures,
     markdown,
     placement,
@@ -351,7 +352,8 @@ def _provenance(tree, command, seed) -> list:
              ["sampler", sampler],
              ["NUTS settings", f"draws {_fmt(a.get('draws'))}, tune {_fmt(a.get('tune'))}, "
                                f"chains {_fmt(a.get('chains'))}, init {a.get('init', '—')}"],
-             ["EM settings", f"n_init {_fmt(a.get('n_init'))}, n_boot {_fmt(a.get('n_boot'))}"],
+             ["EM settings", f"n_init {_fmt(a.get('n_init'))}{em_json.restarts_note(a)}, "
+                             f"n_boot {_fmt(a.get('n_boot'))}"],
              ["data sha256", f"`{hashlib.sha256(x.tobytes()).hexdigest()}`"]]
     timings = read_attr(tree, "timings", {})
     return [("h2", "Provenance"), _table(["item", "value"], rows),

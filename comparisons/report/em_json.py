@@ -14,9 +14,14 @@ def em_summary(res: em.EMResult) -> dict:
     -------
     dict
         ``log_likelihood``, ``log_posterior``, ``weights``, ``means``, ``sds``
-        (1-D) or ``covariances``, ``converged``, ``n_iter``, ``bic``, ``aic``,
-        ``icl`` and ``optima`` (a list with ``log_likelihood``, ``count``,
-        ``basin_share``, ``degenerate``, ``converged`` and parameters).
+        (1-D) or ``covariances``, ``converged``, ``n_iter``, ``n_restarts``,
+        ``init_cap_reached``, the criteria named with their convention
+        (``bic_sklearn``, ``aic_sklearn``, ``icl_sklearn``,
+        ``icl_soft_sklearn``: ``-2 l + penalty``, lower is better;
+        ``bic_mclust``, ``icl_mclust``: ``2 l - penalty``, higher is better;
+        see :meth:`em.EMResult.criteria`), ``spurious`` and ``optima`` (a list
+        with ``log_likelihood``, ``count``, ``basin_share``, ``degenerate``,
+        ``spurious``, ``converged`` and parameters).
     """
     out = {
         "algorithm": res.algorithm,
@@ -27,10 +32,11 @@ def em_summary(res: em.EMResult) -> dict:
         "means": res.means,
         "converged": bool(res.converged),
         "n_iter": int(res.n_iter),
-        "bic": res.bic(),
-        "aic": res.aic(),
-        "icl": res.icl(),
+        "n_restarts": len(res.restarts),
+        "init_cap_reached": bool(res.init_cap_reached),
+        **res.criteria(),
         "degenerate": res.degenerate,
+        "spurious": res.spurious,
     }
     if res.spec.one_d:
         out["sds"] = res.sds
@@ -43,6 +49,7 @@ def em_summary(res: em.EMResult) -> dict:
             "basin_share": o.basin_share,
             "converged": o.converged,
             "degenerate": o.degenerate,
+            "spurious": o.spurious,
             "weights": o.weights,
             "means": o.means,
             "sds": np.sqrt(o.variances),
@@ -50,3 +57,22 @@ def em_summary(res: em.EMResult) -> dict:
         for o in res.optima
     ]
     return to_jsonable(out)
+
+
+def restarts_note(attrs) -> str:
+    """How the number of restarts was chosen, for the report's provenance table.
+
+    Parameters
+    ----------
+    attrs : mapping
+        A comparison's attributes (``n_init_rule``, ``max_init``, ``init_cap_reached``).
+
+    Returns
+    -------
+    str
+        ``" (auto, cap 200)"``, ``" (auto, cap 200 reached)"`` or ``""`` for a fixed count.
+    """
+    if attrs.get("n_init_rule") != "auto":
+        return ""
+    reached = " reached" if int(attrs.get("init_cap_reached", 0)) else ""
+    return f" (auto, cap {attrs.get('max_init')}{reached})"

@@ -5,7 +5,7 @@ Keys (parameters always in the aligned component order of the ``em`` group):
 ``dataset`` {name, n, d, sha256}; ``n_components``; ``structure``; ``ordered``;
 ``prior`` (hyper-parameters); ``em`` {log_likelihood, weights, means, sds (1-D) or
 covariances, converged, n_iter, optima [{log_likelihood, count, basin_share,
-converged, degenerate}], se {louis, bootstrap} (each {weights, means, sds})};
+converged, degenerate, spurious}], se {louis, bootstrap} (each {weights, means, sds})};
 ``map_em`` {log_posterior, log_likelihood, weights, means, sds}; ``map``
 {log_density, weights, means, sds}; ``nuts`` {mean, sd, hdi (each {weights,
 means, sds}; hdi as [low, high] pairs), hdi_prob, rhat_max, rhat_max_relabeled,
@@ -194,7 +194,8 @@ def summarise(tree: xr.DataTree) -> dict:
         {"log_likelihood": _py(opt["log_likelihood"].values[j]),
          "count": int(opt["count"].values[j]), "basin_share": _py(opt["basin_share"].values[j]),
          "converged": bool(opt["converged"].values[j]),
-         "degenerate": bool(opt["degenerate"].values[j])}
+         "degenerate": bool(opt["degenerate"].values[j]),
+         "spurious": bool(opt["spurious"].values[j]) if "spurious" in opt else None}
         for j in range(opt.sizes["optimum"])]
     se = _group(tree, "em/se")
     em_out["se"] = {}
