@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from scipy.special import logsumexp
 
 from ._atlas import Optimum, Restart
 from ._auto import AUTO_MAX_INIT, run_until_stable
@@ -223,8 +224,7 @@ def _assemble(problem: Problem, runs, algorithm, atlas_tol, keep_resp, tol,
             comp = Components(s.params.weights, s.anchors, s.params.covariances, s.factors)
             ll = 0.0
             for _, _, lp in log_prob(problem.design, comp):
-                top = lp.max(axis=1)
-                ll += float((top + np.log(np.exp(lp - top[:, None]).sum(axis=1))).sum())
+                ll += float(logsumexp(lp, axis=1).sum())
         else:
             ll = s.loglik
         logliks.append(ll + shift)

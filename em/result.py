@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.special import logsumexp
 
 from ._design import Components, Design
 from ._estep import centred_log_prob
@@ -158,10 +159,9 @@ class EMResult:
         of its standard deviations) that its log density is below float64's range.
         """
         lp = self._log_prob(X)
-        m = lp.max(axis=1, keepdims=True)
         out = np.full(lp.shape[0], -np.inf)
-        ok = np.isfinite(m[:, 0])
-        out[ok] = (m[ok] + np.log(np.exp(lp[ok] - m[ok]).sum(axis=1, keepdims=True)))[:, 0]
+        ok = np.isfinite(lp.max(axis=1))
+        out[ok] = logsumexp(lp[ok], axis=1)
         return out
 
     def _finite_log_prob(self, X) -> np.ndarray:
