@@ -37,6 +37,12 @@ def iris_em_only():
                    columns=ds.columns).tree
 
 
+def _labels(name: str) -> list[str]:
+    """Axis labels the figures must carry: each column's name with its unit, where known."""
+    ds = datasets.load(name)
+    return [f"{c} ({u})" if u else c for c, u in zip(ds.columns, ds.units, strict=True)]
+
+
 def _covariance_of(e: Ellipse, prob: float) -> np.ndarray:
     """The 2 x 2 covariance whose ``prob`` contour is the ellipse ``e``."""
     c = contour_scale([prob])[0]
@@ -76,7 +82,7 @@ def _check_em_ellipses(ax, tree, x: int, y: int) -> None:
 
 def test_ellipses_figure_em_beside_the_posterior(mv):
     name, tree = mv
-    cols = list(datasets.load(name).columns)
+    cols = _labels(name)
     fig = figures_mv.fig_ellipses(tree)
     assert isinstance(fig, Figure)
     assert len(fig.axes) == 2  # EM, posterior draws
@@ -101,7 +107,7 @@ def test_ellipses_figure_em_beside_the_posterior(mv):
 
 def test_uncertainty_figure(mv):
     name, tree = mv
-    cols = list(datasets.load(name).columns)
+    cols = _labels(name)
     fig = figures_mv.fig_uncertainty(tree)
     assert len(fig.axes) == 3  # EM, posterior, colour bar
     em_ax, post_ax = fig.axes[:2]
@@ -119,7 +125,7 @@ def test_uncertainty_figure(mv):
 
 def test_pair_grid_only_beyond_two_features(mv):
     name, tree = mv
-    cols = list(datasets.load(name).columns)
+    cols = _labels(name)
     fig = figures_mv.fig_pairs(tree)
     if len(cols) == 2:
         assert fig is None
@@ -139,11 +145,12 @@ def test_pair_grid_only_beyond_two_features(mv):
 
 
 def test_every_multivariate_figure_is_in_the_report_registry(mv):
-    _, tree = mv
-    for name in figures.MULTIVARIATE:
-        assert name in figures.FIGURES and figures.CAPTIONS[name]
-    assert figures.FIGURES["data_density"](tree).axes[0].get_xlabel() == \
-        str(tree["data"]["column"].values[0])
+    name, tree = mv
+    for fig_name in figures.MULTIVARIATE:
+        assert fig_name in figures.FIGURES and figures.CAPTIONS[fig_name]
+    # the column name read back from the tree, with its unit
+    assert str(tree["data"]["column"].values[0]) == datasets.load(name).columns[0]
+    assert figures.FIGURES["data_density"](tree).axes[0].get_xlabel() == _labels(name)[0]
 
 
 def test_without_nuts_em_alone(iris_em_only):

@@ -29,8 +29,13 @@ def three():
 
 @pytest.fixture(scope="module")
 def faithful():
-    """One mode, converged: the pooled verdict is assessable."""
-    return compare(datasets.load("faithful").X, 2, draws=300, tune=300, n_boot=20, rng=0,
+    """One mode, converged: the pooled verdict is assessable.
+
+    1000 draws and 1000 tuning steps per chain (the defaults): with 300 the relabelled
+    R-hat of this well-mixed posterior sits near the 1.01 threshold, so whether it
+    passed depended on the seed.
+    """
+    return compare(datasets.load("faithful").X, 2, draws=1000, tune=1000, n_boot=20, rng=0,
                    name="faithful")
 
 
