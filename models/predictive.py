@@ -16,9 +16,11 @@ from .points import check_model
 
 __all__ = ["PREDICTIVE_GROUPS", "predictive"]
 
-#: forward sampling is a few random draws per call: PyTensor's Python mode compiles in
-#: a fraction of a second, where the default (numba) backend takes seconds per graph
-_COMPILE = {"mode": "FAST_COMPILE"}
+#: PyTensor's C backend (``FAST_RUN``; compiled code cached on disk): the posterior
+#: predictive calls the forward function once per draw, 0.2 ms each, against 1.2 ms in
+#: the Python mode (4 000 draws of faithful: 0.8 s against 4.9 s), and it compiles in
+#: about a second where the default (numba) backend takes 9-21 s
+_COMPILE = {"mode": "FAST_RUN"}
 
 #: the groups :func:`predictive` returns
 PREDICTIVE_GROUPS = ("prior", "prior_predictive", "posterior_predictive")
