@@ -209,3 +209,20 @@ def test_cli_em_names_each_criterion_with_its_convention():
         [sys.executable, "-m", "mixcompare.comparisons.cli", "em", "--n-init", "lots"],
         capture_output=True, text=True)
     assert bad.returncode == 2 and "--n-init must be a whole number or auto" in bad.stderr
+
+
+def test_spurious_flag_reaches_the_comparison_atlas():
+    """The comparison's atlas (report table, summary.json) names the spurious optima em keeps."""
+    from mixcompare.comparisons.pipeline.atlas import atlas_dataset
+    from mixcompare.comparisons.report.summary_json import _atlas
+
+    rng = np.random.default_rng(3)
+    X = np.concatenate([np.round(rng.normal(0, 1, 200), 3), np.round(rng.normal(5, 1, 200), 3),
+                        [2.5, 2.503, 2.506]])
+    res = em.fit(X, 3, n_init=20, rng=0)
+    prior = em.Prior.default(X)
+    atlas = atlas_dataset(res, None, prior, em.model_spec(X, 3)[1], float(X.std()))
+    flags = [o.spurious for o in res.optima]
+    assert any(flags) and not flags[0]
+    assert atlas["spurious"].values.tolist() == flags
+    assert [row["spurious"] for row in _atlas(atlas)] == flags

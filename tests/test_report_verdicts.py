@@ -142,7 +142,7 @@ def test_optima_are_named_by_atlas_ids(three, three_report):
     atlas = _section(md, "Atlas of optima")
     tab = _tables(atlas)[0]
     assert tab[0] == ["id", "source", "log-likelihood", "log posterior", "restarts",
-                      "basin share", "converged", "degenerate", "counterpart"]
+                      "basin share", "converged", "degenerate", "spurious", "counterpart"]
     ids = list(three.tree["comparison/atlas"]["id"].values.astype(str))
     assert [r[0] for r in tab[1:]] == ids and "M0" in ids and "E0" in ids
     assert {r[0]: r[-1] for r in tab[1:]}["M0"] == "E0"

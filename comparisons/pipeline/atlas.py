@@ -51,7 +51,8 @@ def atlas_dataset(em_fit: em.EMResult, map_em: em.EMResult | None, prior: em.Pri
     xarray.Dataset
         Over ``optimum`` (coordinate ``id``): ``source``, ``index``,
         ``log_likelihood``, ``log_posterior``, ``count``, ``basin_share``,
-        ``converged``, ``degenerate``, ``counterpart``.
+        ``converged``, ``degenerate``, ``spurious`` (a component fitted to a few
+        close points, see :func:`em.fit`), ``counterpart``.
     """
     rows = [("em", j, o) for j, o in enumerate(em_fit.optima)]
     if map_em is not None:
@@ -76,6 +77,7 @@ def atlas_dataset(em_fit: em.EMResult, map_em: em.EMResult | None, prior: em.Pri
         "basin_share": ("optimum", [r[2].basin_share for r in rows]),
         "converged": ("optimum", [bool(r[2].converged) for r in rows]),
         "degenerate": ("optimum", [bool(r[2].degenerate) for r in rows]),
+        "spurious": ("optimum", [bool(r[2].spurious) for r in rows]),
         "counterpart": ("optimum", np.array(counterpart, dtype=str)),
     }, coords={"optimum": np.arange(len(rows)), "id": ("optimum", np.array(ids, dtype=str))},
         attrs={"counterpart": "mutual nearest optimum of the other atlas (em.match_components "

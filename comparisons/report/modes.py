@@ -275,11 +275,12 @@ def atlas_section(tree: xr.DataTree, fmt, table) -> list:
 
     rows = [[str(atlas["id"].values[i]), _SOURCE.get(src[i], src[i]),
              _ll(col("log_likelihood", i)), _ll(col("log_posterior", i)), col("count", i),
-             col("basin_share", i), col("converged", i), col("degenerate", i),
+             col("basin_share", i), col("converged", i), col("degenerate", i), col("spurious", i),
              str(col("counterpart", i) or "—") if "counterpart" in atlas else None]
             for i in range(atlas.sizes["optimum"])]
     return out + [table(["id", "source", "log-likelihood", "log posterior", "restarts",
-                         "basin share", "converged", "degenerate", "counterpart"], rows)]
+                         "basin share", "converged", "degenerate", "spurious", "counterpart"],
+                  rows)]
 
 
 def mode_agreement(tree: xr.DataTree, fmt, table) -> list:

@@ -22,7 +22,8 @@ n_uncertain_em, fraction_em_outside_band}; ``prior_sensitivity`` (None when not
 computed) {mode, change_threshold, k_threshold, priors [{name, factor, b, method,
 reliable, pareto_k, is_ess, rhat_max, ess_bulk_min}], rows [{name, prior_driven,
 post_sd, sd_over_se_louis, sd_over_se_boot, z, agree (each {prior: value})}]};
-``problems``; ``warnings``; ``timings``.
+``atlas`` [{id, source, log_likelihood, log_posterior, count, basin_share,
+converged, degenerate, spurious, counterpart}]; ``problems``; ``warnings``; ``timings``.
 """
 
 from __future__ import annotations
@@ -118,10 +119,10 @@ def _atlas(atlas: xr.Dataset | None) -> list:
     if atlas is None:
         return []
     cols = ("source", "log_likelihood", "log_posterior", "count", "basin_share", "converged",
-            "degenerate", "counterpart")
+            "degenerate", "spurious", "counterpart")
     return [{"id": str(atlas["id"].values[i]),
              **{c: (str(atlas[c].values[i]) if atlas[c].dtype.kind in "USO"
-                    else _py(atlas[c].values[i])) for c in cols}}
+                    else _py(atlas[c].values[i])) for c in cols if c in atlas}}
             for i in range(atlas.sizes["optimum"])]
 
 
