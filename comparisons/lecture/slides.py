@@ -54,8 +54,10 @@ class LectureSettings:
     path_iter : int
         Iterations drawn per EM/CEM path.
     draws, tune, chains : int
-        NUTS settings of the CpG comparison (galaxies: ``draws`` and ``tune``
-        with four chains, one per start over the atlas).
+        NUTS settings of the CpG comparison.
+    gal_draws : int
+        Draws per chain of galaxies (``tune`` warm-up steps, four chains, one
+        per start over the atlas).
     bump_draws : int
         Draws and tuning steps per chain of the nine-point posterior (four
         chains, one per bump; two on the ordered model): a picture of where
@@ -79,23 +81,25 @@ class LectureSettings:
     n_grid: int = 241
     n_basin: int = 121
     path_iter: int = 8
-    draws: int = 600
-    tune: int = 400
+    draws: int = 1500
+    tune: int = 500
     chains: int = 2
+    gal_draws: int = 500
     bump_draws: int = 400
     bias_draws: int = 300
     separations: tuple = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
     n_sim: int = 200
     replicates: int = 20
-    posterior_separations: tuple = (0.5, 1.5, 2.5, 4.0)
-    posterior_replicates: int = 3
+    posterior_separations: tuple = (0.5, 1.5, 4.0)
+    posterior_replicates: int = 2
     n_init: int = 50
     n_boot: int = 100
     cpg_methods: tuple = METHODS
 
 
 FULL = LectureSettings()
-QUICK = replace(FULL, n_grid=121, n_basin=61, draws=100, tune=100, chains=2, bump_draws=100,
+QUICK = replace(FULL, n_grid=121, n_basin=61, draws=100, tune=100, chains=2, gal_draws=100,
+                bump_draws=100,
                 separations=(0.5, 1.5, 2.5, 4.0), n_sim=100, replicates=4,
                 posterior_separations=(), posterior_replicates=0, n_init=20, n_boot=0,
                 cpg_methods=("em", "map_em", "nuts"))
@@ -317,9 +321,10 @@ def cem_bias(separations=QUICK.separations, *, n: int = 100, replicates: int = 4
         for r in range(reps):
             X = data[(sep, r)]
             model = models.cached_model(X, 2, prior=prior, fixed=fixed, ordered=True).model
+            # one process: for runs this small, starting a second one costs more than it saves
             tree = models.fit_nuts(model, draws=draws, tune=tune, chains=2,
                                    init={"means": np.array([0.0, sep])}, rng=rng.spawn(1)[0],
-                                   progressbar=False)
+                                   progressbar=False, cores=1)
             m = tree["posterior"]["means"].values
             post[i, r] = float(np.abs(m[..., 1] - m[..., 0]).mean())
     ds["post_estimate"] = (("post_separation", "post_replicate"), post)
@@ -352,6 +357,6 @@ def galaxies_atlas(settings: LectureSettings = QUICK, rng=None,
     posterior's census can show several modes where EM found several optima.
     """
     ds = datasets.load("galaxies")
-    return compare(ds.X, 3, methods=("em", "map_em", "nuts"), draws=settings.draws,
+    return compare(ds.X, 3, methods=("em", "map_em", "nuts"), draws=settings.gal_draws,
                    tune=settings.tune, chains=4, init="atlas", n_init=settings.n_init,
                    n_boot=0, rng=rng, progress=progress, **ds.metadata())
