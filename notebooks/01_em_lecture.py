@@ -196,6 +196,37 @@ lf.fig_paths(b.surface, b.paths_em, b.paths_cem)
 lf.fig_basins(b.surface, b.basin_em, b.basin_cem)
 
 # %% [markdown]
+# *Optional*: with `ipywidgets` (in the `notebooks` extra) choose the start with
+# two sliders and watch where the hand-written EM goes.
+
+# %%
+try:
+    import ipywidgets as widgets
+except ImportError:
+    widgets = None
+    print("ipywidgets is not installed (pip install -e '.[notebooks]'): no sliders.")
+
+
+def show_path(mu1=-12.0, mu2=4.0):
+    """Draw EM's path on the nine points from (mu1, mu2) over the log-likelihood."""
+    p = em_means_by_hand(x, (mu1, mu2), 30)
+    fig = Figure(figsize=(5, 5), layout="constrained")
+    ax = fig.subplots()
+    g = b.surface["mu1"].values
+    ll = b.surface["loglik"].values
+    ax.contourf(g, g, np.maximum(ll, ll.max() - 300).T, levels=30, cmap="viridis")
+    ax.plot(p[:, 0], p[:, 1], "o-", color="red", ms=3)
+    ax.set(xlabel="mu1", ylabel="mu2", aspect="equal",
+           title=f"from ({mu1:g}, {mu2:g}) to ({p[-1, 0]:.3f}, {p[-1, 1]:.3f})")
+    display(fig)
+
+
+if widgets is not None:
+    widgets.interact(show_path, mu1=(-20.0, 20.0, 0.5), mu2=(-20.0, 20.0, 0.5))
+else:
+    show_path()
+
+# %% [markdown]
 # ## 3. Slide 42: converged after two iterations
 #
 # **Stand-in data**: six points of ours in two well-separated clusters (near 0
