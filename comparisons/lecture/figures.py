@@ -72,7 +72,8 @@ CAPTIONS = {
         "starts at, even a minor one (33 nats below the best); ordering removes the "
         "label-swapped copy but not the minor mode."),
     "two_iterations": (
-        "The spreadsheet slide: EM on six points in two clusters near 0 and 4 with sigma = 1 "
+        "Slide 42 on stand-in data (ours, not the slide's): EM on six points in two clusters "
+        "near 0 and 4 with sigma = 1 "
         "and tau = 0.5 fixed, from means ({start}). Left: the means per iteration; right: "
         "how far the log-likelihood is below its final value (log scale). Supports: with "
         "well-separated components EM is essentially converged after two iterations."),
