@@ -183,6 +183,10 @@ def write_lecture(out: Path, b, post: dict, table: pd.DataFrame, bias: xr.Datase
     keep = [c for c in ("name", "em", "map_em", "map", "post_mean", "post_sd", "hdi_low",
                         "hdi_high", "z", "agree") if c in agr and agr[c].notna().any()]
     p.table("cpg_agreement", agr[keep], "Estimates and agreement")
+    if "map_em_minus_map" in agr and agr["map_em_minus_map"].notna().any():
+        gap = float(np.nanmax(np.abs(agr["map_em_minus_map"].astype(float))))
+        p.text(f"MAP-EM and `find_MAP` maximise the same posterior density; their largest "
+               f"difference here is {gap:.1e} (parameter units).\n")
     p.text("What the posterior adds:\n\n" + "".join(f"- {t}\n" for t in _posterior_adds(summ)))
     for name, path in figures.save_all(cpg.tree, out / "cpg").items():
         p.files.append(path)
