@@ -9,6 +9,7 @@ clicked point and runs them to the optimum ``em`` reaches from there.
 
 import base64
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,6 +39,10 @@ def _fake_draws(rng, centre, chains=2, draws=40):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
+    missing = [p for p in (CHROMIUM, DRIVER) if not Path(p).exists()]
+    if missing:  # a failure, not a skip: CI installs both (.ci/run)
+        pytest.fail(f"{', '.join(missing)} not found: install Debian's browser and driver with "
+                    "`apt-get install chromium chromium-driver` (as .ci/run does).")
     tmp = tmp_path_factory.mktemp("page")
     surf = surface.loglik_surface(X, limits=slides.LIMITS, n_grid=81, **FIXED)
     rng = np.random.default_rng(0)
@@ -47,7 +52,8 @@ def browser(tmp_path_factory):
     opts.binary_location = CHROMIUM
     for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=1250,900",
+                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                "--window-size=1250,900",
                 f"--user-data-dir={tmp / 'profile'}"):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
