@@ -95,7 +95,7 @@ def lecture_command(out: Path, seed: int, quick: bool, progress=None) -> list[Pa
     b = slides.bumps(settings)
     step(2)
     post = slides.bumps_posterior(draws=settings.bump_draws, tune=settings.bump_draws,
-                                  rng=seeds[0])
+                                  rng=seeds[0], cores=1 if quick else None)
     table = slides.iteration_table()
     step(3)
     bias = slides.cem_bias(settings.separations, n=settings.n_sim,

@@ -76,6 +76,9 @@ class LectureSettings:
         EM restarts (the atlas) and bootstrap refits of the comparisons.
     cpg_methods : tuple of str
         Methods of the CpG comparison.
+    extras : bool
+        The comparisons' prior sensitivity and ArviZ predictive groups (off
+        in ``QUICK``: the lecture's pages do not need them).
     """
 
     n_grid: int = 241
@@ -95,6 +98,12 @@ class LectureSettings:
     n_init: int = 50
     n_boot: int = 100
     cpg_methods: tuple = METHODS
+    extras: bool = True
+
+    def compare_options(self) -> dict:
+        """Return the options of ``compare`` that :attr:`extras` switches."""
+        return {"prior_sensitivity": "reweight" if self.extras else "off",
+                "arviz_groups": self.extras}
 
 
 FULL = LectureSettings()
@@ -102,7 +111,7 @@ QUICK = replace(FULL, n_grid=121, n_basin=61, draws=100, tune=100, chains=2, gal
                 bump_draws=100,
                 separations=(0.5, 1.5, 2.5, 4.0), n_sim=100, replicates=4,
                 posterior_separations=(), posterior_replicates=0, n_init=20, n_boot=0,
-                cpg_methods=("em", "map_em", "nuts"))
+                cpg_methods=("em", "map_em", "nuts"), extras=False)
 
 
 def bumps_data() -> tuple[np.ndarray, dict]:
@@ -173,7 +182,7 @@ def bumps(settings: LectureSettings = QUICK) -> Bumps:
                  pd.DataFrame(rows))
 
 
-def bumps_posterior(*, draws: int = 200, tune: int = 200, rng=None) -> dict:
+def bumps_posterior(*, draws: int = 200, tune: int = 200, rng=None, cores=None) -> dict:
     """Sample the nine-point posterior (unordered and ordered) and climb it by MAP-EM and MAP.
 
     Parameters
@@ -183,6 +192,9 @@ def bumps_posterior(*, draws: int = 200, tune: int = 200, rng=None) -> dict:
         :data:`BUMP_CHAIN_STARTS`), two on the ordered one (at the two bumps
         with ``mu1 < mu2``).
     rng : int, numpy.random.Generator or None
+    cores : int, optional
+        Processes for the chains (:func:`models.fit_nuts`); 1 for short runs,
+        where starting processes costs more than it saves.
 
     Returns
     -------
@@ -207,7 +219,8 @@ def bumps_posterior(*, draws: int = 200, tune: int = 200, rng=None) -> dict:
         model = models.build_model(x, 2, prior=prior, fixed=fixed, ordered=ordered)
         tree = models.fit_nuts(model, draws=draws, tune=tune, chains=len(starts),
                                init=[{"means": np.array(s)} for s in starts],
-                               rng=seeds[0 if ordered else 1], progressbar=False)
+                               rng=seeds[0 if ordered else 1], progressbar=False,
+                               cores=cores)
         means = tree["posterior"]["means"].to_dataset()[["means"]]
         means.attrs["starts"] = np.array(starts).ravel().tolist()
         means.attrs["divergences"] = int(tree["sample_stats"]["diverging"].sum())
@@ -346,7 +359,8 @@ def cpg_comparison(settings: LectureSettings = QUICK, rng=None,
     ds = datasets.load("cpg")
     return compare(ds.X, 2, methods=settings.cpg_methods, draws=settings.draws,
                    tune=settings.tune, chains=settings.chains, n_init=settings.n_init,
-                   n_boot=settings.n_boot, rng=rng, progress=progress, **ds.metadata())
+                   n_boot=settings.n_boot, rng=rng, progress=progress,
+                   **settings.compare_options(), **ds.metadata())
 
 
 def galaxies_atlas(settings: LectureSettings = QUICK, rng=None,
@@ -359,4 +373,5 @@ def galaxies_atlas(settings: LectureSettings = QUICK, rng=None,
     ds = datasets.load("galaxies")
     return compare(ds.X, 3, methods=("em", "map_em", "nuts"), draws=settings.gal_draws,
                    tune=settings.tune, chains=4, init="atlas", n_init=settings.n_init,
-                   n_boot=0, rng=rng, progress=progress, **ds.metadata())
+                   n_boot=0, rng=rng, progress=progress, **settings.compare_options(),
+                   **ds.metadata())
