@@ -287,10 +287,10 @@ def lecture(
     out: Path = typer.Option(Path("mixcompare-lecture"), "--out", metavar="DIR",
                              help="Output folder."),
     seed: int = typer.Option(0, "--seed", metavar="SEED", help="Random seed."),
-    quick: bool = typer.Option(False, "--quick", help="Small settings (a few seconds)."),
+    quick: bool = typer.Option(False, "--quick", help="Small settings (for CI)."),
 ):
     """Reproduce the EM lecture slide by slide: figures, tables, index.md and captions.md."""
-    from mixcompare.comparisons.lecture.slides import lecture_command
+    from mixcompare.comparisons.lecture.command import lecture_command
 
     from .progress import RunProgress
 

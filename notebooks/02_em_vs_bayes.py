@@ -117,3 +117,44 @@ with tempfile.TemporaryDirectory() as tmp:
 print(sorted(files))
 display(Markdown(report.split("\n## ")[0]))
 assert summary["problems"] == [] or all(isinstance(p, str) for p in summary["problems"])
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Which parameter's posterior sd is furthest from EM's Louis standard
+#    error (ratio `sd_over_se_louis` in the hidden-spread table), and why might
+#    the two disagree for that parameter?
+# 2. The prior: refit EM as MAP-EM with `em.Prior.default(ds.X)` and compare
+#    the estimates with the MLE. Which parameter moves most, and is the shift
+#    small against the posterior sd?
+# 3. How many observations change their hard label between EM's plug-in
+#    responsibilities and the posterior's membership probabilities?
+
+# %% jupyter={"source_hidden": true}
+# Solution 1: the ratio closest to 0 or furthest above 1. Louis' standard error is a
+# local (curvature) approximation at the MLE; the posterior sd also sees skewness (sds
+# are bounded below by 0) and the prior.
+rows = pd.DataFrame(hidden["rows"]).set_index("name")
+ratio = rows["sd_over_se_louis"].dropna()
+worst = (np.log(ratio)).abs().idxmax()
+print(f"furthest from 1: {worst}, posterior sd / Louis se = {ratio[worst]:.3f}")
+assert ratio.between(0.2, 5).all()
+
+# %% jupyter={"source_hidden": true}
+# Solution 2: MAP-EM maximises the log posterior; with a weak default prior the shift is a
+# small fraction of the posterior sd.
+from mixcompare import em  # noqa: E402
+
+mle_fit = em.fit(ds.X, 2, n_init=10, rng=rng)
+map_fit = em.fit(ds.X, 2, n_init=10, prior=em.Prior.default(ds.X), rng=rng)
+shift = np.r_[map_fit.means - mle_fit.means, map_fit.sds - mle_fit.sds]
+print("MAP-EM minus EM (means, sds):", np.round(shift, 4))
+post_sd = agreement.loc[["means[0]", "means[1]", "sds[0]", "sds[1]"], "post_sd"].values
+print("shift / posterior sd:", np.round(shift / post_sd, 3))
+assert np.all(np.abs(shift / post_sd) < 1)
+
+# %% jupyter={"source_hidden": true}
+# Solution 3: from the hidden-spread summary.
+print(f"{hidden['n_changed_label']} observations change hard label; "
+      f"{hidden['n_uncertain']} have membership uncertainty above 0.2")
+assert hidden["n_changed_label"] >= 0

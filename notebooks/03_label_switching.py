@@ -124,3 +124,37 @@ display(pd.DataFrame({
     "Stephens": stephens["means"].mean(("chain", "draw")).values,
     "EM (the pivot)": pivot.means,
 }, index=["means[0]", "means[1]"]).round(3))
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Make the chains *stop* switching labels within a chain: with what
+#    separation of the two true means does the within-chain switching rate
+#    of §2 fall to zero?
+# 2. Why does the ordered model (μ₁ < μ₂) not fix §2, where the components
+#    overlap?
+# 3. Why is the raw posterior mean of `means[0]` in §2 close to the mean of
+#    the data, whatever the true means?
+
+# %% jupyter={"source_hidden": true}
+# Solution 1: far-apart components leave no path of non-negligible density between the
+# two labellings; at 4 sds no chain switches.
+y4, _ = em.sample(120, [0.5, 0.5], [0.0, 4.0], 1.0, rng=rng)
+tree4 = models.fit_nuts(models.build_model(y4, 2, fixed=fixed), draws=150, tune=150,
+                        chains=2, init={"means": np.array([0.0, 4.0])}, rng=rng,
+                        progressbar=False)
+_, perms4 = labels.relabel_pivot(tree4["posterior"].to_dataset(),
+                                 em.fit(y4, 2, fixed=fixed, n_init=5, rng=rng))
+rate4 = labels.switching_summary(perms4).switching_rate
+print("within-chain switching rate at 4 sds:", np.round(rate4, 3))
+assert np.all(np.asarray(rate4) == 0)
+
+# %% [markdown] jupyter={"source_hidden": true}
+# Solution 2: the ordering cuts the posterior along the diagonal mu1 = mu2. When the
+# components overlap, much of the posterior mass lies near that diagonal, and the cut
+# pushes mu1 down and mu2 up: the ordered posterior is identified but its means are
+# biased apart, much as CEM's are (notebook 01, §4).
+#
+# Solution 3: a chain that visits both labellings equally averages the two components:
+# the raw mean of `means[0]` is about (mu1 + mu2) / 2, the data's mean. Only relabelled
+# draws estimate a component's mean.

@@ -1,18 +1,21 @@
 """The lecture reproduced: surfaces, maxima, basins, paths, the slides and the command."""
 
+import re
 import warnings
 from dataclasses import replace
 
 import numpy as np
 import pytest
 from mixcompare import em
+from mixcompare.comparisons.lecture import command as cmd
 from mixcompare.comparisons.lecture import figures as lecture_figures
+from mixcompare.comparisons.lecture import figures_slides, surface
 from mixcompare.comparisons.lecture import pages as lecture_pages
 from mixcompare.comparisons.lecture import paths as em_paths_mod
 from mixcompare.comparisons.lecture import slides as lecture
-from mixcompare.comparisons.lecture import surface
 from scipy.optimize import minimize
 from scipy.special import logsumexp
+from scipy.stats import norm
 
 X, FIXED = lecture.bumps_data()
 EXPECTED = np.array([[-5.0, 12.0], [12.0, -5.0], [-10.0, 6.0], [6.0, -10.0]])
@@ -149,7 +152,7 @@ def test_cem_is_biased_apart_when_components_overlap():
 def test_bump_figures_draw_from_precomputed_results(tmp_path):
     b = lecture.bumps(replace(lecture.QUICK, n_grid=61, n_basin=31))
     assert b.optima["basin_share_em"].sum() <= 1 and len(b.optima) == 4
-    for name, fig in (("s", lecture_figures.fig_surface(b.surface)),
+    for name, fig in (("s", figures_slides.fig_surface(b.surface)),
                       ("p", lecture_figures.fig_profile(b.profile, b.surface)),
                       ("paths", lecture_figures.fig_paths(b.surface, b.paths_em, b.paths_cem)),
                       ("b", lecture_figures.fig_basins(b.surface, b.basin_em, b.basin_cem)),
@@ -174,12 +177,12 @@ class _Display:
 
 def test_lecture_command_quick_writes_every_figure(tmp_path):
     display = _Display()
-    files = lecture.lecture_command(tmp_path, seed=1, quick=True, progress=display)
+    files = cmd.lecture_command(tmp_path, seed=1, quick=True, progress=display)
     # it says which slides it builds, in order, and counts the parts done
-    said = [m for m in display.messages if m in lecture.PARTS]
-    assert said == list(lecture.PARTS)
+    said = [m for m in display.messages if m in cmd.PARTS]
+    assert said == list(cmd.PARTS)
     parts = [(d, t) for w, d, t in display.counts if w == "lecture parts"]
-    assert parts == [(i, len(lecture.PARTS)) for i in range(len(lecture.PARTS) + 1)]
+    assert parts == [(i, len(cmd.PARTS)) for i in range(len(cmd.PARTS) + 1)]
     assert any(m.startswith("NUTS") for m in display.messages)  # CpG's steps too
     assert all(p.exists() for p in files)
     pngs = {p.relative_to(tmp_path).as_posix() for p in files if p.suffix == ".png"}
@@ -191,7 +194,27 @@ def test_lecture_command_quick_writes_every_figure(tmp_path):
         assert f"`{png}`" in captions and f"({png})" in index
         assert (tmp_path / png).stat().st_size > 10_000
     for table in ("bumps_optima", "two_iterations", "cem_bias", "cpg_agreement",
-                  "galaxies_atlas"):
+                  "galaxies_atlas", "k_choice", "responsibilities"):
         assert (tmp_path / "tables" / f"{table}.md").exists()
         assert (tmp_path / "tables" / f"{table}.csv").exists()
     assert "skipped (quick settings)" in captions
+    # every slide 28-42 has a row saying where it is reproduced, and the links resolve
+    head = index.split("## 0.")[0]
+    rows = re.findall(r"^\| (\d+) \| .+ \| (.+) \|$", head, flags=re.M)
+    assert [int(r[0]) for r in rows] == list(range(28, 43))
+    anchors = {"#" + re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
+               for h in re.findall(r"^## (.+)$", index, flags=re.M)}
+    for _, where in rows:
+        assert set(re.findall(r"\((#[^)]+)\)", where)) <= anchors, where
+        for f in re.findall(r"`([\w/]+\.(?:png|csv))`", where):
+            assert (tmp_path / f).exists(), f
+    # formulas in LaTeX, one point worked out, the stand-in and the CpG data labelled
+    j = 0.5 * norm.pdf(0.0, lecture.TWO_ITER_START, 1.0)  # x = 0's joint densities, by scipy
+    for needle in ("\\prod_{i=1}^{n} \\sum_{k=1}^{2}", "P(A \\mid D)", "\\ell_c(\\theta)",
+                   f"r_1 = {j[0]:.5f} / {j.sum():.5f} = {j[0] / j.sum():.4f}",
+                   "**Stand-in data.**",
+                   "72 % of human promoters are high-CpG and 28 %", "*simulated*",
+                   "high-CpG mean 0.62 sd 0.14"):
+        assert needle in index, needle
+    html = (tmp_path / "index.html").read_text()
+    assert html.count("<script") == 2 and '"posterior":{"unordered":[[' in html

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from mixcompare.comparisons.io import save_figure_atomic
 
 __all__ = ["CAPTIONS", "DPI", "fig_atlas", "fig_basins", "fig_cem_bias", "fig_iterations",
-           "fig_paths", "fig_posterior", "fig_profile", "fig_surface", "save"]
+           "fig_paths", "fig_posterior", "fig_profile", "save"]
 
 DPI = 110
 _OPT = colormaps["Dark2"].colors
@@ -29,11 +29,22 @@ _CHAIN = colormaps["tab10"].colors
 DEPTH = 300.0  # contours are drawn down to this far below the best maximum
 
 CAPTIONS = {
+    "one_or_two": (
+        "Slides 28-29 on the simulated CpG o/e ratios: left, one Gaussian (EM with K = 1, and "
+        "dashed the closed form, the same curve); right, two Gaussians by EM (components "
+        "dotted). Titles: log-likelihood, BIC and ICL in mclust's convention (higher is "
+        "better). Supports: 'This? Or this?' -- two components are preferred by both "
+        "criteria, by far more than the extra three parameters cost."),
     "bumps_surface": (
-        "Log-likelihood of the nine-point example over (mu1, mu2) with sigma1 = sigma2 = 1 and "
-        "tau1 = tau2 = 0.5 fixed: contour view (left, the four local maxima marked with their "
-        "log-likelihoods) and 3-D view (right, clipped {depth:g} below the best). Supports: "
-        "the likelihood has four bumps, near (-5, 12), (12, -5), (-10, 6) and (6, -10); two are "
+        "Slides 32-34: the likelihood of the nine-point example over (mu1, mu2) in [-20, 20]^2 "
+        "with sigma1 = sigma2 = 1 and tau1 = tau2 = 0.5 fixed. Left, 3-D: the tempered "
+        "likelihood (L / L_max)^(1/T), a monotone transform (same maxima, same basins) whose "
+        "T makes the worse pair of bumps a quarter as high as the best (they stand on the "
+        "flanks of the best pair) -- the likelihood itself has them e^-33 lower, flat on the "
+        "floor, and the log-likelihood's scale is "
+        "dominated by valleys thousands of nats deep. Right: log-likelihood contours, levels "
+        "down to {depth:g} below the best, with the four local maxima. Supports: the "
+        "likelihood has four bumps, near (-5, 12), (12, -5), (-10, 6) and (6, -10); two are "
         "the same fit with the labels swapped, the other two are a worse local maximum."),
     "bumps_profile": (
         "The same surface with the common variance sigma^2 profiled out (maximised at each "
@@ -61,7 +72,8 @@ CAPTIONS = {
         "starts at, even a minor one (33 nats below the best); ordering removes the "
         "label-swapped copy but not the minor mode."),
     "two_iterations": (
-        "The spreadsheet slide: EM on six points in two clusters near 0 and 4 with sigma = 1 "
+        "Slide 42 on stand-in data (ours, not the slide's): EM on six points in two clusters "
+        "near 0 and 4 with sigma = 1 "
         "and tau = 0.5 fixed, from means ({start}). Left: the means per iteration; right: "
         "how far the log-likelihood is below its final value (log scale). Supports: with "
         "well-separated components EM is essentially converged after two iterations."),
@@ -123,33 +135,6 @@ def _mark_maxima(ax, surf: xr.Dataset, *, label: bool = True, marker="X", size=1
                         fontsize=7.5, color="white",
                         bbox={"boxstyle": "round,pad=0.2", "fc": "0.15", "alpha": 0.7,
                               "lw": 0})
-
-
-def fig_surface(surf: xr.Dataset) -> Figure:
-    """Draw the log-likelihood surface as contours (maxima marked) and in 3-D."""
-    fig = Figure(figsize=(13, 5.8), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 2, 1)
-    cs = _contour(ax, surf)
-    _mark_maxima(ax, surf)
-    fig.colorbar(cs, ax=ax, shrink=0.8, label="log-likelihood")
-    ax.set_title(f"Contours ({surf.attrs['statement']})", fontsize=9)
-    ax3 = fig.add_subplot(1, 2, 2, projection="3d")
-    ll, levels = _levels(surf)
-    g1, g2 = np.meshgrid(surf["mu1"].values, surf["mu2"].values, indexing="ij")
-    step = max(1, g1.shape[0] // 80)
-    ax3.plot_surface(g1[::step, ::step], g2[::step, ::step], ll[::step, ::step],
-                     cmap="viridis", vmin=levels[0], vmax=levels[-1], linewidth=0,
-                     antialiased=True, rcount=100, ccount=100)
-    m1, m2, mll = (surf[k].values for k in ("opt_mu1", "opt_mu2", "opt_loglik"))
-    for j in range(m1.size):
-        ax3.scatter(m1[j], m2[j], mll[j] + 4, marker="X", s=60, color=_OPT[j % len(_OPT)],
-                    edgecolor="black", depthshade=False)
-    ax3.set(xlabel="mu1", ylabel="mu2", zlabel="log-likelihood",
-            zlim=(levels[0], levels[-1] + 10))
-    ax3.view_init(elev=48, azim=-100)
-    ax3.set_title(f"3-D view (clipped {DEPTH:g} below the best)", fontsize=9)
-    return fig
 
 
 def fig_profile(profile: xr.Dataset, surf: xr.Dataset) -> Figure:

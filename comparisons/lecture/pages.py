@@ -18,10 +18,12 @@ from mixcompare.comparisons.lecture.figures import (
     fig_paths,
     fig_posterior,
     fig_profile,
-    fig_surface,
     save,
 )
+from mixcompare.comparisons.lecture.figures_slides import fig_k_choice, fig_surface
 from mixcompare.comparisons.report.markdown import frame_table
+
+from . import pages_slides
 
 __all__ = ["md_table", "write_lecture"]
 
@@ -74,8 +76,71 @@ def _posterior_adds(summary: dict) -> list[str]:
     return out + [f"problem: {p}" for p in summary["problems"]]
 
 
+class _Page:
+    """Collects the Markdown of ``index.md``, the captions and the files written."""
+
+    def __init__(self, out: Path, head: str):
+        self.out, self.files, self.caps, self.md = out, [], [], [head]
+
+    def text(self, text: str):
+        self.md.append(text)
+
+    def figure(self, name, fig, caption):
+        self.files.append(save(fig, self.out / f"{name}.png"))
+        self.caps.append((f"{name}.png", caption))
+        self.md.append(f"![{name}]({name}.png)\n\n*{caption}*\n")
+
+    def table(self, name, df, intro):
+        text = md_table(df)
+        self.files.extend([
+            write_text_atomic(self.out / "tables" / f"{name}.md", text),
+            write_text_atomic(self.out / "tables" / f"{name}.csv", df.to_csv(index=False))])
+        self.md.append(f"{intro} (`tables/{name}.csv`):\n\n{text}")
+
+
+def _theory_sections(p: _Page, th: dict, b, post, table):
+    """Sections 0-4: slides 28-29, 31, 32-35, 36-41 and 42."""
+    p.text("## 0. Slides 28-29: one Gaussian or two?\n")
+    mle = th["mle"]
+    p.text(f"Slide 28 fits one Gaussian in closed form: $\\hat\\mu = \\bar x = "
+           f"{mle['mean']:.4f}$, $\\hat\\sigma^2 = \\frac1n \\sum_i (x_i - \\bar x)^2 = "
+           f"{mle['variance']:.5f}$, $\\ell = -\\frac n2 (\\log 2\\pi\\hat\\sigma^2 + 1) = "
+           f"{mle['loglik']:.3f}$ (the simulated CpG data of §6, n = {mle['n']}). Slide 29 asks "
+           "whether one Gaussian or two describe the data; EM's criteria answer (mclust's "
+           "convention: higher is better; scikit-learn's: lower is better).\n")
+    p.table("k_choice", th["k_table"], "One Gaussian (K = 1) against two (K = 2)")
+    p.figure("one_or_two", fig_k_choice(th["x"], mle, th["k_fits"], th["k_table"]),
+             CAPTIONS["one_or_two"])
+    p.text(pages_slides.model_section(b.surface.attrs["n_obs"], b.surface.attrs["variances"][0],
+                                      b.surface.attrs["weights"]))
+    x9 = ", ".join(f"{v:g}" for v in th["x9"])
+    p.text(f"## 2. Slides 32-35: nine points, four bumps\n\nData {x9}; sigma1 = sigma2 = 1 "
+           "and tau1 = tau2 = 0.5 fixed, only the means free; axes -20..20 as on the slide.\n")
+    p.figure("bumps_surface", fig_surface(b.surface), CAPTIONS["bumps_surface"].format(
+        depth=DEPTH))
+    p.table("bumps_optima", b.optima, "The local maxima, their log-likelihoods and the share "
+            "of the grid's starts that EM and CEM bring to each")
+    p.figure("bumps_profile", fig_profile(b.profile, b.surface), CAPTIONS["bumps_profile"])
+    p.figure("bumps_paths", fig_paths(b.surface, b.paths_em, b.paths_cem),
+             CAPTIONS["bumps_paths"])
+    p.figure("bumps_basins", fig_basins(b.surface, b.basin_em, b.basin_cem),
+             CAPTIONS["bumps_basins"])
+    p.figure("bumps_posterior", fig_posterior(b.surface, post), CAPTIONS["bumps_posterior"])
+    p.text(pages_slides.estep_section(th["worked"]))
+    p.text(pages_slides.mstep_section(th["resp"]))
+    start = ", ".join(f"{v:g}" for v in table[["mu1", "mu2"]].values[0])
+    p.text("## 4. Slide 42: converged after two iterations\n\n"
+           + pages_slides.stand_in_note(th["resp"]["x"].values, table[["mu1", "mu2"]].values[0]))
+    p.table("two_iterations", table, f"EM from means ({start}), sigma = 1 and tau = 0.5 fixed")
+    p.table("responsibilities", th["resp"].round(6), "Every point's responsibilities "
+            "(r1: component 1, r2: component 2) in the E-step of iterations 1 and 2")
+    p.figure("two_iterations", fig_iterations(table), CAPTIONS["two_iterations"].format(
+        start=start))
+
+
 def write_lecture(out: Path, b, post: dict, table: pd.DataFrame, bias: xr.Dataset, cpg, gal, *,
-                  seed: int, quick: bool, n_init: int, cpg_note: str = "") -> list[Path]:
+                  seed: int, quick: bool, n_init: int, theory: dict,
+                  cpg_note: str = "") -> list[Path]:
     """Write every figure and table of the lecture with ``index.md`` and ``captions.md``.
 
     Parameters
@@ -89,6 +154,10 @@ def write_lecture(out: Path, b, post: dict, table: pd.DataFrame, bias: xr.Datase
     seed, quick, n_init, cpg_note
         The seed, the settings, the galaxies restarts and the CpG settings
         (one line), for the text.
+    theory : dict
+        Slides 28-29 and 36-42 (:mod:`.command`): ``x`` (the CpG data),
+        ``mle``, ``k_table``, ``k_fits``, ``x9`` (the nine points), ``worked``,
+        ``resp`` and ``cpg`` (the data set).
 
     Returns
     -------
@@ -98,61 +167,39 @@ def write_lecture(out: Path, b, post: dict, table: pd.DataFrame, bias: xr.Datase
     from mixcompare.comparisons.report import figures
 
     out.mkdir(parents=True, exist_ok=True)
-    files, caps = [], []
-    md = [f"# The EM lecture, reproduced\n\n`mixcompare lecture`, seed {seed}"
-          f"{', quick settings' if quick else ''}.\n"]
-
-    def figure(name, fig, caption):
-        files.append(save(fig, out / f"{name}.png"))
-        caps.append((f"{name}.png", caption))
-        md.append(f"![{name}]({name}.png)\n\n*{caption}*\n")
-
-    def tab(name, df, intro):
-        text = md_table(df)
-        files.extend([write_text_atomic(out / "tables" / f"{name}.md", text),
-                      write_text_atomic(out / "tables" / f"{name}.csv", df.to_csv(index=False))])
-        md.append(f"{intro} (`tables/{name}.csv`):\n\n{text}")
-
-    md.append("## 1. Nine points, four bumps\n\nData -10.2, -10, -9.8, -0.2, 0, 0.2, 11.8, "
-              "12, 12.2; sigma1 = sigma2 = 1 and tau1 = tau2 = 0.5 fixed, only the means free.\n")
-    figure("bumps_surface", fig_surface(b.surface), CAPTIONS["bumps_surface"].format(
-        depth=DEPTH))
-    tab("bumps_optima", b.optima, "The local maxima, their log-likelihoods and the share of "
-        "the grid's starts that EM and CEM bring to each")
-    figure("bumps_profile", fig_profile(b.profile, b.surface), CAPTIONS["bumps_profile"])
-    figure("bumps_paths", fig_paths(b.surface, b.paths_em, b.paths_cem), CAPTIONS["bumps_paths"])
-    figure("bumps_basins", fig_basins(b.surface, b.basin_em, b.basin_cem),
-           CAPTIONS["bumps_basins"])
-    figure("bumps_posterior", fig_posterior(b.surface, post), CAPTIONS["bumps_posterior"])
-    start = ", ".join(f"{v:g}" for v in table[["mu1", "mu2"]].values[0])
-    md.append("## 2. Converged after two iterations\n")
-    tab("two_iterations", table, f"EM from means ({start}), sigma = 1 and tau = 0.5 fixed")
-    figure("two_iterations", fig_iterations(table), CAPTIONS["two_iterations"].format(
-        start=start))
-    md.append("## 3. Classification EM against EM\n")
-    tab("cem_bias", bias[["bias", "bias_se"]].to_dataframe().reset_index(),
-        f"Bias of |mu2 - mu1| ({bias.attrs['model']})")
-    figure("cem_bias", fig_cem_bias(bias), CAPTIONS["cem_bias"].format(
+    p = _Page(out, f"# The EM lecture, reproduced\n\n`mixcompare lecture`, seed {seed}"
+                   f"{', quick settings' if quick else ''}.\n\n" + pages_slides.slide_index())
+    _theory_sections(p, theory, b, post, table)
+    p.text("## 5. Classification EM against EM\n")
+    p.table("cem_bias", bias[["bias", "bias_se"]].to_dataframe().reset_index(),
+            f"Bias of |mu2 - mu1| ({bias.attrs['model']})")
+    p.figure("cem_bias", fig_cem_bias(bias), CAPTIONS["cem_bias"].format(
         reps=bias.sizes["replicate"], n=bias.attrs["n"], posterior=bias.attrs["posterior"]))
-    md.append(f"## 4. CpG o/e ratios: EM, MAP and NUTS\n\n{cpg_note}\n")
+    ds = theory["cpg"]
+    p.text("## 6. Slide 30: CpG o/e ratios (simulated): EM, MAP and NUTS\n\n"
+           + pages_slides.cpg_intro(ds.description, ds.source) + f"\n{cpg_note}\n")
     summ = cpg.summary()
     agr = pd.DataFrame(summ["agreement"]["rows"])
     keep = [c for c in ("name", "em", "map_em", "map", "post_mean", "post_sd", "hdi_low",
                         "hdi_high", "z", "agree") if c in agr and agr[c].notna().any()]
-    tab("cpg_agreement", agr[keep], "Estimates and agreement")
-    md.append("What the posterior adds:\n\n" + "".join(f"- {t}\n" for t in _posterior_adds(summ)))
+    p.table("cpg_agreement", agr[keep], "Estimates and agreement")
+    if "map_em_minus_map" in agr and agr["map_em_minus_map"].notna().any():
+        gap = float(np.nanmax(np.abs(agr["map_em_minus_map"].astype(float))))
+        p.text(f"MAP-EM and `find_MAP` maximise the same posterior density; their largest "
+               f"difference here is {gap:.1e} (parameter units).\n")
+    p.text("What the posterior adds:\n\n" + "".join(f"- {t}\n" for t in _posterior_adds(summ)))
     for name, path in figures.save_all(cpg.tree, out / "cpg").items():
-        files.append(path)
-        cap = f"CpG: {figures.CAPTIONS.get(name, name)}"
-        caps.append((f"cpg/{name}.png", cap))
-        md.append(f"![{name}](cpg/{name}.png)\n\n*{cap}*\n")
-    md.append("## 5. EM converges to a local, not global, maximum\n")
+        p.files.append(path)
+        cap = f"CpG (simulated): {figures.CAPTIONS.get(name, name)}"
+        p.caps.append((f"cpg/{name}.png", cap))
+        p.text(f"![{name}](cpg/{name}.png)\n\n*{cap}*\n")
+    p.text("## 7. EM converges to a local, not global, maximum\n")
     cen = gal.summary()["nuts"]["census"]
-    tab("galaxies_atlas", _atlas_table(gal.tree), "Galaxies, K = 3: EM's atlas of optima")
-    md.append(f"Posterior census: **{cen['kind']}** ({cen['reason']}).\n")
-    figure("galaxies_atlas", fig_atlas(gal.tree), CAPTIONS["galaxies_atlas"].format(
+    p.table("galaxies_atlas", _atlas_table(gal.tree), "Galaxies, K = 3: EM's atlas of optima")
+    p.text(f"Posterior census: **{cen['kind']}** ({cen['reason']}).\n")
+    p.figure("galaxies_atlas", fig_atlas(gal.tree), CAPTIONS["galaxies_atlas"].format(
         n_init=n_init, census=f"{cen['kind']} ({cen['reason']})"))
-    files.append(write_text_atomic(out / "index.md", "\n".join(md)))
-    files.append(write_text_atomic(out / "captions.md", "# Figures and captions\n\n" + "".join(
-        f"- `{name}`: {cap}\n" for name, cap in caps)))
-    return files
+    p.files.append(write_text_atomic(out / "index.md", "\n".join(p.md)))
+    p.files.append(write_text_atomic(out / "captions.md", "# Figures and captions\n\n" + "".join(
+        f"- `{name}`: {cap}\n" for name, cap in p.caps)))
+    return p.files

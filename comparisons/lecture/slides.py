@@ -1,9 +1,9 @@
 """The EM lecture reproduced, slide by slide: every number it shows, computed here.
 
-:func:`lecture_command` (``mixcompare lecture --out DIR``) runs each slide's
-computation, draws it with :mod:`comparisons.lecture_figures` and writes the
-figures, the tables (Markdown and CSV) and ``index.md``/``captions.md``, which
-say what every figure shows and which lecture claim it supports. The slide
+:func:`.command.lecture_command` (``mixcompare lecture --out DIR``) runs each
+slide's computation, draws it with :mod:`.figures` and writes the figures, the
+tables (Markdown and CSV), ``index.md``/``captions.md`` (what every figure shows
+and which lecture claim it supports) and the interactive ``index.html``. The slide
 functions (:func:`bumps`, :func:`bumps_posterior`, :func:`iteration_table`,
 :func:`cem_bias`, :func:`cpg_comparison`, :func:`galaxies_atlas`) return data
 (xarray, pandas or a :class:`~mixcompare.comparisons.pipeline.ComparisonResult`) and are
@@ -12,10 +12,8 @@ what the notebooks call.
 
 from __future__ import annotations
 
-import logging
 import warnings
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,14 +24,13 @@ from mixcompare.comparisons.lecture import paths as em_paths_mod
 from mixcompare.comparisons.lecture import surface
 from mixcompare.comparisons.pipeline import METHODS, ComparisonResult, compare
 
-__all__ = ["FULL", "LIMITS", "PARTS", "PATH_STARTS", "QUICK", "TWO_ITER_START", "TWO_ITER_X",
+__all__ = ["FULL", "LIMITS", "PATH_STARTS", "QUICK", "TWO_ITER_START", "TWO_ITER_X",
            "Bumps", "LectureSettings", "bumps", "bumps_data", "bumps_posterior", "cem_bias",
-           "cpg_comparison", "galaxies_atlas", "iteration_table", "lecture_command"]
+           "cpg_comparison", "galaxies_atlas", "iteration_table"]
 
-_log = logging.getLogger(__name__)
 
-#: axes of the nine-point surface: every bump and the data's range
-LIMITS = (-16.0, 18.0)
+#: axes of the nine-point surface, as on slides 32-34
+LIMITS = (-20.0, 20.0)
 #: starting means of the drawn EM/CEM paths (each of the four maxima is reached)
 PATH_STARTS = ((-14.0, -12.0), (-13.0, 15.0), (0.0, 2.0), (3.0, -1.0), (15.0, 14.0),
                (-3.0, -8.0), (-12.0, 2.0), (2.0, -13.0))
@@ -57,8 +54,17 @@ class LectureSettings:
     path_iter : int
         Iterations drawn per EM/CEM path.
     draws, tune, chains : int
-        NUTS settings of the CpG and galaxies comparisons; the nine-point
-        posterior always uses four chains (one per bump), the bias curve two.
+        NUTS settings of the CpG comparison.
+    gal_draws : int
+        Draws per chain of galaxies (``tune`` warm-up steps, four chains, one
+        per start over the atlas).
+    bump_draws : int
+        Draws and tuning steps per chain of the nine-point posterior (four
+        chains, one per bump; two on the ordered model): a picture of where
+        the draws sit, not an estimate.
+    bias_draws : int
+        Draws and tuning steps per chain (two chains) of each posterior mean
+        on the bias curve.
     separations : tuple of float
         Separations (in sds) of the CEM-versus-EM bias curve.
     n_sim, replicates : int
@@ -70,29 +76,42 @@ class LectureSettings:
         EM restarts (the atlas) and bootstrap refits of the comparisons.
     cpg_methods : tuple of str
         Methods of the CpG comparison.
+    extras : bool
+        The comparisons' prior sensitivity and ArviZ predictive groups (off
+        in ``QUICK``: the lecture's pages do not need them).
     """
 
     n_grid: int = 241
     n_basin: int = 121
     path_iter: int = 8
-    draws: int = 1000
-    tune: int = 1000
-    chains: int = 4
+    draws: int = 1500
+    tune: int = 500
+    chains: int = 2
+    gal_draws: int = 500
+    bump_draws: int = 400
+    bias_draws: int = 300
     separations: tuple = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
     n_sim: int = 200
     replicates: int = 20
-    posterior_separations: tuple = (0.5, 1.5, 2.5, 4.0)
-    posterior_replicates: int = 3
+    posterior_separations: tuple = (0.5, 1.5, 4.0)
+    posterior_replicates: int = 2
     n_init: int = 50
     n_boot: int = 100
     cpg_methods: tuple = METHODS
+    extras: bool = True
+
+    def compare_options(self) -> dict:
+        """Return the options of ``compare`` that :attr:`extras` switches."""
+        return {"prior_sensitivity": "reweight" if self.extras else "off",
+                "arviz_groups": self.extras}
 
 
 FULL = LectureSettings()
-QUICK = replace(FULL, n_grid=121, n_basin=61, draws=150, tune=150, chains=2,
+QUICK = replace(FULL, n_grid=121, n_basin=61, draws=100, tune=100, chains=2, gal_draws=100,
+                bump_draws=100,
                 separations=(0.5, 1.5, 2.5, 4.0), n_sim=100, replicates=4,
                 posterior_separations=(), posterior_replicates=0, n_init=20, n_boot=0,
-                cpg_methods=("em", "map_em", "nuts"))
+                cpg_methods=("em", "map_em", "nuts"), extras=False)
 
 
 def bumps_data() -> tuple[np.ndarray, dict]:
@@ -163,7 +182,7 @@ def bumps(settings: LectureSettings = QUICK) -> Bumps:
                  pd.DataFrame(rows))
 
 
-def bumps_posterior(*, draws: int = 200, tune: int = 200, rng=None) -> dict:
+def bumps_posterior(*, draws: int = 200, tune: int = 200, rng=None, cores=None) -> dict:
     """Sample the nine-point posterior (unordered and ordered) and climb it by MAP-EM and MAP.
 
     Parameters
@@ -173,6 +192,9 @@ def bumps_posterior(*, draws: int = 200, tune: int = 200, rng=None) -> dict:
         :data:`BUMP_CHAIN_STARTS`), two on the ordered one (at the two bumps
         with ``mu1 < mu2``).
     rng : int, numpy.random.Generator or None
+    cores : int, optional
+        Processes for the chains (:func:`models.fit_nuts`); 1 for short runs,
+        where starting processes costs more than it saves.
 
     Returns
     -------
@@ -197,7 +219,8 @@ def bumps_posterior(*, draws: int = 200, tune: int = 200, rng=None) -> dict:
         model = models.build_model(x, 2, prior=prior, fixed=fixed, ordered=ordered)
         tree = models.fit_nuts(model, draws=draws, tune=tune, chains=len(starts),
                                init=[{"means": np.array(s)} for s in starts],
-                               rng=seeds[0 if ordered else 1], progressbar=False)
+                               rng=seeds[0 if ordered else 1], progressbar=False,
+                               cores=cores)
         means = tree["posterior"]["means"].to_dataset()[["means"]]
         means.attrs["starts"] = np.array(starts).ravel().tolist()
         means.attrs["divergences"] = int(tree["sample_stats"]["diverging"].sum())
@@ -304,13 +327,17 @@ def cem_bias(separations=QUICK.separations, *, n: int = 100, replicates: int = 4
 
     reps = min(posterior_replicates, replicates)
     post = np.full((len(pseps), reps), np.nan)
+    # one prior for every data set (the default prior of their pooled values): one model
+    # is compiled and the data sets are swapped in
+    prior = em.Prior.default(np.concatenate([data[(s, r)] for s in pseps for r in range(reps)]))
     for i, sep in enumerate(pseps):
         for r in range(reps):
             X = data[(sep, r)]
-            model = models.build_model(X, 2, fixed=fixed, ordered=True)
+            model = models.cached_model(X, 2, prior=prior, fixed=fixed, ordered=True).model
+            # one process: for runs this small, starting a second one costs more than it saves
             tree = models.fit_nuts(model, draws=draws, tune=tune, chains=2,
                                    init={"means": np.array([0.0, sep])}, rng=rng.spawn(1)[0],
-                                   progressbar=False)
+                                   progressbar=False, cores=1)
             m = tree["posterior"]["means"].values
             post[i, r] = float(np.abs(m[..., 1] - m[..., 0]).mean())
     ds["post_estimate"] = (("post_separation", "post_replicate"), post)
@@ -319,7 +346,8 @@ def cem_bias(separations=QUICK.separations, *, n: int = 100, replicates: int = 4
     same = ds["estimate"].sel(algorithm="em", separation=pseps).isel(replicate=slice(0, reps))
     ds["post_em_bias"] = ("post_separation", (same.mean("replicate") - same["separation"]).values)
     ds.attrs["posterior"] = (
-        f"posterior mean of |mu2 - mu1| (ordered model, default prior, 2 chains x {draws} "
+        f"posterior mean of |mu2 - mu1| (ordered model, one default prior from the pooled "
+        f"data sets, 2 chains x {draws} "
         f"draws) on the first {reps} data set(s), drawn with EM's bias on the same data sets "
         "for a like-for-like comparison")
     return ds
@@ -331,7 +359,8 @@ def cpg_comparison(settings: LectureSettings = QUICK, rng=None,
     ds = datasets.load("cpg")
     return compare(ds.X, 2, methods=settings.cpg_methods, draws=settings.draws,
                    tune=settings.tune, chains=settings.chains, n_init=settings.n_init,
-                   n_boot=settings.n_boot, rng=rng, progress=progress, **ds.metadata())
+                   n_boot=settings.n_boot, rng=rng, progress=progress,
+                   **settings.compare_options(), **ds.metadata())
 
 
 def galaxies_atlas(settings: LectureSettings = QUICK, rng=None,
@@ -342,76 +371,7 @@ def galaxies_atlas(settings: LectureSettings = QUICK, rng=None,
     posterior's census can show several modes where EM found several optima.
     """
     ds = datasets.load("galaxies")
-    return compare(ds.X, 3, methods=("em", "map_em", "nuts"), draws=settings.draws,
+    return compare(ds.X, 3, methods=("em", "map_em", "nuts"), draws=settings.gal_draws,
                    tune=settings.tune, chains=4, init="atlas", n_init=settings.n_init,
-                   n_boot=0, rng=rng, progress=progress, **ds.metadata())
-
-
-#: the parts of :func:`lecture_command`, in order, with the slides each builds
-PARTS = ("slides 32-35: the nine-point likelihood surface, EM's paths and basins",
-         "slides 36-42: the nine-point posterior and the two-iteration table",
-         "CEM against EM: the bias curve",
-         "slide 30: CpG (simulated) by EM, MAP-EM, find_MAP and NUTS",
-         "galaxies: EM's atlas of optima and the posterior's modes",
-         "writing the lecture's pages and figures")
-
-
-def lecture_command(out: Path, seed: int, quick: bool, progress=None) -> list[Path]:
-    """Reproduce the lecture: compute every slide and write figures, tables and captions.
-
-    Parameters
-    ----------
-    out : Path
-        Output folder (created); figures ``*.png``, ``cpg/*.png``, tables in
-        ``tables/`` (Markdown and CSV), ``index.md`` (the lecture, slide by
-        slide) and ``captions.md`` (every figure with its caption).
-    seed : int
-        One seed for everything.
-    quick : bool
-        :data:`QUICK` settings (small grids and NUTS runs, no posterior on the
-        bias curve, no ``find_MAP`` on CpG) instead of :data:`FULL`.
-    progress : callable, optional
-        Told which slides are being built (``progress(message)``) and, when it
-        has a ``count(what, done, total)`` method, how many of the lecture's
-        parts are done; the CpG and galaxies comparisons report their steps to it.
-
-    Returns
-    -------
-    list of Path
-        Every file written.
-    """
-    from mixcompare.comparisons.lecture import pages as lecture_pages
-
-    settings = QUICK if quick else FULL
-    rng = np.random.default_rng(seed)
-    seeds = rng.spawn(5)
-    count = getattr(progress, "count", lambda *a: None)
-
-    def step(done: int):  # announce part `done` (and count the ones before it)
-        _log.info(PARTS[done])
-        if progress is not None:
-            progress(PARTS[done])
-        count("lecture parts", done, len(PARTS))
-
-    step(0)
-    b = bumps(settings)
-    step(1)
-    post = bumps_posterior(draws=max(settings.draws, 200), tune=max(settings.tune, 200),
-                           rng=seeds[0])
-    table = iteration_table()
-    step(2)
-    bias = cem_bias(settings.separations, n=settings.n_sim, replicates=settings.replicates,
-                    posterior_separations=settings.posterior_separations,
-                    posterior_replicates=settings.posterior_replicates,
-                    draws=settings.draws, tune=settings.tune, rng=seeds[1])
-    step(3)
-    cpg = cpg_comparison(settings, rng=seeds[2], progress=progress)
-    step(4)
-    gal = galaxies_atlas(settings, rng=seeds[3], progress=progress)
-    step(5)
-    files = lecture_pages.write_lecture(
-        Path(out), b, post, table, bias, cpg, gal, seed=seed, quick=quick, n_init=settings.n_init,
-        cpg_note=f"Methods: {', '.join(settings.cpg_methods)}; NUTS {settings.chains} chains x "
-                 f"({settings.tune} tune + {settings.draws} draws).")
-    count("lecture parts", len(PARTS), len(PARTS))
-    return files
+                   n_boot=0, rng=rng, progress=progress, **settings.compare_options(),
+                   **ds.metadata())
