@@ -71,7 +71,7 @@ def _degenerate_message(problem: Problem, state: EMState, degen: np.ndarray,
 
 def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="kmeans++",
         n_init=1, max_iter=1000, tol=1e-6, var_floor=1e-6, atlas_tol=1e-3, rng=None,
-        keep_resp=False, prior=None, max_init=AUTO_MAX_INIT) -> EMResult:
+        keep_resp=False, prior=None, max_init=AUTO_MAX_INIT, polish=True) -> EMResult:
     """Fit a Gaussian mixture by EM (or classification EM), keeping every restart.
 
     Parameters
@@ -137,6 +137,12 @@ def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="km
         Maximise the log posterior (MAP-EM) instead of the log-likelihood.
     max_init : int, default 200
         Cap on the restarts of ``n_init="auto"``.
+    polish : bool, default True
+        Polish each converged restart (see ``tol``). False: stop as soon as
+        the objective changes by less than ``tol`` (scikit-learn's rule),
+        which saves the polish's iterations when a loose ``tol`` is enough;
+        restarts may then stop at different points of one flat optimum and
+        be listed apart in ``optima``.
 
     Returns
     -------
@@ -178,15 +184,17 @@ def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="km
         var_floor=var_floor, prior=prior, tol=tol, max_iter=max_iter, n_init=n_init,
         atlas_tol=atlas_tol)
     rng = check_rng(rng)
+    if not isinstance(polish, (bool, np.bool_)):
+        raise TypeError(f"polish must be True or False, got {polish!r}.")
     capped = False
     if n_init == "auto":
         max_init = check_positive_int(max_init, "max_init", minimum=1)
         runs, capped = run_until_stable(problem, init=init, max_init=max_init,
                                         max_iter=max_iter, tol=tol, atlas_tol=atlas_tol,
-                                        rng=rng, keep_resp=keep_resp)
+                                        rng=rng, keep_resp=keep_resp, polish=bool(polish))
     else:
         runs = run_restarts(problem, init=init, n_init=n_init, max_iter=max_iter, tol=tol,
-                            rng=rng, keep_resp=keep_resp)
+                            rng=rng, keep_resp=keep_resp, polish=bool(polish))
     return _assemble(problem, runs, algorithm, atlas_tol, keep_resp, tol, capped)
 
 
