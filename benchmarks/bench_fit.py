@@ -47,6 +47,9 @@ import numpy as np
 import threadpoolctl
 from sklearn.mixture import GaussianMixture
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import targets_table  # noqa: E402
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mixcompare import em  # noqa: E402
 
@@ -231,10 +234,8 @@ def main(argv=None) -> int:  # noqa: PLR0915 - a linear report
             verdicts.append((f"mixcompare run {' '.join(cmd) or '(faithful)'} ≤ {target} s warm",
                              walls[1] <= target, f"{walls[1]:.1f} s"))
         say()
-    say("| target | met | measured |")
-    say("|---|---|---|")
-    for name, ok, meas in verdicts:
-        say(f"| {name} | {'yes' if ok else 'NO'} | {meas} |")
+    for row in targets_table(verdicts):
+        say(row)
     say()
     say(f"{load_line()}; section time {time.perf_counter() - t_start:.0f} s.")
     text = args.out.read_text() if args.out.exists() else ""
