@@ -201,11 +201,10 @@ def em_standard_errors(fit: EMFit, *, n_boot: int, level: float, rng,
         except (ValueError, NotImplementedError, np.linalg.LinAlgError) as err:
             log.problem(f"EM standard errors (Louis) unavailable: {err}")
     if n_boot:
-        # every core for large data (the replicates do not depend on the number of workers);
-        # for small data starting worker processes costs more than the refits
-        n_jobs = -1 if fit.result.n_samples >= BOOT_PARALLEL_MIN_N else 1
+        # every core when the refits are long enough to repay starting worker processes
+        # (the replicates do not depend on the number of workers)
         with log.step("bootstrap", f"EM: bootstrap, {n_boot} refits"):
-            boot = fit.result.standard_errors("bootstrap", n_boot=n_boot, rng=rng, n_jobs=n_jobs,
+            boot = fit.result.standard_errors("bootstrap", n_boot=n_boot, rng=rng, n_jobs="auto",
                                               on_progress=log.counter("bootstrap refits"))
             ci = boot.intervals(level)
         if boot.n_failed:
@@ -218,8 +217,6 @@ def em_standard_errors(fit: EMFit, *, n_boot: int, level: float, rng,
     return EMErrors(louis, boot, ci, level)
 
 
-#: observations from which the bootstrap's refits run in one worker process per core
-BOOT_PARALLEL_MIN_N = 20_000
 #: share of failed bootstrap refits above which the bootstrap SEs are marked unreliable
 BOOT_FAILURE_MAX = 0.10
 
