@@ -13,3 +13,9 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def targets_table(verdicts) -> list[str]:
+    """Markdown rows of a targets table from ``(name, met, measured)`` triples."""
+    rows = ["| target | met | measured |", "|---|---|---|"]
+    return rows + [f"| {name} | {'yes' if ok else 'NO'} | {meas} |" for name, ok, meas in verdicts]

@@ -45,7 +45,7 @@ import numpy as np
 import scipy
 import sklearn
 import threadpoolctl
-from _machine import cpu_model  # noqa: E402
+from _machine import cpu_model, targets_table  # noqa: E402
 from sklearn.mixture import GaussianMixture
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -397,10 +397,8 @@ def main(argv=None) -> int:
 
         say("## Targets")
         say()
-        say("| target | met | measured |")
-        say("|---|---|---|")
-        for name, ok, meas in verdicts:
-            say(f"| {name} | {'yes' if ok else 'NO'} | {meas} |")
+        for row in targets_table(verdicts):
+            say(row)
         say()
         say(f"Total benchmark time: {time.perf_counter() - t_start:.0f} s.")
 

@@ -11,13 +11,14 @@ AUTO_MAX_INIT = 200
 
 
 def run_until_stable(problem: Problem, *, init, max_init: int, max_iter: int, tol: float,
-                     atlas_tol: float, rng, keep_resp: bool) -> tuple[list, bool]:
+                     atlas_tol: float, rng, keep_resp: bool,
+                     polish: bool = True) -> tuple[list, bool]:
     """Restart in batches of ``AUTO_BATCH`` until the fit's optimum is reached by two restarts.
 
     Parameters
     ----------
     problem : Problem
-    init, max_iter, tol, keep_resp
+    init, max_iter, tol, keep_resp, polish
         As :func:`em._engine.run_restarts`.
     max_init : int
         Cap on the number of restarts.
@@ -48,7 +49,7 @@ def run_until_stable(problem: Problem, *, init, max_init: int, max_iter: int, to
     while True:
         batch = min(AUTO_BATCH, max_init - len(runs))
         runs += run_restarts(problem, init=init, n_init=batch, max_iter=max_iter, tol=tol,
-                             rng=rng, keep_resp=keep_resp)
+                             rng=rng, keep_resp=keep_resp, polish=polish)
         if len(select(problem, runs, atlas_tol)[0]) >= 2:
             return runs, False
         if len(runs) >= max_init:

@@ -37,6 +37,7 @@ __all__ = [
     "pack_stats",
     "resp_stats",
     "scatter",
+    "split_by_label",
 ]
 
 
@@ -156,16 +157,29 @@ def resp_stats(design: Design, R: np.ndarray, anchors: np.ndarray) -> np.ndarray
     return pack_stats(Nk, Sx, Sxx)
 
 
-def label_stats(design: Design, labels: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-    """Centred statistics of hard labels about ``anchors``, without an (n, K) matrix."""
+def split_by_label(X: np.ndarray, labels: np.ndarray, K: int) -> list[np.ndarray]:
+    """Rows of ``X`` with each label ``0..K-1``, in their original order (``X[labels == k]``).
+
+    Split once, so that the group means and the statistics share the gathered rows.
+    """
+    return [X[np.flatnonzero(labels == k)] for k in range(K)]
+
+
+def label_stats(design: Design, labels: np.ndarray, anchors: np.ndarray,
+                groups: list[np.ndarray] | None = None) -> np.ndarray:
+    """Centred statistics of hard labels about ``anchors``, without an (n, K) matrix.
+
+    ``groups``: the rows of each label (:func:`split_by_label`), when already split.
+    """
     K, d = anchors.shape
+    if groups is None:
+        groups = split_by_label(design.X, labels, K)
     Nk = np.zeros(K)
     Sx = np.zeros((K, d))
     Sxx = np.zeros((K, d, d))
     for k in range(K):
-        D = (design.X[labels == k] - anchors[k]) * (1.0 / design.scale)
+        D = (groups[k] - anchors[k]) * (1.0 / design.scale)
         Nk[k] = D.shape[0]
         Sx[k] = D.sum(axis=0)
         Sxx[k] = D.T @ D
     return pack_stats(Nk, Sx, Sxx)
-

@@ -46,28 +46,6 @@ def _user_shapes(p: Params, one_d: bool):
     return p.means, var
 
 
-def _final_pass(problem: Problem, state: EMState):
-    """Labels, soft entropy and hard entropy (``-sum_i log max_k r_ik``) at the final parameters.
-
-    Chunked so memory stays O(n).
-    """
-    n = problem.design.n
-    labels = np.empty(n, dtype=np.intp)
-    entropy = hard = 0.0
-    comp = Components(state.params.weights, state.anchors, state.params.covariances,
-                      state.factors)
-    for start, stop, lp in log_prob(problem.design, comp):
-        labels[start:stop] = lp.argmax(axis=1)
-        lp -= lp.max(axis=1, keepdims=True)
-        r = np.exp(lp)
-        total = r.sum(axis=1, keepdims=True)
-        hard += float(np.log(total).sum())  # log max_k r_ik = -log sum_k exp(lp_ik - max)
-        r /= total
-        with np.errstate(divide="ignore", invalid="ignore"):
-            entropy -= float(np.where(r > 0, r * np.log(r), 0.0).sum())
-    return labels, entropy, hard
-
-
 def _degenerate_message(problem: Problem, state: EMState, degen: np.ndarray,
                         floor_user: np.ndarray) -> str:
     """Say which components are degenerate, why, and what to change."""
@@ -93,7 +71,7 @@ def _degenerate_message(problem: Problem, state: EMState, degen: np.ndarray,
 
 def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="kmeans++",
         n_init=1, max_iter=1000, tol=1e-6, var_floor=1e-6, atlas_tol=1e-3, rng=None,
-        keep_resp=False, prior=None, max_init=AUTO_MAX_INIT) -> EMResult:
+        keep_resp=False, prior=None, max_init=AUTO_MAX_INIT, polish=True) -> EMResult:
     """Fit a Gaussian mixture by EM (or classification EM), keeping every restart.
 
     Parameters
@@ -159,6 +137,12 @@ def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="km
         Maximise the log posterior (MAP-EM) instead of the log-likelihood.
     max_init : int, default 200
         Cap on the restarts of ``n_init="auto"``.
+    polish : bool, default True
+        Polish each converged restart (see ``tol``). False: stop as soon as
+        the objective changes by less than ``tol`` (scikit-learn's rule),
+        which saves the polish's iterations when a loose ``tol`` is enough;
+        restarts may then stop at different points of one flat optimum and
+        be listed apart in ``optima``.
 
     Returns
     -------
@@ -200,15 +184,17 @@ def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="km
         var_floor=var_floor, prior=prior, tol=tol, max_iter=max_iter, n_init=n_init,
         atlas_tol=atlas_tol)
     rng = check_rng(rng)
+    if not isinstance(polish, (bool, np.bool_)):
+        raise TypeError(f"polish must be True or False, got {polish!r}.")
     capped = False
     if n_init == "auto":
         max_init = check_positive_int(max_init, "max_init", minimum=1)
         runs, capped = run_until_stable(problem, init=init, max_init=max_init,
                                         max_iter=max_iter, tol=tol, atlas_tol=atlas_tol,
-                                        rng=rng, keep_resp=keep_resp)
+                                        rng=rng, keep_resp=keep_resp, polish=bool(polish))
     else:
         runs = run_restarts(problem, init=init, n_init=n_init, max_iter=max_iter, tol=tol,
-                            rng=rng, keep_resp=keep_resp)
+                            rng=rng, keep_resp=keep_resp, polish=bool(polish))
     return _assemble(problem, runs, algorithm, atlas_tol, keep_resp, tol, capped)
 
 
@@ -257,7 +243,6 @@ def _assemble(problem: Problem, runs, algorithm, atlas_tol, keep_resp, tol,
     user = problem.user_params(final.params, final.anchors)
     means, var = _user_shapes(user, spec.one_d)
     degen = degenerate(problem, final)
-    labels, entropy, hard_entropy = _final_pass(problem, final)
 
     hist_user = [problem.user_params(s.params, s.anchors) for s in history]
     tr_means, tr_var = _user_shapes(Params(
@@ -292,9 +277,11 @@ def _assemble(problem: Problem, runs, algorithm, atlas_tol, keep_resp, tol,
         weights=user.weights, means=means, variances=var, covariances=user.covariances,
         log_likelihood=float(logliks[best]), log_posterior=log_posterior,
         n_iter=len(history) - 1, converged=converged, trace=trace, optima=tuple(optima),
-        restarts=restarts, labels=labels, degenerate=degen, algorithm=algorithm,
+        restarts=restarts, degenerate=degen, algorithm=algorithm,
         structure=spec.structure, n_samples=problem.design.n, n_features=spec.n_features,
-        entropy=entropy, hard_entropy=hard_entropy, spurious=spur,
+        spurious=spur,
         init_cap_reached=capped, prior=problem.prior, spec=spec, scaling=problem.scaling,
         data=problem.X, var_floor=problem.var_floor,
-        variance_floor=floor_user[0] if spec.one_d else floor_user, factors=final.factors)
+        variance_floor=floor_user[0] if spec.one_d else floor_user, factors=final.factors,
+        components=Components(final.params.weights, final.anchors, final.params.covariances,
+                              final.factors))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._design import Design, label_stats, resp_stats
+from ._design import Design, label_stats, resp_stats, split_by_label
 from ._floor import project
 from ._model import Params
 from ._mstep import m_step
@@ -41,11 +41,10 @@ def _floored(design: Design, weights, anchors, cov, spec, floor):
     return Params(weights, design.internal_means(anchors), cov), anchors, factors
 
 
-def _group_means(design: Design, labels: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+def _group_means(groups: list[np.ndarray], fallback: np.ndarray) -> np.ndarray:
     """Mean of each label's points in data units (``fallback`` rows for empty labels)."""
     out = fallback.copy()
-    for k in range(out.shape[0]):
-        pts = design.X[labels == k]
+    for k, pts in enumerate(groups):
         if pts.shape[0]:
             out[k] = pts.mean(axis=0)
     return out
@@ -54,19 +53,33 @@ def _group_means(design: Design, labels: np.ndarray, fallback: np.ndarray) -> np
 def _from_labels(design: Design, labels, spec, floor, centers_x: np.ndarray):
     """Group means, then statistics centred on them, then one M-step."""
     K = spec.n_components
-    anchors = _group_means(design, labels, centers_x)
+    groups = split_by_label(design.X, labels, K)
+    anchors = _group_means(groups, centers_x)
     prev = _placeholder(design, K)
     prev = Params(prev.weights, design.internal_means(centers_x), prev.covariances)
-    return _finish(design, label_stats(design, labels, anchors), anchors, spec, floor, prev)
+    return _finish(design, label_stats(design, labels, anchors, groups), anchors, spec, floor,
+                   prev)
 
 
-def _nearest(Z: np.ndarray, centers: np.ndarray, chunk: int = 65536) -> np.ndarray:
-    """Index of the nearest centre of every point, in chunks (memory O(n))."""
-    lab = np.empty(Z.shape[0], dtype=np.intp)
-    for start in range(0, Z.shape[0], chunk):
-        z = Z[start : start + chunk]
-        d2 = ((z[:, None, :] - centers[None]) ** 2).sum(axis=2)
-        lab[start : start + chunk] = d2.argmin(axis=1)
+def _sq_dist(Z: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Squared distance of every row of ``Z`` (n, d) to the point ``c`` (d,), shape (n,)."""
+    if Z.shape[1] == 1:
+        return (Z[:, 0] - c[0]) ** 2
+    return ((Z - c) ** 2).sum(axis=1)
+
+
+def _nearest(Z: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Index of the nearest centre of every point (the first on ties), memory O(n).
+
+    One pass per centre over contiguous vectors, not an (n, K) distance matrix.
+    """
+    best = _sq_dist(Z, centers[0])
+    lab = np.zeros(Z.shape[0], dtype=np.intp)
+    for k in range(1, centers.shape[0]):
+        d2 = _sq_dist(Z, centers[k])
+        closer = d2 < best
+        lab[closer] = k
+        np.minimum(best, d2, out=best)
     return lab
 
 
@@ -75,7 +88,7 @@ def _kmeanspp_indices(Z: np.ndarray, K: int, rng: np.random.Generator) -> np.nda
     n = Z.shape[0]
     idx = np.empty(K, dtype=np.intp)
     idx[0] = rng.integers(n)
-    d2 = ((Z - Z[idx[0]]) ** 2).sum(axis=1)
+    d2 = _sq_dist(Z, Z[idx[0]])
     for k in range(1, K):
         total = d2.sum()
         if total <= 0:  # fewer distinct points than components
@@ -84,7 +97,7 @@ def _kmeanspp_indices(Z: np.ndarray, K: int, rng: np.random.Generator) -> np.nda
             i = int(np.searchsorted(np.cumsum(d2), rng.random() * total))
             i = min(i, n - 1)
         idx[k] = i
-        d2 = np.minimum(d2, ((Z - Z[i]) ** 2).sum(axis=1))
+        d2 = np.minimum(d2, _sq_dist(Z, Z[i]))
     return idx
 
 

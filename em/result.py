@@ -9,6 +9,7 @@ from scipy.special import logsumexp
 
 from ._design import Components, Design
 from ._estep import centred_log_prob
+from ._final import FinalPass, final_pass
 from ._model import Params, Scaling, Spec
 from ._validation import validate_data
 from .uncertainty import standard_errors as _standard_errors
@@ -65,7 +66,8 @@ class EMResult:
     restarts : tuple of Restart
     labels : ndarray of shape (n_samples,)
         Most probable component of each observation, from a final E-step at
-        the returned parameters.
+        the returned parameters (computed the first time it is read, as are
+        ``entropy`` and ``hard_entropy``; see :mod:`em._final`).
     degenerate : ndarray of bool, shape (n_components,)
     algorithm : {"em", "cem"}
     structure : str
@@ -104,15 +106,12 @@ class EMResult:
     trace: Trace
     optima: tuple
     restarts: tuple
-    labels: np.ndarray
     degenerate: np.ndarray
     algorithm: str
     structure: str
     n_samples: int
     n_features: int
-    entropy: float
     prior: object = None
-    hard_entropy: float = float("nan")
     spurious: np.ndarray | None = None
     init_cap_reached: bool = False
     spec: Spec = field(default=None, repr=False)
@@ -121,6 +120,34 @@ class EMResult:
     var_floor: float = 1e-6
     variance_floor: float | np.ndarray | None = None
     factors: object = field(default=None, repr=False)
+    components: Components | None = field(default=None, repr=False)
+
+    # ------------------------------------------------------------ final pass
+    def _final(self) -> FinalPass:
+        """Run the final pass at the fit's parameters (``components``) once, on first use."""
+        done = self.__dict__.get("_final_pass")
+        if done is None:
+            X2 = np.asarray(self.data).reshape(self.n_samples, -1)
+            design = Design(X2, self.scaling.center, self.scaling.scale,
+                            diagonal=self.spec.kind in ("diag", "spherical"))
+            done = final_pass(design, self.components)
+            object.__setattr__(self, "_final_pass", done)  # a cache, not a field
+        return done
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Most probable component of each observation, shape (n_samples,)."""
+        return self._final().labels
+
+    @property
+    def entropy(self) -> float:
+        """Soft entropy of the responsibilities, ``-sum_i sum_k r_ik log r_ik``."""
+        return self._final().entropy
+
+    @property
+    def hard_entropy(self) -> float:
+        """``-sum_i log max_k r_ik``, the entropy term of the hard-classification ICL."""
+        return self._final().hard_entropy
 
     # ------------------------------------------------------------------ shapes
     @property

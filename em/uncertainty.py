@@ -248,11 +248,16 @@ def _bootstrap(result, lay, n_boot, scheme, n_jobs, rng, tol, max_iter, on_progr
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {sorted(SCHEMES)}, got {scheme!r}.")
     n_boot = check_positive_int(n_boot, "n_boot", minimum=2)
-    n_jobs = check_positive_int(n_jobs, "n_jobs", minimum=-1)
-    if n_jobs == 0:
-        raise ValueError("n_jobs must be a positive number of processes or -1 (every CPU).")
-    if n_jobs == -1:
-        n_jobs = os.cpu_count() or 1
+    if not (isinstance(n_jobs, str) and n_jobs == "auto"):
+        if isinstance(n_jobs, str):
+            raise ValueError(f'n_jobs must be a number of processes, -1 or "auto", got '
+                             f"{n_jobs!r}.")
+        n_jobs = check_positive_int(n_jobs, "n_jobs", minimum=-1)
+        if n_jobs == 0:
+            raise ValueError('n_jobs must be a positive number of processes, -1 (every CPU) '
+                             'or "auto".')
+        if n_jobs == -1:
+            n_jobs = os.cpu_count() or 1
     children = check_rng(rng).spawn(n_boot)
     ctx = make_context(result, lay, scheme, tol, max_iter)
     reps = run_bootstrap(ctx, children, n_jobs, on_progress)
@@ -314,9 +319,11 @@ def standard_errors(result, method: str = "louis", *, rcond: float = 1e-8, step:
         Number of bootstrap replicates.
     scheme : {"nonparametric", "parametric"}, default "nonparametric"
         Resample rows, or simulate from the fit with :func:`em.sample`.
-    n_jobs : int, default 1
-        Worker processes for the bootstrap (-1: every CPU). The replicates do
-        not depend on it.
+    n_jobs : int or "auto", default 1
+        Worker processes for the bootstrap (-1: every CPU; ``"auto"``: the
+        first refits run here, timed, and the rest on every CPU when they
+        would take more than a few seconds here). The replicates do not
+        depend on it.
     rng : int, numpy.random.Generator or None
         Seeds of the bootstrap; replicate ``b`` uses ``rng.spawn(n_boot)[b]``.
     tol, max_iter : float, int

@@ -201,8 +201,10 @@ def em_standard_errors(fit: EMFit, *, n_boot: int, level: float, rng,
         except (ValueError, NotImplementedError, np.linalg.LinAlgError) as err:
             log.problem(f"EM standard errors (Louis) unavailable: {err}")
     if n_boot:
+        # every core when the refits are long enough to repay starting worker processes
+        # (the replicates do not depend on the number of workers)
         with log.step("bootstrap", f"EM: bootstrap, {n_boot} refits"):
-            boot = fit.result.standard_errors("bootstrap", n_boot=n_boot, rng=rng,
+            boot = fit.result.standard_errors("bootstrap", n_boot=n_boot, rng=rng, n_jobs="auto",
                                               on_progress=log.counter("bootstrap refits"))
             ci = boot.intervals(level)
         if boot.n_failed:
