@@ -54,7 +54,7 @@ def _stack(post: xr.Dataset, name: str) -> np.ndarray:
 
 
 def occupied_components(X, posterior: xr.Dataset, *, rng=None) -> np.ndarray:
-    """Number of non-empty components per draw, allocations drawn from their full conditional.
+    """Count the non-empty components per draw, allocations drawn from their full conditional.
 
     Parameters
     ----------

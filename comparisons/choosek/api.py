@@ -54,7 +54,7 @@ class _Clock:
 
 
 def _loglik_group(trees: dict) -> xr.Dataset:
-    """The pointwise log-likelihood of every K, stacked over a ``k`` dimension."""
+    """Stack the pointwise log-likelihood of every K over a ``k`` dimension."""
     parts = [t["log_likelihood"].to_dataset() for t in trees.values()]
     return xr.concat(parts, dim="k", join="outer").assign_coords(k=np.arange(1, len(parts) + 1))
 

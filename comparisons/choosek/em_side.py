@@ -102,7 +102,7 @@ def em_side(X, k_max: int, structures, *, n_init="auto", max_init: int = 200, rn
 
 
 def chosen_k(table: xr.Dataset, criterion: str) -> tuple[str, int]:
-    """The (structure, K) a criterion of :data:`CRITERIA` prefers in ``table``."""
+    """Return the (structure, K) a criterion of :data:`CRITERIA` prefers in ``table``."""
     v = table[criterion].values
     flat = np.nanargmax(v) if CRITERIA[criterion] == "max" else np.nanargmin(v)
     i, j = np.unravel_index(flat, v.shape)

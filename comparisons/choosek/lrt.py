@@ -101,7 +101,7 @@ def bootstrap_lrt(fits: dict, structures, k_max: int, n_samples: int, *, n_boot:
 
 
 def lrt_choice(lrt: xr.Dataset, structure: str, level: float = 0.05) -> int | None:
-    """The K sequential testing stops at: the first K whose test of K + 1 is not significant.
+    """Return where sequential testing stops: the first K whose test of K + 1 is not significant.
 
     None when no test was run; ``k_max`` when every test rejects.
     """

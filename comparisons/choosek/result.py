@@ -58,7 +58,7 @@ class ChooseKResult:
         return _attr_json(self.tree, "timings", {})
 
     def choices(self) -> dict:
-        """The K each criterion chooses: ``{criterion: {"structure", "k"}}``.
+        """Return the K each criterion chooses: ``{criterion: {"structure", "k"}}``.
 
         EM's criteria over every structure; LOO, SMC and the overfitted
         mixture for the Bayesian side's structure; the LRT for that structure
@@ -79,7 +79,8 @@ class ChooseKResult:
                 out["lrt"] = {"structure": bayes, "k": k}
         loo = _group(t, "loo")
         if loo is not None:
-            out["loo"] = {"structure": bayes, "k": int(loo.k.values[np.argmax(loo.elpd_loo.values)])}
+            best = int(loo.k.values[np.argmax(loo.elpd_loo.values)])
+            out["loo"] = {"structure": bayes, "k": best}
         smc = _group(t, "smc")
         if smc is not None:
             out["smc"] = {"structure": bayes,
@@ -90,7 +91,7 @@ class ChooseKResult:
         return out
 
     def summary(self) -> dict:
-        """The ``summary.json`` contract (keys documented in the README)."""
+        """Return the ``summary.json`` contract (keys documented in the README)."""
         from mixcompare.comparisons.io import to_jsonable
 
         t = self.tree

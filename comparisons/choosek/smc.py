@@ -90,10 +90,11 @@ def smc_side(X, k_max: int, structure: str, prior: em.Prior, *, draws: int = 400
     log_ml = est.mean(axis=1)
     sd = est.std(axis=1, ddof=1) if chains > 1 else np.full(ks.size, np.nan)
     prior_k = np.full(ks.size, 1.0 / ks.size)
+    post = posterior_over_k(log_ml, np.log(prior_k))
     return xr.Dataset(
         {"log_ml_chain": (("k", "smc_chain"), est), "log_ml": ("k", log_ml),
          "log_ml_sd": ("k", sd), "log_ml_se": ("k", sd / np.sqrt(chains)),
-         "prior_k": ("k", prior_k), "posterior_k": ("k", posterior_over_k(log_ml, np.log(prior_k)))},
+         "prior_k": ("k", prior_k), "posterior_k": ("k", post)},
         coords={"k": ks, "smc_chain": np.arange(chains)},
         attrs={"structure": structure, "draws": int(draws), "chains": int(chains),
                "prior_on_k": "uniform"})
