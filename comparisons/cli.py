@@ -16,6 +16,7 @@ from pathlib import Path
 
 import typer
 
+from .cli_choose_k import choose_k_cmd
 from .cli_options import (
     COLUMNS_OPT,
     CSV_OPT,
@@ -374,6 +375,9 @@ def datasets():
         d = ds_mod.load(name)
         shape = "x".join(str(s) for s in d.X.shape)
         typer.echo(f"{d.name:15s} {shape:>8s}  K={d.default_k}  {d.source}")
+
+
+app.command("choose-k")(guard(choose_k_cmd))  # comparisons/cli_choose_k.py
 
 
 def main():

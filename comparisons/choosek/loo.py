@@ -86,7 +86,7 @@ def loo_side(X, k_max: int, structure: str, prior: em.Prior, *, draws: int = 500
         trees[f"K={k}"] = tree
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        table = az.compare(trees, round_to=None)
+        table = az.compare(trees, round_to="none")
     data = {name: ("k", np.array([row[name] for row in rows], dtype=float))
             for name in ("elpd_loo", "se", "p_loo", "divergences")}
     pk = np.stack([row["pareto_k"] for row in rows])

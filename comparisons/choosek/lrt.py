@@ -103,10 +103,12 @@ def bootstrap_lrt(fits: dict, structures, k_max: int, n_samples: int, *, n_boot:
 def lrt_choice(lrt: xr.Dataset, structure: str, level: float = 0.05) -> int | None:
     """Return where sequential testing stops: the first K whose test of K + 1 is not significant.
 
-    None when no test was run; ``k_max`` when every test rejects.
+    None when no test was run or when too few bootstrap samples were drawn to
+    reject at ``level`` (the smallest p-value is ``1 / (B + 1)``); ``k_max``
+    when every test rejects.
     """
     p = lrt.p_value.sel(structure=structure).values
-    if p.size == 0 or np.all(np.isnan(p)):
+    if p.size == 0 or np.all(np.isnan(p)) or 1.0 / (lrt.attrs["n_boot"] + 1) >= level:
         return None
     for k, pk in zip(lrt.k.values, p, strict=True):
         if not pk < level:
