@@ -94,6 +94,8 @@ def choose_k(X, k_max: int, *, structures=None, bayes_structure: str | None = No
     n_init, max_init : EM's restarts per (structure, K).
     n_boot, boot_n_init : int
         Bootstrap data sets per likelihood-ratio test and EM restarts per refit.
+        The tests (K against K + 1, K = 1..k_max - 1) are run for the Bayesian
+        side's structure, as mclust's ``mclustBootstrapLRT`` tests one model.
     draws, tune, chains : int
         NUTS per K (LOO) and for the overfitted mixture.
     smc_draws, smc_chains : int
@@ -126,7 +128,7 @@ def choose_k(X, k_max: int, *, structures=None, bayes_structure: str | None = No
     if "lrt" in parts:
         from .lrt import bootstrap_lrt
         with clock.part("lrt", f"bootstrap LRT ({n_boot} data sets per test)"):
-            groups["lrt"] = bootstrap_lrt(fits, structures, k_max, X.shape[0], n_boot=n_boot,
+            groups["lrt"] = bootstrap_lrt(fits, (bayes,), k_max, X.shape[0], n_boot=n_boot,
                                           n_init=boot_n_init, rng=streams["lrt"],
                                           on_progress=clock.counter("bootstrap LRT"))
     if "loo" in parts:
