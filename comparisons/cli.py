@@ -16,7 +16,6 @@ from pathlib import Path
 
 import typer
 
-from .cli_choose_k import choose_k_cmd
 from .cli_options import (
     COLUMNS_OPT,
     CSV_OPT,
@@ -377,7 +376,9 @@ def datasets():
         typer.echo(f"{d.name:15s} {shape:>8s}  K={d.default_k}  {d.source}")
 
 
-app.command("choose-k")(guard(choose_k_cmd))  # comparisons/cli_choose_k.py
+from .choosek.cli import choose_k_command  # noqa: E402  (after the helpers it is given)
+
+app.command("choose-k")(guard(choose_k_command(_load, _console, _quiet_pymc)))
 
 
 def main():

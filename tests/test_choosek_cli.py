@@ -10,7 +10,8 @@ from mixcompare.comparisons import cli
 from typer.testing import CliRunner
 
 TINY = ["--k-max", "2", "--n-boot", "9", "--draws", "60", "--tune", "60", "--chains", "1",
-        "--smc-draws", "100", "--smc-chains", "2", "--n-init", "5", "--quiet"]
+        "--smc-draws", "100", "--smc-chains", "2", "--n-init", "5", "--quiet",
+        "--parts", "em,lrt,loo,smc"]  # the overfitted mixture: tests/test_choosek_bayes.py
 
 
 def _invoke(*args):
@@ -30,17 +31,17 @@ def test_choose_k_writes_every_file_and_summary_keys(run):
     assert {"report.md", "report.html", "summary.json", "results.nc"} <= {
         p.name for p in out.iterdir()}
     assert {p.name for p in (out / "figures").iterdir()} == {
-        "bic.png", "elpd_loo.png", "posterior_k.png", "occupied.png"}
+        "bic.png", "elpd_loo.png", "posterior_k.png"}
     s = json.loads((out / "summary.json").read_text())
     assert {"data", "k_max", "structures", "bayes_structure", "criteria_conventions", "em",
-            "lrt", "loo", "smc", "overfitted", "choices", "mclust", "timings"} <= set(s)
+            "lrt", "loo", "smc", "choices", "mclust", "timings"} <= set(s)
+    assert "overfitted" not in s
     assert s["structures"] == ["equal", "unequal"] and s["bayes_structure"] == "unequal"
-    assert set(s["timings"]) == {"em", "lrt", "loo", "smc", "overfitted"}
+    assert set(s["timings"]) == {"em", "lrt", "loo", "smc"}
     assert [row["k"] for row in s["em"]["unequal"]] == [1, 2]
     assert s["lrt"]["n_boot"] == 9 and 0 < s["lrt"]["tests"]["unequal"][0]["p_value"] <= 1
     assert all(np.isfinite(r["elpd_loo"]) and r["se"] > 0 for r in s["loo"])
     assert sum(r["posterior_k"] for r in s["smc"]["per_k"]) == pytest.approx(1.0)
-    assert sum(s["overfitted"]["p_occupied"].values()) == pytest.approx(1.0)
     # BIC's choice is the structure and K of the largest mclust-convention BIC
     best = max(((st, r["k"], r["bic_mclust"]) for st, rows in s["em"].items() for r in rows),
                key=lambda t: t[2])
