@@ -70,7 +70,7 @@ def _table_dataset(df) -> xr.Dataset:
 
 def choose_k(X, k_max: int, *, structures=None, bayes_structure: str | None = None,
              prior: em.Prior | None = None, parts=PARTS, n_init="auto", max_init: int = 200,
-             n_boot: int = 99, boot_n_init: int = 5, draws: int = 500, tune: int = 500,
+             n_boot: int = 99, boot_n_init: int = 3, draws: int = 500, tune: int = 500,
              chains: int = 2, smc_draws: int = 400, smc_chains: int = 4,
              overfitted_alpha: float | None = None, rng=None, name: str = "data",
              progress=None) -> ChooseKResult:
