@@ -52,9 +52,25 @@ def _choices(result) -> list:
     common = ks.most_common(1)[0][0]
     odd = [c for c, v in ch.items() if v["k"] != common]
     text = (f"The criteria differ: most choose K = {common}; "
-            + "; ".join(f"{LABELS[c]} chooses K = {ch[c]['k']} because {WHY[c]}" for c in odd)
+            + "; ".join(f"{LABELS[c]} chooses K = {ch[c]['k']} because {WHY[c]}"
+                        + (_smc_noise(result.tree) if c == "smc" else "") for c in odd)
             + ".")
     return blocks + [("p", text)]
+
+
+def _smc_noise(tree) -> str:
+    """Say whether SMC's two best K's differ by more than their Monte Carlo error."""
+    smc = group_or_none(tree, "smc")
+    order = smc.log_ml.values.argsort()[::-1][:2]
+    gap = float(smc.log_ml.values[order[0]] - smc.log_ml.values[order[1]])
+    err = float((smc.log_ml_se.values[order] ** 2).sum() ** 0.5)
+    ka, kb = (int(smc.k.values[i]) for i in order)
+    verdict = "within" if gap <= 2 * err else "beyond"
+    return (f" (here log p(y | K) for K = {ka} and K = {kb} differ by {gap:.2f}, {verdict} "
+            f"twice their Monte Carlo error {err:.2f}: more SMC particles or chains would "
+            "sharpen it)" if verdict == "within" else
+            f" (K = {ka} beats K = {kb} by {gap:.2f}, beyond twice the Monte Carlo error "
+            f"{err:.2f})")
 
 
 def _em(tree) -> list:

@@ -13,7 +13,8 @@ __all__ = ["ChooseKResult"]
 
 #: what each criterion is, for the table of choices
 LABELS = {"bic_mclust": "BIC (EM)", "icl_mclust": "ICL (EM)", "aic_sklearn": "AIC (EM)",
-          "lrt": "bootstrap LRT at 5% (EM)", "loo": "PSIS-LOO (NUTS)",
+          "lrt": "bootstrap LRT at 5% (EM)",
+          "loo": "PSIS-LOO (NUTS; smallest K within one se of the best)",
           "smc": "marginal likelihood (SMC)", "overfitted": "overfitted mixture (NUTS)"}
 
 
@@ -24,6 +25,19 @@ def _attr_json(tree, key: str, default):
 
 def _group(tree, name: str) -> xr.Dataset | None:
     return tree[name].to_dataset() if name in tree.children else None
+
+
+def loo_choice(table: xr.Dataset) -> int:
+    """Return the smallest K whose elpd_loo is within one se of the difference from the best.
+
+    ``table`` is ArviZ's comparison (``elpd_diff``, ``dse`` over ``model`` =
+    ``K=k``): a K is kept when ``|elpd_diff| <= dse`` (the one-standard-error
+    rule): elpd differences carry standard errors (Sivula, Magnusson & Vehtari
+    2020), and parsimony picks the smallest K they do not separate from the best.
+    """
+    ks = [int(str(m).removeprefix("K=")) for m in table.model.values]
+    diff, dse = table.elpd_diff.values, table.dse.values
+    return min(k for k, d, e in zip(ks, diff, dse, strict=True) if abs(d) <= e + 1e-12)
 
 
 class ChooseKResult:
@@ -79,8 +93,7 @@ class ChooseKResult:
                 out["lrt"] = {"structure": bayes, "k": k}
         loo = _group(t, "loo")
         if loo is not None:
-            best = int(loo.k.values[np.argmax(loo.elpd_loo.values)])
-            out["loo"] = {"structure": bayes, "k": best}
+            out["loo"] = {"structure": bayes, "k": loo_choice(_group(t, "loo_compare"))}
         smc = _group(t, "smc")
         if smc is not None:
             out["smc"] = {"structure": bayes,
