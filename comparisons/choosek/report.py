@@ -7,7 +7,6 @@ from collections import Counter
 from pathlib import Path
 
 import xarray as xr
-from mixcompare.comparisons.io import write_text_atomic
 from mixcompare.comparisons.report import markdown
 from mixcompare.comparisons.report._figbase import group_or_none
 
@@ -187,10 +186,6 @@ def write_report(result, outdir, *, command: str | None = None) -> dict[str, Pat
     blocks += [("h2", "Provenance"),
                ("ul", [f"command: `{command}`" if command else "command: Python API",
                        "seconds per part: " + ", ".join(f"{k} {v:.1f}" for k, v in secs.items())])]
-    text = markdown.from_blocks(blocks, outdir)
-    html = markdown.html_page(text, title=blocks[0][1], base=outdir,
-                              classes={"blockquote": "problems"})
-    out = {"report.md": write_text_atomic(outdir / "report.md", text),
-           "report.html": write_text_atomic(outdir / "report.html", html)}
+    out = markdown.write_pages(blocks, outdir)
     result.to_netcdf(out.setdefault("results.nc", outdir / "results.nc"))
     return out
