@@ -40,15 +40,21 @@ def test_niw_in_one_dimension_is_nig():
 
 
 def test_smc_matches_the_closed_form_for_one_component():
-    """Issue #16's exactness check: galaxies, K = 1 under the default (comparison's) prior."""
+    """Issue #16's exactness check: galaxies, K = 1 under the default (comparison's) prior.
+
+    The Monte Carlo error of one SMC run is the spread of independent runs (the chains);
+    the chains' mean lies within three of it. (Over seeds 0-7 the mean's error was at most
+    2.1 spreads; its spread across seeds is about twice the chains' sd / sqrt(6), so a
+    bound in standard errors of the mean would be too tight.)
+    """
     X = load("galaxies").X
     prior = em.Prior.default(X)
     exact = log_marginal_one_gaussian(X, prior)
     mm = models.build_model(X, 1, prior=prior)
-    est = smc_log_marginal(mm, draws=300, chains=4, rng=0)
-    se = est.std(ddof=1) / np.sqrt(est.size)
-    assert 0 < est.std(ddof=1) < 0.5  # a meaningful Monte Carlo error
-    assert abs(est.mean() - exact) < 4 * se + 1e-9
+    est = smc_log_marginal(mm, draws=200, chains=6, rng=0)
+    sd = est.std(ddof=1)
+    assert 0 < sd < 0.5  # a meaningful Monte Carlo error
+    assert abs(est.mean() - exact) < 3 * sd
 
 
 def test_posterior_over_k_is_bayes_rule():
