@@ -71,3 +71,14 @@ def test_bad_inputs_give_one_line(args, words, tmp_path):
     assert res.exit_code == 2
     assert "Traceback" not in res.output
     assert words in res.output
+
+
+def test_loo_choice_is_the_one_standard_error_rule():
+    import xarray as xr
+    from mixcompare.comparisons.choosek.result import loo_choice
+
+    table = xr.Dataset({"elpd_diff": ("model", [0.0, -0.1, -1.3, -16.9]),
+                        "dse": ("model", [0.0, 1.3, 2.6, 8.8])},
+                       coords={"model": ["K=5", "K=4", "K=3", "K=2"]})
+    assert loo_choice(table) == 3  # K = 2 is 16.9 below the best, more than its 8.8
+    assert loo_choice(table.assign(dse=("model", [0.0, 1.3, 0.5, 8.8]))) == 4

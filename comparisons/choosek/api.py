@@ -69,7 +69,7 @@ def _table_dataset(df) -> xr.Dataset:
 
 
 def choose_k(X, k_max: int, *, structures=None, bayes_structure: str | None = None,
-             prior: em.Prior | None = None, parts=PARTS, n_init="auto", max_init: int = 200,
+             prior: em.Prior | None = None, parts=PARTS, n_init=50, max_init: int = 200,
              n_boot: int = 99, boot_n_init: int = 3, draws: int = 500, tune: int = 500,
              chains: int = 2, smc_draws: int = 400, smc_chains: int = 4,
              overfitted_alpha: float | None = None, rng=None, name: str = "data",
@@ -91,7 +91,8 @@ def choose_k(X, k_max: int, *, structures=None, bayes_structure: str | None = No
         Default ``em.Prior.default(X)``: the comparison's prior.
     parts : sequence of str, default PARTS
         Which of ``em, lrt, loo, smc, overfitted`` to run (``em`` always).
-    n_init, max_init : EM's restarts per (structure, K).
+    n_init, max_init
+        EM's restarts per (structure, K): 50, or ``"auto"`` (with its cap).
     n_boot, boot_n_init : int
         Bootstrap data sets per likelihood-ratio test and EM restarts per refit.
         The tests (K against K + 1, K = 1..k_max - 1) are run for the Bayesian

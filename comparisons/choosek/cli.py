@@ -12,7 +12,6 @@ from ..cli_options import (
     CSV_OPT,
     DATASET_ARG,
     MAX_INIT_OPT,
-    N_INIT_OPT,
     check_counts,
     parse_n_init,
 )
@@ -52,7 +51,10 @@ def choose_k_command(load, make_console, quiet_pymc):
             help="Structure of the Bayesian side (default: unequal for 1-D, full otherwise)."),
         parts: str = typer.Option("em,lrt,loo,smc,overfitted", "--parts", metavar="P1,P2",
                                   help="Which parts to run (em always)."),
-        n_init: str = N_INIT_OPT,
+        n_init: str = typer.Option(
+            "50", "--n-init", metavar="N|auto",
+            help="EM restarts per K and structure: a number, or auto (until the best "
+                 "optimum is reached twice)."),
         max_init: int = MAX_INIT_OPT,
         n_boot: int = typer.Option(99, "--n-boot", metavar="N",
                                    help="Bootstrap data sets per likelihood-ratio test."),

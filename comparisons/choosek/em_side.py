@@ -1,7 +1,9 @@
 """EM's side of choosing K: the best optimum per K and structure, with every criterion.
 
-For each structure and each K = 1..K_max, :func:`em.fit` restarts until its
-best optimum is reached twice (``n_init="auto"``); its log-likelihood, number
+For each structure and each K = 1..K_max, :func:`em.fit` keeps the best proper
+optimum of 50 restarts (``n_init="auto"``, until the best is reached twice, can
+stop early at a poor optimum: on galaxies-mass K = 4 it sometimes stops at BIC
+-446.98 before finding -443.38, which 7 % of restarts reach); its log-likelihood, number
 of free parameters, BIC and ICL in both conventions (mclust's ``2 l - p log n``,
 higher is better; scikit-learn's ``-2 l + p log n``, lower is better) and AIC
 are tabulated, and the whole atlas of optima is kept.
@@ -38,7 +40,7 @@ def _atlas_rows(fit, structure: str, k: int, n: int) -> list[dict]:
              "chosen": i == 0} for i, o in enumerate(fit.optima)]
 
 
-def em_side(X, k_max: int, structures, *, n_init="auto", max_init: int = 200, rng=None,
+def em_side(X, k_max: int, structures, *, n_init=50, max_init: int = 200, rng=None,
             progress: Callable[[str], None] | None = None) -> tuple[xr.Dataset, xr.Dataset, dict]:
     """Fit K = 1..k_max components with each structure by EM and tabulate the criteria.
 
@@ -47,7 +49,7 @@ def em_side(X, k_max: int, structures, *, n_init="auto", max_init: int = 200, rn
     X : ndarray of shape (n,) or (n, d)
     k_max : int
     structures : sequence of str
-    n_init : int or "auto", default "auto"
+    n_init : int or "auto", default 50
     max_init : int, default 200
     rng : int, numpy.random.Generator or None
         One child stream per (structure, K).
