@@ -11,6 +11,7 @@ refuse), with the same prior. The posterior over K is
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -44,8 +45,13 @@ def smc_log_marginal(mm, *, draws: int = 400, chains: int = 4, rng=None) -> np.n
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        tree = pm.sample_smc(draws=draws, chains=chains, model=mm.model, random_seed=seeds,
-                             cores=1, progressbar=False, compute_convergence_checks=False)
+        with warnings.catch_warnings():
+            # SMC draws its first particles from the prior by compiled random functions;
+            # PyTensor's notice that a custom one runs in Python is not for the user
+            warnings.filterwarnings("ignore", message="Numba will use object mode")
+            tree = pm.sample_smc(draws=draws, chains=chains, model=mm.model,
+                                 random_seed=seeds, cores=1, progressbar=False,
+                                 compute_convergence_checks=False)
     finally:
         logger.setLevel(level)
     lml = tree["sample_stats"]["log_marginal_likelihood"].values
