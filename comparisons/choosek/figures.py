@@ -18,7 +18,7 @@ def _bic(tree: xr.DataTree):
         ax.plot(em_t.k.values, em_t.bic_mclust.sel(structure=s).values, "o-",
                 color=color(OPT, i), label=str(s))
     ax.set_xlabel("number of components K")
-    ax.set_ylabel("BIC, mclust's convention 2l - p log n (higher is better)")
+    ax.set_ylabel("BIC = 2ℓ − p log n (mclust's; higher better)")
     ax.set_xticks(em_t.k.values)
     ax.legend(title="structure")
     return fig
