@@ -376,6 +376,11 @@ def datasets():
         typer.echo(f"{d.name:15s} {shape:>8s}  K={d.default_k}  {d.source}")
 
 
+from .choosek.cli import choose_k_command  # noqa: E402  (after the helpers it is given)
+
+app.command("choose-k")(guard(choose_k_command(_load, _console, _quiet_pymc)))
+
+
 def main():
     """Console-script entry point."""
     app()

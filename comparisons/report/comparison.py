@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from mixcompare.comparisons.io import read_attr, write_text_atomic
+from mixcompare.comparisons.io import read_attr
 from mixcompare.comparisons.pipeline import metrics
 from mixcompare.comparisons.report import (
     about,
@@ -408,11 +408,7 @@ def write_report(result, outdir, *, command=None, seed=None,
     for name in set(figures.FIGURES) - set(figs):  # no stale figure from an earlier run
         (figdir / f"{name}.png").unlink(missing_ok=True)
     blocks = _blocks(tree, figs, command=command, seed=seed, data_name=data_name)
-    text = markdown.from_blocks(blocks, outdir)
-    html = markdown.html_page(text, title=blocks[0][1], base=outdir,
-                              classes={"blockquote": "problems"})
-    out = {"report.md": write_text_atomic(outdir / "report.md", text),
-           "report.html": write_text_atomic(outdir / "report.html", html)}
+    out = markdown.write_pages(blocks, outdir)
     result.to_netcdf(out.setdefault("results.nc", outdir / "results.nc"))
     out.update({f"figures/{name}.png": path for name, path in figs.items()})
     return out

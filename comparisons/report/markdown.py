@@ -31,7 +31,8 @@ from urllib.parse import unquote, urlsplit
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-__all__ = ["CSS", "escape_cell", "frame_table", "from_blocks", "html_page", "table", "to_html"]
+__all__ = ["CSS", "escape_cell", "frame_table", "from_blocks", "html_page", "table", "to_html",
+           "write_pages"]
 
 CSS = """body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:68rem;
 margin:2rem auto;padding:0 1rem;line-height:1.45;color:#222}
@@ -227,3 +228,22 @@ def html_page(text: str, *, title: str, base=None, classes: Mapping[str, str] | 
     return ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f"<title>{html.escape(title)}</title>\n<style>\n{css}\n</style>\n</head>\n<body>\n"
             + to_html(text, base=base, classes=classes) + "</body>\n</html>\n")
+
+
+def write_pages(blocks: list, outdir) -> dict[str, Path]:
+    """Write report blocks as ``report.md`` and ``report.html`` in ``outdir`` (atomically).
+
+    The page's title is the first block's text; block quotes are styled as problems.
+
+    Returns
+    -------
+    dict of str to Path
+        ``{"report.md": path, "report.html": path}``.
+    """
+    from mixcompare.comparisons.io import write_text_atomic
+
+    outdir = Path(outdir)
+    text = from_blocks(blocks, outdir)
+    page = html_page(text, title=blocks[0][1], base=outdir, classes={"blockquote": "problems"})
+    return {"report.md": write_text_atomic(outdir / "report.md", text),
+            "report.html": write_text_atomic(outdir / "report.html", page)}
