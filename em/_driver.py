@@ -170,9 +170,7 @@ def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="km
     Spurious optima (McLachlan & Peel 2000, section 3.10; Hathaway 1985): a
     component is spurious when its generalised sd ``|Sigma_k|^(1/(2d))`` is
     below 0.05 times the median of the other components' and it holds fewer
-    than ``5 (d + 1)`` effective points, or when it is below the data's
-    recording unit (the smallest gap between distinct values; it then
-    describes the rounding of the data, :mod:`em._spurious`).
+    than ``5 (d + 1)`` effective points (:mod:`em._spurious`).
 
     References
     ----------
@@ -272,8 +270,7 @@ def _assemble(problem: Problem, runs, algorithm, atlas_tol, keep_resp, tol,
     if spur.any() and not degen.any():
         warnings.warn(
             f"component(s) {np.flatnonzero(spur).tolist()} of the best fit are spurious (an sd "
-            "below 5 % of the other components' median, fitted to a few points, or below "
-            "the data's recording unit) and no "
+            "below 5 % of the other components' median, fitted to a few points) and no "
             "restart found a proper optimum; use more restarts or reduce n_components.",
             DegenerateWarning, stacklevel=3)
     return EMResult(

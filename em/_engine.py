@@ -38,7 +38,7 @@ from ._map import map_m_step
 from ._model import Params, Scaling, Spec, model_spec, user_params_to_full
 from ._mstep import m_step
 from ._refine import refine
-from ._spurious import order_groups, recording_unit, spurious_components
+from ._spurious import order_groups, spurious_components
 from ._stopping import param_step, polish_budget, settled
 from ._validation import check_positive_int, check_rng
 from ._warnings import MonotonicityError, SymmetricStartWarning
@@ -381,9 +381,7 @@ def degenerate(problem: Problem, state: EMState) -> np.ndarray:
 
 def spurious(problem: Problem, state: EMState) -> np.ndarray:
     """Components fitted to a few close points (see :func:`em._spurious.spurious_components`)."""
-    fitted = "covariances" not in problem.spec.fixed  # a fixed variance fits no rounding
-    unit = recording_unit(problem.delta, problem.scaling.scale) if fitted else 0.0
-    return spurious_components(state.factors.logdet, state.stats[:, 0], problem.design.d, unit)
+    return spurious_components(state.factors.logdet, state.stats[:, 0], problem.design.d)
 
 
 def select(problem: Problem, runs: list, atlas_tol: float) -> list[list[int]]:

@@ -33,8 +33,7 @@ def generalised_sds(logdet: np.ndarray, d: int) -> np.ndarray:
     return np.exp(np.asarray(logdet, dtype=float) / (2.0 * d))
 
 
-def spurious_components(logdet: np.ndarray, counts: np.ndarray, d: int,
-                        unit: float = 0.0) -> np.ndarray:
+def spurious_components(logdet: np.ndarray, counts: np.ndarray, d: int) -> np.ndarray:
     """Flag the spurious components of one optimum.
 
     Parameters
@@ -45,10 +44,6 @@ def spurious_components(logdet: np.ndarray, counts: np.ndarray, d: int,
         Effective sizes ``N_k = sum_i r_ik``.
     d : int
         Number of features.
-    unit : float, default 0.0
-        The data's recording unit on the scale of ``logdet``: the geometric
-        mean over features of the smallest gap between two distinct values
-        (:func:`recording_unit`); 0 switches that rule off.
 
     Returns
     -------
@@ -68,14 +63,6 @@ def spurious_components(logdet: np.ndarray, counts: np.ndarray, d: int,
     Both are needed: a well separated tight cluster of many points is a
     proper component however small its sd, and a component of three points
     (galaxies, K = 3) is proper when its sd is comparable to the others'.
-
-    A component is spurious too when ``s_k`` is below the data's recording
-    unit (``unit``; e.g. 1 for waiting times recorded in whole minutes): its
-    points sit on one or two recorded values, so it describes the rounding
-    of the data, not a population (Old Faithful's waiting times with K = 4:
-    a component of about 11 points with sd 0.62 minutes at 59.3 beats the
-    proper optima by 1.4 nats). For continuous data the smallest gap is far
-    below any component's sd and the rule never binds.
     With one component nothing is spurious.
 
     References
@@ -93,27 +80,7 @@ def spurious_components(logdet: np.ndarray, counts: np.ndarray, d: int,
     for k in range(K):
         ref = float(np.median(np.delete(s, k)))
         out[k] = s[k] < SPURIOUS_SD_RATIO * ref
-    out &= np.asarray(counts, dtype=float) < SPURIOUS_POINTS_PER_DIM * (d + 1)
-    return out | (s < unit)
-
-
-def recording_unit(delta: np.ndarray, scale: float) -> float:
-    """Return the recording unit of :func:`spurious_components` on the internal scale.
-
-    Parameters
-    ----------
-    delta : ndarray of shape (n_features,)
-        Smallest gap between two distinct values of each feature, data units
-        (:func:`em._floor.resolution`).
-    scale : float
-        The internal scale's divisor (``Z = (X - center) / scale``).
-
-    Returns
-    -------
-    float
-        ``exp(mean_j log(delta_j / scale))``, comparable with ``|Sigma_k|^(1/(2d))``.
-    """
-    return float(np.exp(np.mean(np.log(np.asarray(delta, dtype=float) / scale))))
+    return out & (np.asarray(counts, dtype=float) < SPURIOUS_POINTS_PER_DIM * (d + 1))
 
 
 def order_groups(groups: list[list[int]], improper: list[bool]) -> list[list[int]]:

@@ -226,21 +226,3 @@ def test_spurious_flag_reaches_the_comparison_atlas():
     assert any(flags) and not flags[0]
     assert atlas["spurious"].values.tolist() == flags
     assert [row["spurious"] for row in _atlas(atlas)] == flags
-
-
-def test_a_component_narrower_than_the_recording_unit_is_spurious():
-    """Old Faithful's waiting times are whole minutes: a component of ~11 points with sd 0.62
-    at 59.3 (K = 4, l = -1027.92, 1.8 nats above the best optimum without one) fits the
-    rounding. Jittered within the minute, the same start gives a proper component."""
-    x = load("faithful").X.ravel()
-    start = {"weights": [0.268, 0.642, 0.049, 0.041], "means": [52.0, 80.05, 63.69, 59.34],
-             "variances": np.square([4.14, 5.87, 1.37, 0.62])}
-    with pytest.warns(em.DegenerateWarning, match="recording unit"):
-        res = em.fit(x, 4, init=start)
-    assert res.log_likelihood == pytest.approx(-1027.9198, abs=1e-3)
-    assert res.spurious.tolist() == [False, False, False, True] and res.sds[3] < 1.0
-    assert not spurious_components(np.log(res.variances), res.weights * x.size, 1, unit=0.0).any()
-    jittered = x + np.random.default_rng(0).uniform(-0.5, 0.5, x.size)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", em.DegenerateWarning)
-        assert not em.fit(jittered, 4, init=start).spurious.any()
