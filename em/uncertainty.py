@@ -335,8 +335,9 @@ def standard_errors(result, method: str = "louis", *, rcond: float = 1e-8, step:
         by about ``n s^2 / sigma^2`` while a standard error is ``sigma /
         sqrt(n)``): 0.1 % of a standard error at ``r = 0.5``, 1 % at ``r =
         0.9``. A tighter ``tol`` also forces the slower centred E-step on
-        large data sets (:func:`em._estep.tolerance_kappa`): 1e-8 took twice
-        as long at n = 10^6 and moved the standard errors by 0.04 %.
+        large data sets (:func:`em._estep.tolerance_kappa`): at n = 10^6, K = 3,
+        200 refits on two cores took 34.3 s with 1e-8 and 21.5 s with 1e-6,
+        and the standard errors of the means moved by 2e-5 (relative).
     on_progress : callable, optional
         Called as ``on_progress(done, n_boot)`` as bootstrap refits finish
         (for a progress display).
