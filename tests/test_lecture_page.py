@@ -40,9 +40,10 @@ def _fake_draws(rng, centre, chains=2, draws=40):
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     missing = [p for p in (CHROMIUM, DRIVER) if not Path(p).exists()]
-    if missing:  # a failure, not a skip: CI installs both (.ci/run)
+    if missing:  # a failure, not a skip: the README's test command installs both (.ci/chromium)
         pytest.fail(f"{', '.join(missing)} not found: install Debian's browser and driver with "
-                    "`apt-get install chromium chromium-driver` (as .ci/run does).")
+                    "`apt-get install chromium chromium-driver` (`bash .ci/chromium`, as the "
+                    "README's test command does).")
     tmp = tmp_path_factory.mktemp("page")
     surf = surface.loglik_surface(X, limits=slides.LIMITS, n_grid=81, **FIXED)
     rng = np.random.default_rng(0)
