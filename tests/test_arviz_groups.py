@@ -123,3 +123,13 @@ def test_mixture_sampler_has_the_mixtures_moments(cov):
     # batch parameters broadcast against size, as PyMC passes them per observation
     xb = mixture_random(np.broadcast_to(w, (3, 2)), mu, param, rng=0, size=(3,))
     assert xb.shape == (3, 2)
+
+
+def test_forward_functions_are_compiled_to_c_only_for_many_draws():
+    """C (FAST_RUN) pays for its compilation only over many posterior draws."""
+    import importlib
+
+    pred = importlib.import_module("mixcompare.models.predictive")
+    few, many = pred.C_BACKEND_MIN_DRAWS - 1, pred.C_BACKEND_MIN_DRAWS
+    assert pred._compile_kwargs(few) == {"mode": "FAST_COMPILE"}
+    assert pred._compile_kwargs(many) == {"mode": "FAST_RUN"}
