@@ -183,7 +183,7 @@ def _free_values(mm, point: dict) -> dict:
 
 
 def sample_pymc(mm, *, draws: int, tune: int, chains: int, cores: int, target_accept: float,
-                seeds: list[int], starts: list[dict], jitter: bool, rngs,
+                max_treedepth: int, seeds: list[int], starts: list[dict], jitter: bool, rngs,
                 progressbar: bool, on_progress=None) -> xr.DataTree:
     """PyMC's NUTS from ``starts`` (natural scale, one per chain).
 
@@ -197,7 +197,7 @@ def sample_pymc(mm, *, draws: int, tune: int, chains: int, cores: int, target_ac
     cache, model = mm.cache, mm.model
     points = [jittered_start(mm, s, jitter, rng) for s, rng in zip(starts, rngs, strict=True)]
     initvals = [_free_values(mm, p) for p in points]
-    step = cache.nuts_step(model, target_accept, points[0])
+    step = cache.nuts_step(model, target_accept, points[0], max_treedepth)
     # pm.sample resets the step's adaptation per chain when it samples in this process, not in
     # its worker processes (cores > 1), which get a copy of the step as it is: reset it here
     step.reset_tuning()
@@ -226,7 +226,8 @@ def _nutpie_progress(on_progress):
 
 
 def sample_nutpie(mm, *, draws: int, tune: int, chains: int, cores: int, target_accept: float,
-                  seed: int, start: dict, progressbar: bool, on_progress=None) -> xr.DataTree:
+                  max_treedepth: int, seed: int, start: dict, progressbar: bool,
+                  on_progress=None) -> xr.DataTree:
     """``nutpie.sample`` on the model's compiled nutpie model, with its current data.
 
     Every chain starts at ``start`` (natural scale) with nutpie's own
@@ -244,7 +245,7 @@ def sample_nutpie(mm, *, draws: int, tune: int, chains: int, cores: int, target_
         tree = nutpie.sample(
             compiled, draws=draws, tune=max(tune, 1), chains=chains, cores=cores,
             seed=int(seed), save_warmup=False, store_unconstrained=False,
-            progress_bar=bool(progressbar), target_accept=target_accept,
+            progress_bar=bool(progressbar), target_accept=target_accept, maxdepth=max_treedepth,
             **({} if on_progress is None else {"progress_callback": _nutpie_progress(
                 on_progress)}),
         )

@@ -136,13 +136,15 @@ class ModelCache:
         return self._get("default_start", "default_start", make)
 
     # ------------------------------------------------------------ samplers and optimiser
-    def nuts_step(self, model: pm.Model, target_accept: float, initial_point: Mapping):
-        """``pm.NUTS`` for this model and ``target_accept``, built (compiled) once.
+    def nuts_step(self, model: pm.Model, target_accept: float, initial_point: Mapping,
+                  max_treedepth: int = 10):
+        """``pm.NUTS`` for this model, ``target_accept`` and ``max_treedepth``, built once.
 
         ``pm.sample`` resets its adaptation and reseeds it for every chain.
         """
-        return self._get(("nuts", float(target_accept)), "nuts_step",
+        return self._get(("nuts", float(target_accept), int(max_treedepth)), "nuts_step",
                          lambda: pm.NUTS(model=model, target_accept=float(target_accept),
+                                         max_treedepth=int(max_treedepth),
                                          initial_point=dict(initial_point)))
 
     def trace(self, model: pm.Model):

@@ -55,7 +55,8 @@ def _seeds(rng, chains: int) -> list[int]:
 
 
 def fit_nuts(mm, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
-             target_accept: float = 0.9, sampler: str = "pymc", rng=None, init="prior",
+             target_accept: float = 0.9, max_treedepth: int = 10, sampler: str = "pymc",
+             rng=None, init="prior",
              em_result=None, jitter_scale: float = 1.0, reference=None,
              progressbar: bool = True,
              cores: int | None = None, on_progress=None) -> xr.DataTree:
@@ -69,6 +70,10 @@ def fit_nuts(mm, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
         Kept draws and warm-up iterations per chain.
     chains : int, default 4
     target_accept : float, default 0.9
+    max_treedepth : int, default 10
+        Largest tree depth (at most ``2**max_treedepth`` leapfrog steps per
+        draw; PyMC's ``max_treedepth``, nutpie's ``maxdepth``). Lower it only
+        for smoke runs whose few tuning steps leave the step size tiny.
     sampler : {"pymc", "nutpie"}, default "pymc"
         PyMC's own NUTS or nutpie (see ``benchmarks/bench_nuts.py`` for the choice of default).
     rng : int, numpy.random.Generator or None
@@ -145,6 +150,7 @@ def fit_nuts(mm, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
     chains = check_positive_int(chains, "chains")
     if not 0 < target_accept < 1:
         raise ValueError(f"target_accept must lie in (0, 1), got {target_accept!r}.")
+    max_treedepth = check_positive_int(max_treedepth, "max_treedepth")
     rng = em.check_rng(rng)
     seeds = _seeds(rng, chains)
     initvals, record = chain_starts(mm, init, chains, rng.spawn(1)[0], em_result=em_result,
@@ -162,7 +168,8 @@ def fit_nuts(mm, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
         cores = check_positive_int(cores, "cores")
     cores = compiled.default_cores(cores, chains)
     kw = {"draws": draws, "tune": tune, "chains": chains, "cores": cores,
-          "target_accept": target_accept, "progressbar": progressbar}
+          "target_accept": target_accept, "max_treedepth": max_treedepth,
+          "progressbar": progressbar}
     counted = {"on_progress": on_progress}
     per_chain = initvals if isinstance(initvals, list) else [initvals] * chains
     if not compiled.cacheable_starts(initvals):
@@ -183,6 +190,7 @@ def fit_nuts(mm, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
         "pymc_version": version("pymc"),
         "seeds": seeds,
         "target_accept": target_accept,
+        "max_treedepth": max_treedepth,
         "draws": draws,
         "tune": tune,
         "chains": chains,
@@ -193,7 +201,7 @@ def fit_nuts(mm, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
 
 
 def _pm_sample(mm, sampler: str, seeds: list[int], initvals, jitter: bool, *, draws, tune,
-               chains, cores, target_accept, progressbar) -> xr.DataTree:
+               chains, cores, target_accept, max_treedepth, progressbar) -> xr.DataTree:
     """Sample through ``pm.sample`` itself, compiling everything afresh.
 
     Used for starts with strategy strings (which only ``pm.sample`` resolves).
@@ -204,6 +212,8 @@ def _pm_sample(mm, sampler: str, seeds: list[int], initvals, jitter: bool, *, dr
             draws=draws, tune=tune, chains=chains, cores=cores, target_accept=target_accept,
             nuts_sampler=sampler, random_seed=seeds if sampler == "pymc" else seeds[0],
             initvals=initvals, progressbar=progressbar, model=model,
+            **({"nuts": {"max_treedepth": max_treedepth}} if sampler == "pymc"
+               else {"nuts_sampler_kwargs": {"maxdepth": max_treedepth}}),
             init="jitter+adapt_diag" if jitter else "adapt_diag",
             compute_convergence_checks=False,
             **({"callback": _samplers.stop_after_interrupt(draws + tune)}

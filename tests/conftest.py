@@ -14,7 +14,7 @@ from mixcompare.comparisons import datasets
 from mixcompare.comparisons.pipeline import compare
 
 #: tiny chains: these runs check that everything is computed and reported, not the numbers
-SHORT = {"draws": 40, "tune": 40, "chains": 2, "n_boot": 5, "n_init": 5}
+SHORT = {"draws": 40, "tune": 40, "chains": 2, "n_boot": 5, "n_init": 5, "max_treedepth": 6}
 
 
 @pytest.fixture(scope="session")

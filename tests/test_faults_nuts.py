@@ -95,6 +95,16 @@ def test_divergences_reach_the_caller_as_warnings(tiny_model):
     assert int(tree["sample_stats"]["diverging"].sum()) > 0
 
 
+def test_max_treedepth_caps_every_draw_s_tree_and_is_recorded(tiny_model):
+    with pytest.warns(models.SamplerWarning, match="maximum tree depth"):
+        tree = models.fit_nuts(tiny_model, cores=1, max_treedepth=1, **NUTS_KW)
+    stats = tree["sample_stats"].to_dataset()
+    assert int(stats["tree_depth"].max()) == 1 and bool(stats["reached_max_treedepth"].any())
+    assert tree.attrs["max_treedepth"] == 1
+    with pytest.raises(ValueError, match="max_treedepth"):
+        models.fit_nuts(tiny_model, max_treedepth=0, **NUTS_KW)
+
+
 def test_maximum_tree_depth_is_warned_about():
     from mixcompare.models.nuts import _warn_diagnostics
 

@@ -101,10 +101,10 @@ def _nuts_steps(s, fit, map_em, model, methods, kw: dict, *, streams: Streams, l
 
 def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fixed=None,
             ordered=False, draws=1000, tune=1000, chains=4, sampler="pymc", init="em",
-            target_accept=0.9, n_init="auto", max_init=200, n_boot=200, level=HDI_PROB,
-            permute=False, rng=None, progress=None, progressbar=False, name="data", source="",
-            command="", columns=None, units=None, description="", prior_sensitivity="reweight",
-            arviz_groups=True) -> ComparisonResult:
+            target_accept=0.9, max_treedepth=10, n_init="auto", max_init=200, n_boot=200,
+            level=HDI_PROB, permute=False, rng=None, progress=None, progressbar=False,
+            name="data", source="", command="", columns=None, units=None, description="",
+            prior_sensitivity="reweight", arviz_groups=True) -> ComparisonResult:
     """Fit the same mixture by EM, MAP-EM, ``find_MAP`` and NUTS and compare them.
 
     Parameters
@@ -120,7 +120,7 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
     ordered : bool, default False
         Ordered means in the PyMC model (labels identified) or not
         (label switching is then possible and detected).
-    draws, tune, chains, sampler, target_accept : NUTS settings
+    draws, tune, chains, sampler, target_accept, max_treedepth : NUTS settings
         See :func:`models.fit_nuts`.
     init : {"em", "atlas", "prior"} or dict or list, default "em"
         Where the chains start (see :mod:`models.init`); ``"em"`` uses the
@@ -175,7 +175,7 @@ def compare(X, n_components, *, methods=METHODS, prior=None, structure=None, fix
     model, map_fit = _pymc_map(s, fit, map_em, methods, ordered=ordered,
                                rng=streams.generator("map"), log=log)
     kw = {"draws": draws, "tune": tune, "chains": chains, "sampler": sampler, "init": init,
-          "target_accept": target_accept}
+          "target_accept": target_accept, "max_treedepth": max_treedepth}
     nuts, post, sens, extra = _nuts_steps(
         s, fit, map_em, model, methods, kw, streams=streams, log=log, level=level,
         ordered=ordered, permute=permute, mode=prior_sensitivity, progressbar=progressbar,

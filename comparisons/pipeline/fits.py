@@ -348,6 +348,7 @@ def fit_map(model, fit: EMFit, *, rng, log: RunLog, n_starts: int | None = None,
 
 def fit_nuts(model, fit: EMFit, map_em: MapEMFit | None, *, draws: int, tune: int,
              chains: int, sampler: str, init, target_accept: float, rng, log: RunLog,
+             max_treedepth: int = 10,
              progressbar: bool = False, cores: int | None = None) -> NutsFit:
     """NUTS, started as ``init`` says (from MAP-EM's optimum when it ran, else EM's)."""
     from mixcompare import models
@@ -355,7 +356,8 @@ def fit_nuts(model, fit: EMFit, map_em: MapEMFit | None, *, draws: int, tune: in
     start_fit = map_em.result if (map_em is not None and init in ("em", "atlas")) else fit.result
     with log.step("nuts", f"NUTS: {chains} chains x ({tune} tune + {draws} draws), {sampler}"):
         tree = models.fit_nuts(model, draws=draws, tune=tune, chains=chains, sampler=sampler,
-                               target_accept=target_accept, rng=rng, init=init,
+                               target_accept=target_accept, max_treedepth=max_treedepth,
+                               rng=rng, init=init,
                                em_result=start_fit, reference=fit.reference,
                                progressbar=progressbar, cores=cores,
                                on_progress=log.counter("NUTS iterations (all chains)"))
