@@ -87,9 +87,12 @@ def _em(tree) -> list:
     mc = json.loads(tree.attrs.get("mclust", "[]"))
     if mc:
         out += [("h3", "mclust's published values (mclust 6 vignette)"),
-                ("table", ["structure", "K", "mclust BIC", "our BIC", "in our atlas", "status"],
+                ("table", ["structure", "K", "mclust BIC", "our BIC", "in our atlas",
+                           "ours from mclust's start and rule", "status"],
                  [[r["structure"], str(r["k"]), _f(r["mclust_bic"], 4), _f(r["our_bic"], 4),
-                   "yes" if r["in_atlas"] else "no", r["status"]] for r in mc])]
+                   "yes" if r["in_atlas"] else "no",
+                   "not run" if r.get("mclust_start_bic") is None
+                   else _f(r["mclust_start_bic"], 4), r["status"]] for r in mc])]
     return out
 
 
