@@ -47,7 +47,7 @@ def _mclust_rows(X, k_max: int, structures, recipe) -> list[dict]:
     """One atlas row per (structure, K) fitted as mclust does (count 1: one reported fit)."""
     from .mclust_start import mclust_fits
     rows = []
-    for m in mclust_fits(X, k_max, structures, recipe):
+    for m in mclust_fits(X, range(1, k_max + 1), structures, recipe):
         if m.fit is None:  # every start failed, as mclust's NA
             continue
         rows.append({"structure": m.structure, "k": m.k, "log_likelihood": m.log_likelihood,

@@ -2,9 +2,9 @@
 
 mclust's ``mclustBIC`` runs, for each K and model, one M-step on a hard
 partition and iterates EM until the log-likelihood's relative change is at
-most 1e-5 (:func:`em._stopping.mclust_stop`); on a flat optimum it stops
+most 1e-5 (:func:`em.mclust_stop`); on a flat optimum it stops
 before the optimum, so its BIC can sit below ours. The partition (see
-:mod:`em._init_hc`) is mclust's quantile classes for 1-D data by default, or
+:func:`em.quantile_classes`) is mclust's quantile classes for 1-D data by default, or
 a cut of a merge tree the user passes; mclust's vignette takes, for
 ``MASS::galaxies / 1000``, the best BIC over 20 random trees drawn after R's
 ``set.seed(20181116)`` (:data:`mclust_refs.MCLUST_RECIPE`), which
@@ -18,8 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 from mixcompare import em
-from mixcompare.em._init_hc import cut_tree, quantile_classes
-from mixcompare.em._stopping import MCLUST_TOL, mclust_stop
+from mixcompare.em import MCLUST_TOL, cut_tree, mclust_stop, quantile_classes
 
 from .r_random import RRandom, hc_random_pairs
 
@@ -119,15 +118,16 @@ def mclust_partitions(x: np.ndarray, k: int, recipe: dict | None) -> list[tuple[
             for j in range(recipe["random_trees"])]
 
 
-def mclust_fits(x, k_max: int, structures, recipe: dict | None = None) -> list[MclustFit]:
-    """Fit K = 1..k_max with each structure as mclust does, keeping the best BIC per cell.
+def mclust_fits(x, ks, structures, recipe: dict | None = None) -> list[MclustFit]:
+    """Fit each K of ``ks`` with each structure as mclust does, keeping the best BIC per cell.
 
     Parameters
     ----------
     x : array_like of shape (n,)
         1-D data (mclust's multivariate start, hierarchical clustering, is not
         reproduced here).
-    k_max : int
+    ks : iterable of int
+        The K's (mclust's ``G``), each at least 1.
     structures : sequence of {"equal", "unequal"}
     recipe : dict, optional
         See :func:`mclust_partitions`.
@@ -135,17 +135,19 @@ def mclust_fits(x, k_max: int, structures, recipe: dict | None = None) -> list[M
     Returns
     -------
     list of MclustFit
-        One per (structure, K), structures outer.
+        One per (structure, K), structures outer. A K above the number of
+        distinct values gets no start and a NaN fit (mclust: NA).
     """
     x = np.asarray(x, dtype=float)
     if x.ndim != 1:
         raise ValueError("mclust's start is reproduced for 1-D data only; pass mclust_start="
                          "False for multivariate data.")
-    n, out = x.size, []
-    parts = {k: mclust_partitions(x, k, recipe) for k in range(2, k_max + 1)}
+    n, out, ks = x.size, [], [int(k) for k in ks]
+    distinct = np.unique(x).size
+    parts = {k: mclust_partitions(x, k, recipe) if 1 < k <= distinct else [] for k in ks}
     for s in structures:
-        for k in range(1, k_max + 1):
-            named = parts.get(k, [("all data", np.zeros(n, dtype=np.intp))])
+        for k in ks:
+            named = parts[k] if k > 1 else [("all data", np.zeros(n, dtype=np.intp))]
             runs = [(name, *run_as_mclust(x, k, s, partition_start(x, lab, k)))
                     for name, lab in named if np.bincount(lab, minlength=k).min() > 0]
             name, ll, its, params = max(runs, key=lambda r: np.nan_to_num(r[1], nan=-np.inf),

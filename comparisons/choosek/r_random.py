@@ -110,7 +110,7 @@ def hc_random_pairs(n: int, r: RRandom) -> np.ndarray:
     Returns
     -------
     ndarray of int, shape (2, m - 1)
-        1-based merge pairs, lower label first (for :func:`em._init_hc.cut_tree`).
+        1-based merge pairs, lower label first (for :func:`em.cut_tree`).
     """
     m = n - 1 if n % 2 else n
     first = r.sample(range(1, n + 1), m)
