@@ -8,7 +8,9 @@ before the optimum, so its BIC can sit below ours. The partition (see
 a cut of a merge tree the user passes; mclust's vignette takes, for
 ``MASS::galaxies / 1000``, the best BIC over 20 random trees drawn after R's
 ``set.seed(20181116)`` (:data:`mclust_refs.MCLUST_RECIPE`), which
-:mod:`r_random` replays.
+:mod:`r_random` replays. Above 2000 observations mclust starts from a random
+subset of 2000 (R's ``sample``, seed unknown); here the quantile classes of all
+the data are used, so its numbers there are not reproduced.
 """
 
 from __future__ import annotations
