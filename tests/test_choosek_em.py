@@ -95,3 +95,6 @@ def test_bootstrap_lrt_rejects_one_for_two_separated_clusters():
     assert np.all(lrt.boot_lrts.values >= 0) and lrt.boot_lrts.max() < lrt.lrts.item()
     assert lrt_choice(lrt, "unequal", level=0.1) == 2  # every test rejects: K = k_max
     assert lrt_choice(lrt, "unequal") is None  # 19 samples cannot reject at 5%
+    # two worker processes give the same statistics: each data set has its own stream
+    two = bootstrap_lrt(fits, ("unequal",), 2, X.size, n_boot=2, n_init=3, rng=3, n_jobs=2)
+    assert np.array_equal(two.boot_lrts.values, lrt.boot_lrts.values[..., :2])

@@ -70,7 +70,8 @@ def _table_dataset(df) -> xr.Dataset:
 
 def choose_k(X, k_max: int, *, structures=None, bayes_structure: str | None = None,
              prior: em.Prior | None = None, parts=PARTS, n_init=50, max_init: int = 200,
-             n_boot: int = 99, boot_n_init: int = 3, draws: int = 500, tune: int = 500,
+             n_boot: int = 99, boot_n_init: int = 3, n_jobs="auto", draws: int = 500,
+             tune: int = 500,
              chains: int = 2, smc_draws: int = 400, smc_chains: int = 4,
              overfitted_alpha: float | None = None, mclust_start: bool | None = None,
              rng=None, name: str = "data", progress=None) -> ChooseKResult:
@@ -98,6 +99,10 @@ def choose_k(X, k_max: int, *, structures=None, bayes_structure: str | None = No
         The tests (K against K + 1, K = 1..k_max - 1) are run for every
         structure of ``structures`` (mclust's ``mclustBootstrapLRT`` tests one
         model per call).
+    n_jobs : int or "auto", default "auto"
+        Worker processes for the bootstrap (:func:`lrt_jobs.run_stats`: with
+        ``"auto"``, one per CPU when the bootstrap would take more than 20 s
+        here); the results do not depend on it.
     draws, tune, chains : int
         NUTS per K (LOO) and for the overfitted mixture.
     smc_draws, smc_chains : int
@@ -139,7 +144,7 @@ def choose_k(X, k_max: int, *, structures=None, bayes_structure: str | None = No
         from .lrt import bootstrap_lrt
         with clock.part("lrt", f"bootstrap LRT ({n_boot} data sets per test)"):
             groups["lrt"] = bootstrap_lrt(fits, structures, k_max, X.shape[0], n_boot=n_boot,
-                                          n_init=boot_n_init, rng=streams["lrt"],
+                                          n_init=boot_n_init, rng=streams["lrt"], n_jobs=n_jobs,
                                           on_progress=clock.counter("bootstrap LRT"))
     if "loo" in parts:
         from .loo import loo_side
