@@ -11,6 +11,7 @@ from mixcompare.comparisons.report import markdown
 from mixcompare.comparisons.report._figbase import group_or_none
 
 from . import figures
+from .lrt import lrt_choice
 from .result import LABELS
 
 __all__ = ["write_report"]
@@ -108,7 +109,18 @@ def _lrt(tree) -> list:
                   "K-component fit and refitted with K and K + 1 components "
                   f"({lrt.attrs['n_init']} EM restarts each); p = (1 + #{{LRTS_b >= LRTS}}) / "
                   "(B + 1), as mclust's mclustBootstrapLRT."),
-            ("table", ["structure", "test", "LRTS", "p-value"], rows)]
+            ("table", ["structure", "test", "LRTS", "p-value"], rows),
+            ("p", _lrt_stops(lrt))]
+
+
+def _lrt_stops(lrt) -> str:
+    """Where sequential testing at 5 % stops, per structure."""
+    stops = {str(s): lrt_choice(lrt, str(s)) for s in lrt.structure.values}
+    text = "Sequential testing at 5 % stops at " + ", ".join(
+        f"K = {'—' if k is None else k} ({s})" for s, k in stops.items())
+    if None in stops.values():
+        text += " (—: too few bootstrap data sets to reject at 5 %)"
+    return text + "."
 
 
 def _loo(tree) -> list:
