@@ -169,6 +169,9 @@ def init_mclust(design: Design, spec, rng, floor):
         raise ValueError(f"init='mclust' needs at least n_components = {K} distinct values; "
                          "reduce n_components.")
     labels = quantile_classes(x, K)
+    if np.bincount(labels, minlength=K).min() == 0:
+        raise ValueError(f"init='mclust': a quantile class of K = {K} is empty (two quantiles "
+                         "fall between the same two values); use 'quantile' or 'kmeans++'.")
     centers = np.array([[x[labels == k].mean()] for k in range(K)])
     return _from_labels(design, labels, spec, floor, centers)
 
