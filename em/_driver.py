@@ -87,8 +87,9 @@ def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="km
         Parameters held at given values: keys among ``"weights"`` (K,),
         ``"means"`` (K,) or (K, d), ``"variances"`` (a scalar means every
         component; 1-D) and ``"covariances"`` ((d, d) or (K, d, d)).
-    init : {"kmeans++", "random_from_data", "random_resp", "quantile"} or dict
-        Initialisation per restart, or starting parameters. Starting
+    init : {"kmeans++", "random_from_data", "random_resp", "quantile", "mclust"} or dict
+        Initialisation per restart, or starting parameters. ``"mclust"``
+        (1-D): mclust's default start, its quantile classes (deterministic). Starting
         covariances are put in the model first, as every M-step does: pooled
         (weighted by the starting weights) for ``equal``/``tied``, their
         diagonal for ``diag``, the mean variance for ``spherical``, and raised

@@ -15,10 +15,11 @@ import numpy as np
 
 from ._design import Design, label_stats, resp_stats, split_by_label
 from ._floor import project
+from ._init_hc import quantile_classes
 from ._model import Params
 from ._mstep import m_step
 
-INIT_METHODS = frozenset({"kmeans++", "random_from_data", "random_resp", "quantile"})
+INIT_METHODS = frozenset({"kmeans++", "random_from_data", "random_resp", "quantile", "mclust"})
 
 
 def _placeholder(design: Design, K: int) -> Params:
@@ -153,11 +154,34 @@ def init_quantile(design: Design, spec, rng, floor):
     return _from_labels(design, labels, spec, floor, centers)
 
 
+def init_mclust(design: Design, spec, rng, floor):
+    """1-D only: mclust's default start, its quantile classes (:mod:`em._init_hc`).
+
+    Deterministic: every restart is the same. One M-step on the classes, as mclust.
+    """
+    if design.d != 1:
+        raise ValueError("init='mclust' reproduces mclust's start of 1-D data (quantile classes); "
+                         "mclust starts multivariate data from model-based hierarchical "
+                         "clustering, not reproduced here: use 'kmeans++'.")
+    K = spec.n_components
+    x = design.X[:, 0]
+    if np.unique(x).size < K:
+        raise ValueError(f"init='mclust' needs at least n_components = {K} distinct values; "
+                         "reduce n_components.")
+    labels = quantile_classes(x, K)
+    if np.bincount(labels, minlength=K).min() == 0:
+        raise ValueError(f"init='mclust': a quantile class of K = {K} is empty (two quantiles "
+                         "fall between the same two values); use 'quantile' or 'kmeans++'.")
+    centers = np.array([[x[labels == k].mean()] for k in range(K)])
+    return _from_labels(design, labels, spec, floor, centers)
+
+
 INITIALISERS = {
     "kmeans++": init_kmeanspp,
     "random_from_data": init_random_from_data,
     "random_resp": init_random_resp,
     "quantile": init_quantile,
+    "mclust": init_mclust,
 }
 
 

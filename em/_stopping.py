@@ -62,3 +62,35 @@ def polish_budget(n_iter: int) -> int:
     cost every restart.
     """
     return max(POLISH_MIN, n_iter)
+
+
+#: mclust's default tolerance on the relative change of the log-likelihood (``emControl()$tol[1]``)
+MCLUST_TOL = 1e-5
+
+
+def mclust_stop(loglik, tol: float = MCLUST_TOL) -> int | None:
+    """Return where mclust's EM stops on a log-likelihood trace.
+
+    The first ``t >= 1`` with ``|l_t - l_{t-1}| / (1 + |l_t|) <= tol``.
+
+    mclust (its Fortran ``me*`` routines) evaluates the log-likelihood after
+    each M-step and stops as soon as this relative change is at most ``tol``
+    (default 1e-5), reporting that iterate: on a flat optimum, before the
+    optimum. ``loglik[0]`` is the log-likelihood of the starting parameters
+    (mclust's first M-step), so ``t`` counts mclust's iterations minus one.
+
+    Parameters
+    ----------
+    loglik : array_like of shape (T + 1,)
+    tol : float
+
+    Returns
+    -------
+    int or None
+        The index of the iterate mclust reports; None when the rule is not met
+        within the trace.
+    """
+    ll = np.asarray(loglik, dtype=float)
+    rel = np.abs(np.diff(ll)) / (1.0 + np.abs(ll[1:]))
+    hit = np.flatnonzero(rel <= tol)
+    return int(hit[0]) + 1 if hit.size else None

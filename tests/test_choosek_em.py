@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from mixcompare.comparisons.choosek.em_side import chosen_k, em_side
 from mixcompare.comparisons.choosek.lrt import bootstrap_lrt, lrt_choice, lrt_p_value
-from mixcompare.comparisons.choosek.mclust_refs import mclust_panel
+from mixcompare.comparisons.choosek.mclust_refs import MCLUST_RECIPE, mclust_panel
+from mixcompare.comparisons.choosek.mclust_start import mclust_fits
 from mixcompare.comparisons.datasets import load
 from scipy.stats import norm
 
@@ -17,8 +18,9 @@ DATA = Path(__file__).parent / "data"
 
 @pytest.fixture(scope="module")
 def galaxies_mass():
-    """EM side of galaxies-mass, unequal variances, K = 1..4."""
-    return em_side(load("galaxies-mass").X, 4, ("unequal",), rng=0)
+    """EM side of galaxies-mass, unequal variances, K = 1..4, with mclust's starts."""
+    return em_side(load("galaxies-mass").X, 4, ("unequal",), rng=0, mclust_start=True,
+                   mclust_recipe=MCLUST_RECIPE["galaxies-mass"])
 
 
 def test_galaxies_mass_v3_is_mclust_s_and_v4_is_labelled(galaxies_mass):
@@ -33,13 +35,29 @@ def test_galaxies_mass_v3_is_mclust_s_and_v4_is_labelled(galaxies_mass):
     assert v3.bic_sklearn.item() == pytest.approx(441.6122, abs=1e-3)
     assert chosen_k(table, "bic_mclust") == ("unequal", 3)
     rows = {r["k"]: r for r in mclust_panel("galaxies-mass", table, atlas)}
-    assert rows[3]["status"].startswith("reproduced") and rows[3]["in_atlas"]
+    assert rows[3]["status"].startswith("reproduced (our chosen") and rows[3]["in_atlas"]
     assert rows[4]["our_bic"] > rows[4]["mclust_bic"] + 1e-3
-    assert "ours is higher" in rows[4]["status"]
+    assert rows[4]["status"].startswith("reproduced (mclust's start and stopping rule)")
+    assert "ours is higher" in rows[4]["status"] and not rows[4]["in_atlas"]
+    assert rows[4]["mclust_start_bic"] == pytest.approx(-443.3997, abs=1e-3)
     assert 5 not in rows  # k_max = 4: nothing claimed for K = 5
-    # the atlas keeps every optimum, the chosen one flagged, with BIC on mclust's scale
+    # the atlas keeps every optimum, the chosen one flagged, with BIC on mclust's scale;
+    # mclust's fits are flagged apart and never chosen
     chosen = atlas.chosen.values & (atlas.k.values == 3)
     assert atlas.bic_mclust.values[chosen] == pytest.approx([-441.6122], abs=1e-3)
+    assert atlas.mclust_start.values.sum() == 4
+    assert not np.any(atlas.chosen.values & atlas.mclust_start.values)
+
+
+def test_mclust_start_and_rule_give_the_vignette_s_v5():
+    """mclust vignette, MASS::galaxies / 1000, best of 20 runs from random merge trees after
+    R's set.seed(20181116): V,5 BIC -446.3497 (its fit holds a component of about one point,
+    which our EM's rule calls degenerate, so our chosen V,5 is lower)."""
+    (v5,) = mclust_fits(load("galaxies-mass").X, [5], ("unequal",),
+                        MCLUST_RECIPE["galaxies-mass"])
+    assert v5.bic_mclust == pytest.approx(-446.3497, abs=1e-3)
+    assert v5.start == "random tree 18 (R seed 20181116)"
+    assert v5.fit.degenerate.any()
 
 
 def test_acidity_selects_e2_with_mclust_s_numbers():
@@ -54,6 +72,10 @@ def test_acidity_selects_e2_with_mclust_s_numbers():
     # the two conventions are the same number with opposite signs; AIC is -2l + 2p
     assert np.allclose(table.bic_sklearn, -table.bic_mclust)
     assert np.allclose(table.aic_sklearn, -2 * table.log_likelihood + 2 * table.n_parameters)
+    # mclust's default start (quantile classes) and stopping rule land on the same E,2
+    (e2_mclust,) = mclust_fits(X, [2], ("equal",))
+    assert e2_mclust.bic_mclust == pytest.approx(-392.0723, abs=1e-3)
+    assert e2_mclust.start == "quantile classes"
 
 
 def test_lrt_p_value_is_mclust_s_formula():
@@ -73,3 +95,6 @@ def test_bootstrap_lrt_rejects_one_for_two_separated_clusters():
     assert np.all(lrt.boot_lrts.values >= 0) and lrt.boot_lrts.max() < lrt.lrts.item()
     assert lrt_choice(lrt, "unequal", level=0.1) == 2  # every test rejects: K = k_max
     assert lrt_choice(lrt, "unequal") is None  # 19 samples cannot reject at 5%
+    # two worker processes give the same statistics: each data set has its own stream
+    two = bootstrap_lrt(fits, ("unequal",), 2, X.size, n_boot=2, n_init=3, rng=3, n_jobs=2)
+    assert np.array_equal(two.boot_lrts.values, lrt.boot_lrts.values[..., :2])

@@ -11,7 +11,7 @@ import xarray as xr
 from mixcompare import em
 
 from .em_side import default_structures, em_side
-from .mclust_refs import mclust_panel
+from .mclust_refs import MCLUST_RECIPE, mclust_panel
 from .result import ChooseKResult
 
 __all__ = ["PARTS", "choose_k"]
@@ -70,10 +70,11 @@ def _table_dataset(df) -> xr.Dataset:
 
 def choose_k(X, k_max: int, *, structures=None, bayes_structure: str | None = None,
              prior: em.Prior | None = None, parts=PARTS, n_init=50, max_init: int = 200,
-             n_boot: int = 99, boot_n_init: int = 3, draws: int = 500, tune: int = 500,
+             n_boot: int = 99, boot_n_init: int = 3, n_jobs="auto", draws: int = 500,
+             tune: int = 500,
              chains: int = 2, smc_draws: int = 400, smc_chains: int = 4,
-             overfitted_alpha: float | None = None, rng=None, name: str = "data",
-             progress=None) -> ChooseKResult:
+             overfitted_alpha: float | None = None, mclust_start: bool | None = None,
+             rng=None, name: str = "data", progress=None) -> ChooseKResult:
     """Answer "how many components?" with EM's criteria and the posterior's, on the same data.
 
     Parameters
@@ -95,8 +96,13 @@ def choose_k(X, k_max: int, *, structures=None, bayes_structure: str | None = No
         EM's restarts per (structure, K): 50, or ``"auto"`` (with its cap).
     n_boot, boot_n_init : int
         Bootstrap data sets per likelihood-ratio test and EM restarts per refit.
-        The tests (K against K + 1, K = 1..k_max - 1) are run for the Bayesian
-        side's structure, as mclust's ``mclustBootstrapLRT`` tests one model.
+        The tests (K against K + 1, K = 1..k_max - 1) are run for every
+        structure of ``structures`` (mclust's ``mclustBootstrapLRT`` tests one
+        model per call).
+    n_jobs : int or "auto", default "auto"
+        Worker processes for the bootstrap (:func:`lrt_jobs.run_stats`: with
+        ``"auto"``, one per CPU when the bootstrap would take more than 20 s
+        here); the results do not depend on it.
     draws, tune, chains : int
         NUTS per K (LOO) and for the overfitted mixture.
     smc_draws, smc_chains : int
@@ -104,6 +110,12 @@ def choose_k(X, k_max: int, *, structures=None, bayes_structure: str | None = No
     overfitted_alpha : float, optional
         The sparse Dirichlet's concentration (default
         :data:`models.overfitted.SPARSE_ALPHA`).
+    mclust_start : bool, optional
+        Also fit every (structure, K) as mclust does (its start and stopping
+        rule, see :mod:`mclust_start`; for ``name`` in
+        :data:`mclust_refs.MCLUST_RECIPE`, the starts of its published run),
+        recorded in the atlas. Default: on for 1-D data, off otherwise (not
+        available for multivariate data).
     rng : int, numpy.random.Generator or None
         One child stream per part.
     name : str
@@ -122,15 +134,17 @@ def choose_k(X, k_max: int, *, structures=None, bayes_structure: str | None = No
     preferred = "unequal" if X.ndim == 1 else "full"
     bayes = bayes_structure or (preferred if preferred in structures else structures[0])
     clock, groups = _Clock(progress), {}
+    mclust_start = X.ndim == 1 if mclust_start is None else bool(mclust_start)
     with clock.part("em", "EM: every K and structure"):
         table, atlas, fits = em_side(X, k_max, structures, n_init=n_init, max_init=max_init,
-                                     rng=streams["em"], progress=progress)
+                                     rng=streams["em"], mclust_start=mclust_start,
+                                     mclust_recipe=MCLUST_RECIPE.get(name), progress=progress)
     groups |= {"em": table, "em_atlas": atlas}
     if "lrt" in parts:
         from .lrt import bootstrap_lrt
         with clock.part("lrt", f"bootstrap LRT ({n_boot} data sets per test)"):
-            groups["lrt"] = bootstrap_lrt(fits, (bayes,), k_max, X.shape[0], n_boot=n_boot,
-                                          n_init=boot_n_init, rng=streams["lrt"],
+            groups["lrt"] = bootstrap_lrt(fits, structures, k_max, X.shape[0], n_boot=n_boot,
+                                          n_init=boot_n_init, rng=streams["lrt"], n_jobs=n_jobs,
                                           on_progress=clock.counter("bootstrap LRT"))
     if "loo" in parts:
         from .loo import loo_side

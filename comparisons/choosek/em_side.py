@@ -6,7 +6,10 @@ stop early at a poor optimum: on galaxies-mass K = 4 it sometimes stops at BIC
 -446.98 before finding -443.38, which 7 % of restarts reach); its log-likelihood, number
 of free parameters, BIC and ICL in both conventions (mclust's ``2 l - p log n``,
 higher is better; scikit-learn's ``-2 l + p log n``, lower is better) and AIC
-are tabulated, and the whole atlas of optima is kept.
+are tabulated, and the whole atlas of optima is kept. With ``mclust_start``
+(1-D data), each (structure, K) is also fitted as mclust fits it
+(:mod:`mclust_start`: mclust's starting partition, stopped by its rule) and
+recorded in the atlas, flagged ``mclust_start``: never the chosen fit.
 """
 
 from __future__ import annotations
@@ -37,10 +40,26 @@ def _atlas_rows(fit, structure: str, k: int, n: int) -> list[dict]:
     return [{"structure": structure, "k": k, "log_likelihood": o.log_likelihood,
              "bic_mclust": 2 * o.log_likelihood - p * np.log(n), "count": o.count,
              "spurious": bool(o.spurious), "degenerate": bool(o.degenerate),
-             "chosen": i == 0} for i, o in enumerate(fit.optima)]
+             "chosen": i == 0, "mclust_start": False} for i, o in enumerate(fit.optima)]
+
+
+def _mclust_rows(X, k_max: int, structures, recipe) -> list[dict]:
+    """One atlas row per (structure, K) fitted as mclust does (count 1: one reported fit)."""
+    from .mclust_start import mclust_fits
+    rows = []
+    for m in mclust_fits(X, range(1, k_max + 1), structures, recipe):
+        if m.fit is None:  # every start failed, as mclust's NA
+            continue
+        rows.append({"structure": m.structure, "k": m.k, "log_likelihood": m.log_likelihood,
+                     "bic_mclust": m.bic_mclust, "count": 1,
+                     "spurious": bool(m.fit.spurious.any()),
+                     "degenerate": bool(m.fit.degenerate.any()), "chosen": False,
+                     "mclust_start": True})
+    return rows
 
 
 def em_side(X, k_max: int, structures, *, n_init=50, max_init: int = 200, rng=None,
+            mclust_start: bool = False, mclust_recipe: dict | None = None,
             progress: Callable[[str], None] | None = None) -> tuple[xr.Dataset, xr.Dataset, dict]:
     """Fit K = 1..k_max components with each structure by EM and tabulate the criteria.
 
@@ -53,6 +72,11 @@ def em_side(X, k_max: int, structures, *, n_init=50, max_init: int = 200, rng=No
     max_init : int, default 200
     rng : int, numpy.random.Generator or None
         One child stream per (structure, K).
+    mclust_start : bool, default False
+        Also fit every (structure, K) as mclust does (1-D data only; draws nothing).
+    mclust_recipe : dict, optional
+        mclust's starts (see :func:`mclust_start.mclust_partitions`; default:
+        its quantile classes).
     progress : callable, optional
         Called with a message before each fit.
 
@@ -65,7 +89,8 @@ def em_side(X, k_max: int, structures, *, n_init=50, max_init: int = 200, rng=No
     atlas : xarray.Dataset
         Dimension ``optimum``: every distinct optimum of every fit, with its
         ``structure``, ``k``, ``log_likelihood``, ``bic_mclust``, ``count``,
-        ``spurious``, ``degenerate`` and ``chosen`` (the fit returned).
+        ``spurious``, ``degenerate``, ``chosen`` (the fit returned) and
+        ``mclust_start`` (a fit as mclust's, not one of our optima).
     fits : dict of (str, int) to em.EMResult
     """
     rng = em.check_rng(rng)
@@ -94,6 +119,10 @@ def em_side(X, k_max: int, structures, *, n_init=50, max_init: int = 200, rng=No
             flags["init_cap_reached"][i, j] = f.init_cap_reached
             flags["proper"][i, j] = not (f.optima[0].spurious or f.optima[0].degenerate)
             rows += _atlas_rows(f, s, k, n)
+    if mclust_start:
+        if progress is not None:
+            progress("EM from mclust's starts, with mclust's stopping rule")
+        rows += _mclust_rows(X, k_max, structures, mclust_recipe)
     dims = ("structure", "k")
     coords = {"structure": list(structures), "k": np.arange(1, k_max + 1)}
     table = xr.Dataset({c: (dims, v) for c, v in (cols | flags).items()}, coords=coords)

@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import xarray as xr
 from mixcompare import em
+
+from .lrt_jobs import run_stats
 
 __all__ = ["bootstrap_lrt", "lrt_choice", "lrt_p_value"]
 
@@ -34,11 +37,21 @@ def lrt_p_value(observed: float, boot: np.ndarray) -> float:
     return float((1 + np.sum(boot >= observed)) / (boot.size + 1))
 
 
-def _draw(fit, n: int, rng) -> np.ndarray:
-    """One data set of size ``n`` simulated from ``fit``."""
-    if fit.spec.one_d:
-        return em.sample(n, fit.weights, fit.means, fit.variances, rng=rng)[0]
-    return em.sample(n, fit.weights, fit.means, covariances=fit.covariances, rng=rng)[0]
+class Null(NamedTuple):
+    """What one test's bootstrap needs of the K-component fit (picklable, small)."""
+
+    k: int
+    structure: str
+    params: dict  # the fit's parameters, an ``init`` of em.fit
+    split: dict  # K + 1 starting parameters (split_largest)
+
+
+def _draw(params: dict, n: int, rng) -> np.ndarray:
+    """One data set of size ``n`` simulated from the mixture ``params``."""
+    if "variances" in params:
+        return em.sample(n, params["weights"], params["means"], params["variances"], rng=rng)[0]
+    return em.sample(n, params["weights"], params["means"], covariances=params["covariances"],
+                     rng=rng)[0]
 
 
 def _params(fit) -> dict:
@@ -78,7 +91,7 @@ def _best_ll(Xb, k: int, structure: str, start: dict, n_init: int, rng) -> float
     return max(warm.log_likelihood, cold.log_likelihood)
 
 
-def _boot_stat(fit_k, k: int, structure: str, n: int, n_init: int, rng) -> float:
+def boot_stat(null: Null, n: int, n_init: int, rng) -> float:
     """``2 (l_{K+1} - l_K)`` on one data set simulated from the K-component fit.
 
     Each refit keeps the best of a start at the generating parameters (for K + 1:
@@ -86,18 +99,18 @@ def _boot_stat(fit_k, k: int, structure: str, n: int, n_init: int, rng) -> float
     restarts.
     """
     r_draw, r_k, r_k1 = rng.spawn(3)
-    Xb = _draw(fit_k, n, r_draw)
+    Xb = _draw(null.params, n, r_draw)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", em.MixcompareWarning)
-        lk = _best_ll(Xb, k, structure, _params(fit_k), n_init, r_k)
-        lk1 = _best_ll(Xb, k + 1, structure, split_largest(fit_k), n_init, r_k1)
+        lk = _best_ll(Xb, null.k, null.structure, null.params, n_init, r_k)
+        lk1 = _best_ll(Xb, null.k + 1, null.structure, null.split, n_init, r_k1)
     # K + 1 components nest K (a weight at 0): a lower K + 1 fit is an optimum that the
     # restarts (or the spurious filter) left behind, so the statistic is at least 0
     return 2.0 * max(lk1 - lk, 0.0)
 
 
 def bootstrap_lrt(fits: dict, structures, k_max: int, n_samples: int, *, n_boot: int = 99,
-                  n_init: int = 3, rng=None,
+                  n_init: int = 3, rng=None, n_jobs=1,
                   on_progress: Callable[[int, int], None] | None = None) -> xr.Dataset:
     """Test K against K + 1 (K = 1..k_max - 1) for each structure by the parametric bootstrap.
 
@@ -115,6 +128,9 @@ def bootstrap_lrt(fits: dict, structures, k_max: int, n_samples: int, *, n_boot:
         generating parameters.
     rng : int, numpy.random.Generator or None
         One child stream per test, one per bootstrap data set.
+    n_jobs : int or "auto", default 1
+        Worker processes (see :func:`lrt_jobs.run_stats`); each bootstrap data
+        set depends only on its own stream, so the results do not depend on it.
     on_progress : callable, optional
         ``on_progress(done, total)`` after each bootstrap data set.
 
@@ -130,18 +146,17 @@ def bootstrap_lrt(fits: dict, structures, k_max: int, n_samples: int, *, n_boot:
     shape = (len(structures), ks.size)
     lrts, pval = np.full(shape, np.nan), np.full(shape, np.nan)
     boot = np.full((*shape, n_boot), np.nan)
-    total, done = shape[0] * shape[1] * n_boot, 0
     streams = rng.spawn(max(1, shape[0] * shape[1]))
+    nulls, items = [], []
     for i, s in enumerate(structures):
         for j, k in enumerate(ks):
             lrts[i, j] = 2.0 * (fits[s, k + 1].log_likelihood - fits[s, k].log_likelihood)
-            for b, r in enumerate(streams[i * ks.size + j].spawn(n_boot)):
-                boot[i, j, b] = _boot_stat(fits[s, k], int(k), s, n_samples, n_init, r)
-                done += 1
-                if on_progress is not None:
-                    on_progress(done, total)
-            if n_boot:
-                pval[i, j] = lrt_p_value(lrts[i, j], boot[i, j])
+            nulls.append(Null(int(k), s, _params(fits[s, k]), split_largest(fits[s, k])))
+            items += [(len(nulls) - 1, r) for r in streams[i * ks.size + j].spawn(n_boot)]
+    boot[...] = np.reshape(run_stats(boot_stat, nulls, items, n_samples, n_init, n_jobs,
+                                     on_progress), boot.shape)
+    if n_boot:
+        pval = np.vectorize(lrt_p_value, signature="(),(b)->()")(lrts, boot)
     dims = ("structure", "k")
     return xr.Dataset({"lrts": (dims, lrts), "p_value": (dims, pval),
                        "boot_lrts": ((*dims, "boot"), boot)},

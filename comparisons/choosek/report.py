@@ -11,6 +11,7 @@ from mixcompare.comparisons.report import markdown
 from mixcompare.comparisons.report._figbase import group_or_none
 
 from . import figures
+from .lrt import lrt_choice
 from .result import LABELS
 
 __all__ = ["write_report"]
@@ -87,9 +88,12 @@ def _em(tree) -> list:
     mc = json.loads(tree.attrs.get("mclust", "[]"))
     if mc:
         out += [("h3", "mclust's published values (mclust 6 vignette)"),
-                ("table", ["structure", "K", "mclust BIC", "our BIC", "in our atlas", "status"],
+                ("table", ["structure", "K", "mclust BIC", "our BIC", "in our atlas",
+                           "ours from mclust's start and rule", "status"],
                  [[r["structure"], str(r["k"]), _f(r["mclust_bic"], 4), _f(r["our_bic"], 4),
-                   "yes" if r["in_atlas"] else "no", r["status"]] for r in mc])]
+                   "yes" if r["in_atlas"] else "no",
+                   "not run" if r.get("mclust_start_bic") is None
+                   else _f(r["mclust_start_bic"], 4), r["status"]] for r in mc])]
     return out
 
 
@@ -105,7 +109,18 @@ def _lrt(tree) -> list:
                   "K-component fit and refitted with K and K + 1 components "
                   f"({lrt.attrs['n_init']} EM restarts each); p = (1 + #{{LRTS_b >= LRTS}}) / "
                   "(B + 1), as mclust's mclustBootstrapLRT."),
-            ("table", ["structure", "test", "LRTS", "p-value"], rows)]
+            ("table", ["structure", "test", "LRTS", "p-value"], rows),
+            ("p", _lrt_stops(lrt))]
+
+
+def _lrt_stops(lrt) -> str:
+    """Where sequential testing at 5 % stops, per structure."""
+    stops = {str(s): lrt_choice(lrt, str(s)) for s in lrt.structure.values}
+    text = "Sequential testing at 5 % stops at " + ", ".join(
+        f"K = {'—' if k is None else k} ({s})" for s, k in stops.items())
+    if None in stops.values():
+        text += " (—: too few bootstrap data sets to reject at 5 %)"
+    return text + "."
 
 
 def _loo(tree) -> list:

@@ -122,7 +122,10 @@ class ChooseKResult:
                "timings": self.timings}
         lrt = _group(t, "lrt")
         if lrt is not None:
-            out["lrt"] = {"n_boot": int(lrt.attrs["n_boot"]), "tests": {
+            from .lrt import lrt_choice
+            out["lrt"] = {"n_boot": int(lrt.attrs["n_boot"]),
+                          "choice": {str(s): lrt_choice(lrt, s) for s in lrt.structure.values},
+                          "tests": {
                 s: [{"k": int(k), "k_alt": int(k) + 1,
                      "lrts": lrt.lrts.sel(structure=s, k=k).item(),
                      "p_value": lrt.p_value.sel(structure=s, k=k).item()} for k in lrt.k.values]
