@@ -29,10 +29,11 @@ import logging
 
 import numpy as np
 import pandas as pd
-from IPython.display import display
+from IPython.display import Markdown, display
 from matplotlib.figure import Figure
 from mixcompare import em
-from mixcompare.comparisons import datasets
+from mixcompare.comparisons import choose_k, datasets
+from mixcompare.comparisons.choosek.report import choices_markdown
 from mixcompare.comparisons.lecture import figures as lf
 from mixcompare.comparisons.lecture import figures_slides as lfs
 from mixcompare.comparisons.lecture import slides as lecture
@@ -67,6 +68,25 @@ lfs.fig_k_choice(xc, theory.gaussian_mle(xc), k_fits, k_table)
 # "This? Or this?": mclust's BIC ($2\ell - p \log n$, higher is better) prefers
 # two components by far more than the three extra parameters cost.
 #
+# ### The K-choice panel: EM's answers beside the posterior's
+#
+# `comparisons.choose_k` (the `mixcompare choose-k` command) puts every answer
+# side by side on the same data under the same prior: EM's BIC, ICL and AIC
+# for equal and unequal variances, the parametric bootstrap likelihood-ratio
+# test of K against K + 1 (mclust's `mclustBootstrapLRT`), and the posterior
+# over K from SMC's marginal likelihoods (uniform prior on K). `mixcompare
+# lecture` runs the full panel, with PSIS-LOO and the overfitted mixture too;
+# the sizes here are CI's.
+
+# %%
+panel = choose_k(xc, 2, structures=("equal", "unequal"), parts=("em", "lrt", "smc"),
+                 n_init=10, n_boot=19, n_jobs=1, smc_draws=200, rng=rng, name="cpg")
+display(panel.tree["em"].to_dataset()[["log_likelihood", "bic_mclust", "icl_mclust"]]
+        .to_dataframe().round(2))
+display(Markdown(choices_markdown(panel)))
+print("P(K | y) by SMC:", panel.tree["smc"]["posterior_k"].values.round(4))
+
+# %% [markdown]
 # ## 1. The model, and EM written by hand
 #
 # $$p(x \mid \theta) = \sum_{k=1}^{2} \tau_k\, \mathcal N(x \mid \mu_k, \sigma^2_k),

@@ -186,10 +186,13 @@ def test_lecture_command_quick_writes_every_figure(tmp_path):
     assert any(m.startswith("NUTS") for m in display.messages)  # CpG's steps too
     assert all(p.exists() for p in files)
     pngs = {p.relative_to(tmp_path).as_posix() for p in files if p.suffix == ".png"}
-    assert {f"{n}.png" for n in lecture_figures.CAPTIONS} <= pngs
-    assert "cpg/data_density.png" in pngs
     captions = (tmp_path / "captions.md").read_text()
     index = (tmp_path / "index.md").read_text()
+    assert {f"{n}.png" for n in lecture_figures.CAPTIONS} <= pngs
+    assert "cpg/data_density.png" in pngs
+    # slide 29 answered by the K-choice panel (choose-k; quick settings: EM's side only)
+    assert "kchoice/bic.png" in pngs and "### The K-choice panel" in index
+    assert "| criterion | structure | K |" in index and "| BIC (EM) | unequal | 2 |" in index
     for png in pngs:
         assert f"`{png}`" in captions and f"({png})" in index
         assert (tmp_path / png).stat().st_size > 10_000

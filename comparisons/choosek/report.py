@@ -14,7 +14,7 @@ from . import figures
 from .lrt import lrt_choice
 from .result import LABELS
 
-__all__ = ["write_report"]
+__all__ = ["choices_markdown", "write_report"]
 
 #: why a criterion's answer can differ from the others' (used when it does)
 WHY = {
@@ -56,6 +56,14 @@ def _choices(result) -> list:
                         + (_smc_noise(result.tree) if c == "smc" else "") for c in odd)
             + ".")
     return blocks + [("p", text)]
+
+
+def choices_markdown(result) -> str:
+    """Return the table of the K each criterion chooses, and why they differ (Markdown).
+
+    Used by the report and by the lecture's slides 28-29.
+    """
+    return markdown.from_blocks(_choices(result)[1:], base=".")
 
 
 def _smc_noise(tree) -> str:

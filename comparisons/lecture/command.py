@@ -12,16 +12,21 @@ import logging
 from pathlib import Path
 
 import numpy as np
+from mixcompare import em
 from mixcompare.comparisons import datasets
 
 from . import slides, theory
 
-__all__ = ["PARTS", "lecture_command", "theory_results"]
+__all__ = ["K_PANEL", "PARTS", "lecture_command", "theory_results"]
+
+#: largest K of slides 28-29's K-choice panel
+K_PANEL = 2
 
 _log = logging.getLogger(__name__)
 
 #: the parts of :func:`lecture_command`, in order, with the slides each builds
-PARTS = ("slides 28-29: one Gaussian in closed form, or two? (K = 1 against K = 2)",
+PARTS = ("slides 28-29: one Gaussian in closed form, or two? (K = 1 against K = 2, and the "
+         "K-choice panel)",
          "slides 32-35: the nine-point likelihood surface, EM's paths and basins",
          "slides 36-42: the nine-point posterior, the E- and M-step by hand, two iterations",
          "CEM against EM: the bias curve",
@@ -30,23 +35,39 @@ PARTS = ("slides 28-29: one Gaussian in closed form, or two? (K = 1 against K = 
          "writing the lecture's pages, figures and interactive index.html")
 
 
-def theory_results(rng=None) -> dict:
-    """Compute slides 28-29 and the worked numbers of slides 36-42 (all fast, no sampling).
+def theory_results(rng=None, settings=None) -> dict:
+    """Compute slides 28-29 and the worked numbers of slides 36-42.
+
+    Parameters
+    ----------
+    rng : int, numpy.random.Generator or None
+    settings : slides.LectureSettings, default slides.QUICK
+        Sizes of the K-choice panel (``k_parts``, ``k_boot``, ``k_draws``).
 
     Returns
     -------
     dict
         ``cpg`` (the data set), ``x`` (its values), ``mle``
         (:func:`.theory.gaussian_mle`), ``k_table``, ``k_fits``
-        (:func:`.theory.k_choice`), ``x9`` (the nine points), ``worked``
+        (:func:`.theory.k_choice`), ``k_panel`` (:func:`comparisons.choose_k`
+        on the same data, K = 1..2, equal and unequal variances, the comparison's
+        prior), ``x9`` (the nine points), ``worked``
         (:func:`.theory.estep_by_hand` for x = 0 at the two-iteration
         example's start) and ``resp`` (:func:`.theory.responsibility_table`).
     """
+    from mixcompare.comparisons import choose_k
+
+    s = settings or slides.QUICK
     ds = datasets.load("cpg")
     x = np.asarray(ds.X, float).ravel()
-    table, fits = theory.k_choice(x, rng=rng)
+    r_fit, r_panel = em.check_rng(rng).spawn(2)
+    table, fits = theory.k_choice(x, rng=r_fit)
+    panel = choose_k(x, K_PANEL, structures=("equal", "unequal"), parts=s.k_parts, n_init=10,
+                     n_boot=s.k_boot, draws=s.k_draws, tune=s.k_draws, smc_draws=s.k_draws,
+                     smc_chains=2, rng=r_panel, name="cpg (simulated)")
     x9, _ = slides.bumps_data()
     return {"cpg": ds, "x": x, "mle": theory.gaussian_mle(x), "k_table": table, "k_fits": fits,
+            "k_panel": panel,
             "x9": x9, "worked": theory.estep_by_hand(0.0, slides.TWO_ITER_START),
             "resp": theory.responsibility_table(slides.TWO_ITER_X, slides.TWO_ITER_START)}
 
@@ -90,7 +111,7 @@ def lecture_command(out: Path, seed: int, quick: bool, progress=None) -> list[Pa
         count("lecture parts", done, len(PARTS))
 
     step(0)
-    th = theory_results(rng=seeds[5])
+    th = theory_results(rng=seeds[5], settings=settings)
     step(1)
     b = slides.bumps(settings)
     step(2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,28 @@ class _Page:
         self.md.append(f"{intro} (`tables/{name}.csv`):\n\n{text}")
 
 
+def _k_panel(p: _Page, panel) -> None:
+    """Slide 29 answered by EM's criteria and the posterior's side by side (``choose-k``)."""
+    from mixcompare.comparisons.choosek import figures as kfigures
+    from mixcompare.comparisons.choosek.report import choices_markdown
+
+    t = panel.tree.attrs
+    parts = ", ".join(json.loads(t["parts"]))
+    p.text("### The K-choice panel: EM's answers beside the posterior's\n\n"
+           f"`mixcompare choose-k` on the same data, K = 1..{t['k_max']}, EM with equal and "
+           f"unequal variances, the Bayesian side ({t['bayes_structure']} variances) under the "
+           f"comparison's prior; parts run here: {parts}"
+           + ("" if "smc" in parts else " (the full settings add SMC's P(K | y))")
+           + "; `mixcompare choose-k cpg --k-max 3` adds the bootstrap LRT, PSIS-LOO and the "
+           "overfitted mixture. "
+           "Notebook 01 §0 runs the panel with CI's sizes.\n\n"
+           + choices_markdown(panel))
+    for name, (path, cap) in kfigures.save_all(panel.tree, p.out / "kchoice").items():
+        p.files.append(path)
+        p.caps.append((f"kchoice/{name}.png", f"Slide 29, K-choice panel: {cap}"))
+        p.text(f"![{name}](kchoice/{name}.png)\n\n*Slide 29, K-choice panel: {cap}*\n")
+
+
 def _theory_sections(p: _Page, th: dict, b, post, table):
     """Sections 0-4: slides 28-29, 31, 32-35, 36-41 and 42."""
     p.text("## 0. Slides 28-29: one Gaussian or two?\n")
@@ -111,6 +134,7 @@ def _theory_sections(p: _Page, th: dict, b, post, table):
     p.table("k_choice", th["k_table"], "One Gaussian (K = 1) against two (K = 2)")
     p.figure("one_or_two", fig_k_choice(th["x"], mle, th["k_fits"], th["k_table"]),
              CAPTIONS["one_or_two"])
+    _k_panel(p, th["k_panel"])
     p.text(pages_slides.model_section(b.surface.attrs["n_obs"], b.surface.attrs["variances"][0],
                                       b.surface.attrs["weights"]))
     x9 = ", ".join(f"{v:g}" for v in th["x9"])

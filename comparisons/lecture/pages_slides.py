@@ -23,7 +23,8 @@ SLIDES = (
      "dashed), `tables/k_choice.csv`; notebook 01 §0"),
     ("29", "\"This? Or this?\": one Gaussian or two",
      "[§0](#0-slides-28-29-one-gaussian-or-two): `one_or_two.png`, K = 1 against K = 2 by "
-     "EM's BIC and ICL (`tables/k_choice.csv`)"),
+     "EM's BIC and ICL (`tables/k_choice.csv`), then the K-choice panel (`kchoice/bic.png`; "
+     "with the full settings also SMC's P(K | y))"),
     ("30", "CpG o/e ratios, 72 % / 28 % (Saxonov, Berg & Brutlag 2006)",
      "[§6](#6-slide-30-cpg-oe-ratios-simulated-em-map-and-nuts): simulated data, assumptions "
      "listed; `cpg/*.png`, `tables/cpg_agreement.csv`; notebook 01 §6"),

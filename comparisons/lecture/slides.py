@@ -79,6 +79,14 @@ class LectureSettings:
     extras : bool
         The comparisons' prior sensitivity and ArviZ predictive groups (off
         in ``QUICK``: the lecture's pages do not need them).
+    k_parts, k_boot, k_draws
+        Slides 28-29's K-choice panel (:func:`comparisons.choose_k`, K = 1..2
+        on the CpG data): its parts (EM's criteria and SMC's P(K | y); the
+        bootstrap LRT, PSIS-LOO and the overfitted mixture are left to
+        ``mixcompare choose-k``: at n = 1000 they would add a minute to the
+        lecture), bootstrap samples per likelihood-ratio test when ``"lrt"``
+        is among the parts (39: the smallest p-value is then 1/40, below 5 %),
+        and SMC particles per chain.
     """
 
     n_grid: int = 241
@@ -99,6 +107,9 @@ class LectureSettings:
     n_boot: int = 100
     cpg_methods: tuple = METHODS
     extras: bool = True
+    k_parts: tuple = ("em", "smc")
+    k_boot: int = 39
+    k_draws: int = 200
 
     def compare_options(self) -> dict:
         """Return the options of ``compare`` that :attr:`extras` switches."""
@@ -111,7 +122,7 @@ QUICK = replace(FULL, n_grid=121, n_basin=61, draws=100, tune=100, chains=2, gal
                 bump_draws=100,
                 separations=(0.5, 1.5, 2.5, 4.0), n_sim=100, replicates=4,
                 posterior_separations=(), posterior_replicates=0, n_init=20, n_boot=0,
-                cpg_methods=("em", "map_em", "nuts"), extras=False)
+                cpg_methods=("em", "map_em", "nuts"), extras=False, k_parts=("em",), k_boot=0)
 
 
 def bumps_data() -> tuple[np.ndarray, dict]:
