@@ -34,7 +34,7 @@ def test_choose_k_writes_every_file_and_summary_keys(run):
         "bic.png", "elpd_loo.png", "posterior_k.png"}
     s = json.loads((out / "summary.json").read_text())
     assert {"data", "k_max", "structures", "bayes_structure", "criteria_conventions", "em",
-            "lrt", "loo", "smc", "choices", "mclust", "timings"} <= set(s)
+            "lrt", "loo", "smc", "choices", "mclust", "warnings", "timings"} <= set(s)
     assert "overfitted" not in s
     assert s["structures"] == ["equal", "unequal"] and s["bayes_structure"] == "unequal"
     assert set(s["timings"]) == {"em", "lrt", "loo", "smc"}

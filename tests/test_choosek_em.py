@@ -98,3 +98,26 @@ def test_bootstrap_lrt_rejects_one_for_two_separated_clusters():
     # two worker processes give the same statistics: each data set has its own stream
     two = bootstrap_lrt(fits, ("unequal",), 2, X.size, n_boot=2, n_init=3, rng=3, n_jobs=2)
     assert np.array_equal(two.boot_lrts.values, lrt.boot_lrts.values[..., :2])
+
+
+def test_choose_k_keeps_library_warnings_in_the_result(monkeypatch):
+    """A part's mixcompare warnings are recorded once each (summary, report), as compare's."""
+    import warnings
+
+    from mixcompare import em
+    from mixcompare.comparisons import choose_k
+    from mixcompare.comparisons.choosek import api
+
+    real = api.em_side
+
+    def warning_em_side(*args, **kwargs):
+        for _ in range(2):
+            warnings.warn("a degenerate fit", em.MixcompareWarning, stacklevel=1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api, "em_side", warning_em_side)
+    x = np.concatenate([norm.ppf(np.linspace(0.01, 0.99, 40)), 6 + norm.ppf(
+        np.linspace(0.01, 0.99, 40))])
+    res = choose_k(x, 2, structures=("unequal",), parts=("em",), n_init=2, rng=0)
+    assert res.summary()["warnings"] == ["MixcompareWarning: a degenerate fit"]
+    assert set(res.timings) == {"em"} and res.timings["em"] >= 0

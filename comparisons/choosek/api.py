@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
-from contextlib import contextmanager
 
 import numpy as np
 import xarray as xr
 from mixcompare import em
+from mixcompare.comparisons.pipeline.runlog import RunLog
 
 from .em_side import default_structures, em_side
 from .mclust_refs import MCLUST_RECIPE, mclust_panel
@@ -32,25 +31,6 @@ def _check(X, k_max, structures, parts) -> tuple:
     if k_max < 2 and ("lrt" in parts or "overfitted" in parts):
         raise ValueError("the likelihood-ratio test and the overfitted mixture need k_max >= 2.")
     return X, k_max, structures
-
-
-class _Clock:
-    """Seconds per part, and the progress messages."""
-
-    def __init__(self, progress):
-        self.progress, self.seconds = progress, {}
-
-    @contextmanager
-    def part(self, name: str, message: str):
-        if self.progress is not None:
-            self.progress(message)
-        t0 = time.perf_counter()
-        yield
-        self.seconds[name] = round(time.perf_counter() - t0, 2)
-
-    def counter(self, what: str):
-        count = getattr(self.progress, "count", None)
-        return None if count is None else (lambda done, total: count(what, done, total))
 
 
 def _loglik_group(trees: dict) -> xr.Dataset:
@@ -133,22 +113,22 @@ def choose_k(X, k_max: int, *, structures=None, bayes_structure: str | None = No
     prior = em.Prior.default(X) if prior is None else prior
     preferred = "unequal" if X.ndim == 1 else "full"
     bayes = bayes_structure or (preferred if preferred in structures else structures[0])
-    clock, groups = _Clock(progress), {}
+    log, groups = RunLog(progress=progress), {}
     mclust_start = X.ndim == 1 if mclust_start is None else bool(mclust_start)
-    with clock.part("em", "EM: every K and structure"):
+    with log.step("em", "EM: every K and structure"):
         table, atlas, fits = em_side(X, k_max, structures, n_init=n_init, max_init=max_init,
                                      rng=streams["em"], mclust_start=mclust_start,
                                      mclust_recipe=MCLUST_RECIPE.get(name), progress=progress)
     groups |= {"em": table, "em_atlas": atlas}
     if "lrt" in parts:
         from .lrt import bootstrap_lrt
-        with clock.part("lrt", f"bootstrap LRT ({n_boot} data sets per test)"):
+        with log.step("lrt", f"bootstrap LRT ({n_boot} data sets per test)"):
             groups["lrt"] = bootstrap_lrt(fits, structures, k_max, X.shape[0], n_boot=n_boot,
                                           n_init=boot_n_init, rng=streams["lrt"], n_jobs=n_jobs,
-                                          on_progress=clock.counter("bootstrap LRT"))
+                                          on_progress=log.counter("bootstrap LRT"))
     if "loo" in parts:
         from .loo import loo_side
-        with clock.part("loo", "NUTS per K for PSIS-LOO"):
+        with log.step("loo", "NUTS per K for PSIS-LOO"):
             loo, cmp_table, trees = loo_side(
                 X, k_max, bayes, prior, draws=draws, tune=tune, chains=chains, rng=streams["loo"],
                 on_progress=getattr(progress, "count", None))
@@ -156,21 +136,22 @@ def choose_k(X, k_max: int, *, structures=None, bayes_structure: str | None = No
                    "log_likelihood": _loglik_group(trees)}
     if "smc" in parts:
         from .smc import smc_side
-        with clock.part("smc", "SMC marginal likelihood per K"):
+        with log.step("smc", "SMC marginal likelihood per K"):
             groups["smc"] = smc_side(X, k_max, bayes, prior, draws=smc_draws, chains=smc_chains,
-                                     rng=streams["smc"], on_progress=clock.counter("SMC, K"))
+                                     rng=streams["smc"], on_progress=log.counter("SMC, K"))
     if "overfitted" in parts:
         from .overfitted import overfitted_side
-        with clock.part("overfitted", f"overfitted mixture, {k_max} components"):
+        with log.step("overfitted", f"overfitted mixture, {k_max} components"):
             groups["overfitted"] = overfitted_side(
                 X, k_max, bayes, prior, alpha=overfitted_alpha, draws=draws, tune=tune,
                 chains=chains, rng=streams["overfitted"],
-                on_progress=clock.counter("NUTS, overfitted"))
+                on_progress=log.counter("NUTS, overfitted"))
     attrs = {"name": name, "n_samples": int(X.shape[0]),
              "n_features": 1 if X.ndim == 1 else int(X.shape[1]), "k_max": k_max,
              "structures": json.dumps(list(structures)), "bayes_structure": bayes,
              "parts": json.dumps(list(parts)), "prior": json.dumps(prior.to_dict()),
-             "timings": json.dumps(clock.seconds),
+             "timings": json.dumps({k: round(v, 2) for k, v in log.timings.items()}),
+             "warnings": json.dumps(log.unique_warnings()),
              "mclust": json.dumps(mclust_panel(name, table, atlas))}
     data = xr.Dataset({"x": (("obs",) if X.ndim == 1 else ("obs", "feature"), X)})
     tree = xr.DataTree.from_dict({"/": xr.Dataset(attrs=attrs), "data": data} | groups)

@@ -202,6 +202,8 @@ def write_report(result, outdir, *, command: str | None = None) -> dict[str, Pat
                     f"{t['k_max']}; EM structures {', '.join(json.loads(t['structures']))}; "
                     f"Bayesian side with structure {t['bayes_structure']} and the comparison's "
                     f"prior `{t['prior']}`.")]
+    said = json.loads(t.get("warnings", "[]"))
+    blocks += [("warn", said)] if said else []
     blocks += (_choices(result) + _em(tree) + fig("bic") + _lrt(tree) + _loo(tree)
                + fig("elpd_loo") + _smc(tree) + fig("posterior_k") + _overfitted(tree)
                + fig("occupied"))

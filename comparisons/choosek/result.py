@@ -119,7 +119,7 @@ class ChooseKResult:
                                            for v in em_t.data_vars}}
                           for k in em_t.k.values] for s in em_t.structure.values},
                "choices": self.choices(), "mclust": _attr_json(t, "mclust", []),
-               "timings": self.timings}
+               "warnings": _attr_json(t, "warnings", []), "timings": self.timings}
         lrt = _group(t, "lrt")
         if lrt is not None:
             from .lrt import lrt_choice
