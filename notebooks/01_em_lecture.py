@@ -72,15 +72,16 @@ lfs.fig_k_choice(xc, theory.gaussian_mle(xc), k_fits, k_table)
 #
 # `comparisons.choose_k` (the `mixcompare choose-k` command) puts every answer
 # side by side on the same data under the same prior: EM's BIC, ICL and AIC
-# for equal and unequal variances, the parametric bootstrap likelihood-ratio
-# test of K against K + 1 (mclust's `mclustBootstrapLRT`), and the posterior
-# over K from SMC's marginal likelihoods (uniform prior on K). `mixcompare
-# lecture` runs the full panel, with PSIS-LOO and the overfitted mixture too;
-# the sizes here are CI's.
+# for equal and unequal variances beside the posterior over K from SMC's
+# marginal likelihoods (uniform prior on K), as `mixcompare lecture` draws it.
+# `parts=` adds the parametric bootstrap likelihood-ratio test of K against
+# K + 1 (`"lrt"`, mclust's `mclustBootstrapLRT`), PSIS-LOO (`"loo"`) and the
+# overfitted mixture (`"overfitted"`): a minute or more at n = 1000, so the
+# sizes here are CI's.
 
 # %%
-panel = choose_k(xc, 2, structures=("equal", "unequal"), parts=("em", "lrt", "smc"),
-                 n_init=10, n_boot=19, n_jobs=1, smc_draws=200, rng=rng, name="cpg")
+panel = choose_k(xc, 2, structures=("equal", "unequal"), parts=("em", "smc"), n_init=10,
+                 smc_draws=200, smc_chains=2, rng=rng, name="cpg")
 display(panel.tree["em"].to_dataset()[["log_likelihood", "bic_mclust", "icl_mclust"]]
         .to_dataframe().round(2))
 display(Markdown(choices_markdown(panel)))

@@ -100,7 +100,7 @@ def test_cached_path_agrees_with_pm_sample(sampler):
     if sampler == "nutpie":
         initvals, record = initvals[0], {**record, "jitter": True}
     old = _pm_sample(models.build_model(X, 3), sampler, seeds, initvals, record["jitter"],
-                     cores=None, target_accept=0.9, **kw)
+                     cores=None, target_accept=0.9, max_treedepth=10, **kw)
 
     struct_new, struct_old = _structure(new), _structure(old)
     struct_new.pop("init")

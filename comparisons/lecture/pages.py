@@ -113,7 +113,7 @@ def _k_panel(p: _Page, panel) -> None:
            + ("" if "smc" in parts else " (the full settings add SMC's P(K | y))")
            + "; `mixcompare choose-k cpg --k-max 3` adds the bootstrap LRT, PSIS-LOO and the "
            "overfitted mixture. "
-           "Notebook 01 §0 runs the panel with CI's sizes.\n\n"
+           "Notebook 01 §0 runs the same panel with CI's sizes.\n\n"
            + choices_markdown(panel))
     for name, (path, cap) in kfigures.save_all(panel.tree, p.out / "kchoice").items():
         p.files.append(path)
