@@ -121,3 +121,22 @@ def test_choose_k_keeps_library_warnings_in_the_result(monkeypatch):
     res = choose_k(x, 2, structures=("unequal",), parts=("em",), n_init=2, rng=0)
     assert res.summary()["warnings"] == ["MixcompareWarning: a degenerate fit"]
     assert set(res.timings) == {"em"} and res.timings["em"] >= 0
+
+
+def test_choose_k_on_multivariate_data_runs_every_structure_and_its_lrt():
+    """d = 2: the four structures, each with its BIC/ICL table and its bootstrap LRT."""
+    from mixcompare.comparisons import choose_k
+
+    rng = np.random.default_rng(7)
+    X = np.vstack([rng.normal([0.0, 0.0], 1.0, (60, 2)), rng.normal([8.0, 3.0], 1.0, (60, 2))])
+    res = choose_k(X, 2, parts=("em", "lrt"), n_init=3, n_boot=4, boot_n_init=1, n_jobs=1,
+                   rng=0)
+    s = res.summary()
+    assert s["structures"] == ["spherical", "diag", "tied", "full"]
+    assert s["data"]["n_features"] == 2 and s["bayes_structure"] == "full"
+    for st in s["structures"]:
+        rows = s["em"][st]
+        assert [r["k"] for r in rows] == [1, 2]
+        assert rows[1]["bic_mclust"] > rows[0]["bic_mclust"]  # two clusters 8 sd apart
+        assert s["lrt"]["tests"][st][0]["lrts"] > 0
+    assert s["choices"]["bic_mclust"]["k"] == 2
