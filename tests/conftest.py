@@ -1,8 +1,8 @@
 """Shared fixtures: one short comparison per (data set, structure), run once per session.
 
-The end-to-end tests (test_e2e_datasets.py) and the multivariate figure tests
-(test_figures_mv.py) read the same comparisons, so each of these PyMC models
-is built, compiled and sampled once in the whole run.
+The end-to-end tests and the multivariate figure tests (both in
+test_e2e_datasets.py, so one xdist worker runs them) read the same
+comparisons, so each of these PyMC models is built, compiled and sampled once.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ def written(faithful, tmp_path_factory):
 @pytest.fixture(scope="module")
 def iris():
     return compare(datasets.load("iris").X, 3, structure="diag", draws=50, tune=50, chains=2,
+                   max_treedepth=6,
                    n_boot=5, n_init=5, rng=0, name="iris")
 
 

@@ -169,6 +169,12 @@ def mass_weights(cen: xr.Dataset) -> np.ndarray | None:
     return w / w.sum()
 
 
+def _diagonal(v, mean_ndim: int):
+    """Variances as covariances: (K, d) diagonals -> (K, d, d); 1-D (K,) kept as they are."""
+    v = np.asarray(v, float)
+    return v[..., None] * np.eye(v.shape[-1]) if mean_ndim == 2 else v
+
+
 def _masses(s: Setup, fit: EMFit, atlas, post, cen, model, *, ordered: bool, rng):
     """Estimated masses of the posterior's modes: the regions of the census's atlas and modes.
 
@@ -187,7 +193,7 @@ def _masses(s: Setup, fit: EMFit, atlas, post, cen, model, *, ordered: bool, rng
             c = int(np.flatnonzero(cen["mode_of_chain"].values == k)[0])
             w, m, v = chain_medians(post, c)
             cov = (post["covariances"].isel(chain=c).median("draw").values
-                   if "covariances" in post else v)
+                   if "covariances" in post else _diagonal(v, np.ndim(m)))
             centres.append((w, m, cov))
             j = len(centres) - 1
         regions.append(int(j))
