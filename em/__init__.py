@@ -15,6 +15,7 @@ from ._align import match_components
 from ._atlas import Optimum, Restart
 from ._driver import fit
 from ._init_hc import cut_tree, quantile_classes
+from ._jobs import ordered_map
 from ._model import Params, Spec, model_spec
 from ._stopping import MCLUST_TOL, mclust_stop
 from ._validation import MAX_COUNT, check_positive_int, check_rng, check_spread, validate_data
@@ -60,6 +61,7 @@ __all__ = [
     "match_components",
     "mclust_stop",
     "model_spec",
+    "ordered_map",
     "quantile_classes",
     "sample",
     "standard_errors",

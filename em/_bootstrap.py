@@ -6,17 +6,14 @@ the replicates do not depend on how they are spread over worker processes.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
 
 from ._align import match_components
 from ._engine import fit_estimate
+from ._jobs import ordered_map
 from ._model import Params, Scaling
 from ._theta import Layout, natural, pack
 from .sample import sample
@@ -153,33 +150,19 @@ def _replicate_in_worker(rng):
     return replicate(_WORKER_CTX, rng)
 
 
-#: replicates run in this process first when ``n_jobs="auto"``, to time them
-AUTO_PROBE = 10
 #: ``n_jobs="auto"`` starts worker processes when the remaining refits would take longer
 #: than this in one process (a few times what starting the workers costs)
 AUTO_PARALLEL_SECONDS = 6.0
 
 
-def _run_in(ctx: _Context, children: list, n_jobs: int, collect) -> None:
-    """Run the replicates of ``children`` in order, here or in ``n_jobs`` worker processes."""
-    if n_jobs == 1 or len(children) <= 1:
-        collect(replicate(ctx, c) for c in children)
-        return
-    chunk = max(1, len(children) // (4 * n_jobs))
-    # forkserver: forking a process that runs BLAS or PyMC threads can deadlock
-    with ProcessPoolExecutor(max_workers=n_jobs, initializer=_init_worker, initargs=(ctx,),
-                             mp_context=multiprocessing.get_context("forkserver")) as ex:
-        collect(ex.map(_replicate_in_worker, children, chunksize=chunk))
-
-
 def run_bootstrap(ctx: _Context, children: list, n_jobs, on_progress=None) -> Replicates:
     """Run the replicates in order, sequentially or in ``n_jobs`` worker processes.
 
-    ``n_jobs="auto"``: the first ``AUTO_PROBE`` replicates run here and are
-    timed; the rest run on every CPU when they would take more than
-    ``AUTO_PARALLEL_SECONDS`` here, else here too. Each replicate depends only
-    on its own generator, so the results are the same either way.
-    ``on_progress(done, total)`` is called as replicates come back, in order.
+    ``n_jobs="auto"``: the first replicates run here and are timed; the rest
+    run on every CPU when they would take more than ``AUTO_PARALLEL_SECONDS``
+    here (:func:`._jobs.ordered_map`). Each replicate depends only on its own
+    generator, so the results are the same either way. ``on_progress(done,
+    total)`` is called as replicates come back, in order.
     """
     outs = []
 
@@ -189,16 +172,9 @@ def run_bootstrap(ctx: _Context, children: list, n_jobs, on_progress=None) -> Re
             if on_progress is not None:
                 on_progress(len(outs), len(children))
 
-    if n_jobs == "auto":
-        probe = children[:AUTO_PROBE]
-        start = time.perf_counter()
-        _run_in(ctx, probe, 1, collect)
-        rest = children[len(probe):]
-        projected = (time.perf_counter() - start) / max(len(probe), 1) * len(rest)
-        cpus = os.cpu_count() or 1
-        _run_in(ctx, rest, cpus if projected > AUTO_PARALLEL_SECONDS else 1, collect)
-    else:
-        _run_in(ctx, children, n_jobs, collect)
+    ordered_map(lambda c: replicate(ctx, c), _replicate_in_worker, children, n_jobs,
+                initializer=_init_worker, initargs=(ctx,), collect=collect,
+                auto_seconds=AUTO_PARALLEL_SECONDS)
     ok = [o for o in outs if o[0] is not None]
     failures = tuple((i, o[1]) for i, o in enumerate(outs) if o[0] is None)
     K, d = ctx.n_components, ctx.X.reshape(ctx.X.shape[0], -1).shape[1]
