@@ -202,16 +202,13 @@ def write_netcdf_atomic(tree: xr.DataTree, path, *, engine: str = "h5netcdf") ->
         ``path``.
     """
     path = Path(path)
+    safe = netcdf_safe(tree)
+    # netcdf_safe's attributes are the ones that read back, and xarray decodes the variables
+    # it encodes to the same values, dims and dtypes: the digest of the tree as written is
+    # the digest of the file as read (tested on every kind of results tree), with no read-back
+    safe.attrs = {**safe.attrs, CHECKSUM_ATTR: tree_digest(safe)}
     with atomic_path(path) as tmp:
-        netcdf_safe(tree).to_netcdf(tmp, engine=engine)
-        # the digest of the content as it reads back (after netCDF's encoding), stored in
-        # the file itself before it takes its name
-        with xr.open_datatree(tmp, engine=engine) as back:
-            digest = tree_digest(back.load())
-        import h5py
-
-        with h5py.File(tmp, "r+") as fh:
-            fh.attrs[CHECKSUM_ATTR] = digest
+        safe.to_netcdf(tmp, engine=engine)
     return path
 
 
@@ -339,7 +336,11 @@ def netcdf_attr(v):
     Booleans (also in lists and boolean arrays) become integers, None and
     empty lists become ``""``, dicts become JSON text, lists of numbers stay
     lists and any other list becomes a list of strings; everything else is
-    returned as it is.
+    returned as it is. netCDF attributes are one-dimensional and a
+    one-element attribute reads back as a scalar, so arrays are flattened and
+    one-element lists and arrays become their element: the value returned is
+    the one that reads back (which lets :func:`write_netcdf_atomic` digest
+    the tree before writing it).
 
     Parameters
     ----------
@@ -359,13 +360,20 @@ def netcdf_attr(v):
         if len(v) == 0:
             return ""
         if all(isinstance(x, bool | np.bool_) for x in v):
-            return [int(x) for x in v]
+            return _one_or_all([int(x) for x in v])
         if all(isinstance(x, int | float | np.integer | np.floating) for x in v):
-            return list(v)
-        return [str(x) for x in v]
-    if isinstance(v, np.ndarray) and v.dtype == bool:
-        return v.astype(int)
+            return _one_or_all(list(v))
+        return _one_or_all([str(x) for x in v])
+    if isinstance(v, np.ndarray):
+        if v.size == 0:
+            return ""
+        return _one_or_all(np.ravel(v.astype(int) if v.dtype == bool else v))
     return v
+
+
+def _one_or_all(values):
+    """Return a one-element list or array as its element (netCDF reads it back as a scalar)."""
+    return values[0] if len(values) == 1 else values
 
 
 def netcdf_safe(tree: xr.DataTree) -> xr.DataTree:

@@ -170,6 +170,25 @@ def test_write_netcdf_atomic_writes_the_safe_tree(tmp_path):
     assert _temporaries(tmp_path) == []
 
 
+def test_the_digest_written_is_the_digest_read_back(tmp_path):
+    # the digest is taken before writing (no read-back): attributes that netCDF reads back
+    # differently (one-element lists and arrays as scalars, arrays flattened) are stored as
+    # they read back, so the file's content matches it
+    tree = _tree()
+    tree["comparison/switching"].attrs.update(
+        {"one": [0.08], "one_arr": np.array([2.5]), "one_str": ["x"], "grid": np.eye(2),
+         "one_bool": [True], "empty_arr": np.array([])})
+    path = io.write_netcdf_atomic(tree, tmp_path / "results.nc")
+    with xr.open_datatree(path, engine="h5netcdf") as opened:
+        raw = opened.load()
+    stored = raw.attrs.pop(io.CHECKSUM_ATTR)
+    assert stored == io.tree_digest(raw) == io.tree_digest(io.netcdf_safe(tree))
+    back = io.read_netcdf_verified(path)  # no ResultFileError
+    s = back["comparison/switching"].attrs
+    assert s["one"] == 0.08 and s["one_arr"] == 2.5 and s["one_str"] == "x"
+    assert list(s["grid"]) == [1.0, 0.0, 0.0, 1.0] and s["one_bool"] == 1 and s["empty_arr"] == ""
+
+
 # ----------------------------------------------------------------------- Markdown / HTML
 def test_markdown_table_escapes_pipes_and_frames_use_the_cell_format():
     import pandas as pd
