@@ -10,9 +10,10 @@ Simulation studies fit one model to many data sets of the same shape::
 following is compiled once per :class:`models.MixtureModel` and kept in its
 :class:`ModelCache`: PyMC's NUTS step (one per ``target_accept``), the trace
 that records free variables and deterministics, nutpie's compiled model,
-``find_MAP``'s objective and gradient, the log density used to check
-jittered starts, and the maps between natural-scale values and the
-unconstrained point. The data enter at run time (``pm.set_data`` for PyMC,
+``find_MAP``'s objective and gradient (one function that also returns the
+log density with Jacobian terms, and checks that jittered starts are
+finite), and the maps between natural-scale values and the unconstrained
+point. The data enter at run time (``pm.set_data`` for PyMC,
 ``CompiledPyMCModel.with_data`` for nutpie), so a later fit sees the data
 set the model currently holds.
 
@@ -123,9 +124,31 @@ class ModelCache:
         """``f(point) -> values``: unconstrained point -> free variables and deterministics."""
         return self._get("values", "values", lambda: adapter.values_function(model))
 
-    def logp(self, model: pm.Model):
-        """Log density with Jacobian terms at a point (to check that a start is finite)."""
-        return self._get("logp", "logp", lambda: model.compile_logp(jacobian=True))
+    def logp(self, model: pm.Model, template: Mapping | None = None):
+        """``f(point)``: log density with Jacobian terms at an unconstrained point.
+
+        The third output of :meth:`map_loss`'s compiled function (nothing more
+        is compiled); ``template`` as there.
+        """
+        self.map_loss(model, template)
+        fn, names, dtypes = self._store["map_loss_fn"]
+
+        def logp(point):
+            return fn(*[np.asarray(point[n]).astype(dt) for n, dt in
+                        zip(names, dtypes, strict=True)])[-1]
+        return logp
+
+    def objective(self, model: pm.Model, point: Mapping) -> float:
+        """``model.logp(jacobian=False)`` at an unconstrained ``point``, by :meth:`map_loss`.
+
+        One compiled function serves ``find_MAP``'s objective, the check that
+        a (jittered) start has a finite density and :func:`models.log_density`:
+        with a finite unconstrained point the Jacobian terms of the transforms
+        (log, simplex, ordered, Cholesky) are finite, so the density is finite
+        with them exactly when it is without them.
+        """
+        f, names, _ = self.map_loss(model, point)
+        return -f(ravel_point(point, names))[0]
 
     def default_start(self, model: pm.Model) -> dict[str, np.ndarray]:
         """Natural-scale values at PyMC's default (support point) start, computed once."""
@@ -156,35 +179,47 @@ class ModelCache:
         return self._get("nutpie", "nutpie",
                          lambda: _NutpieModel(model, self.default_start(model)))
 
-    def map_loss(self, model: pm.Model):
+    def map_loss(self, model: pm.Model, template: Mapping | None = None):
         """``find_MAP``'s objective ``-model.logp(jacobian=False)`` and its gradient.
 
         Returns ``(f, names, shapes)``: ``f(x)`` gives ``(loss, grad)`` of one
         float64 vector holding the value variables ``names`` (the model's
-        order) of ``shapes``, raveled and concatenated.
+        order) of ``shapes``, raveled and concatenated. The shapes are read
+        from ``template`` (an unconstrained point of this model) when given,
+        else from PyMC's default start (which compiles two more functions).
+        The compiled function also returns ``model.logp(jacobian=True)`` (for
+        :meth:`logp`): one compilation instead of two, and the extra output
+        (prior and Jacobian terms beside the shared likelihood) costs little.
         """
         def make():
             vars_ = list(model.value_vars)
             loss = -model.logp(jacobian=False)
             grads = pytensor.grad(loss, wrt=vars_)
-            fn = model.compile_fn(outs=[loss, *grads], inputs=vars_, point_fn=False,
-                                  on_unused_input="ignore")
-            shapes = [np.shape(v) for v in
-                      (self.to_unconstrained(model)(self.default_start(model)).values())]
+            fn = model.compile_fn(outs=[loss, *grads, model.logp(jacobian=True)], inputs=vars_,
+                                  point_fn=False, on_unused_input="ignore")
+            point = template if template is not None else (
+                self.to_unconstrained(model)(self.default_start(model)))
+            shapes = [np.shape(point[v.name]) for v in vars_]
             names = [v.name for v in vars_]
             sizes = [int(np.prod(s)) for s in shapes]
             splits = np.cumsum(sizes)[:-1]
             dtypes = [v.dtype for v in vars_]
+            self._store["map_loss_fn"] = (fn, names, dtypes)
 
             def f(x):
                 parts = np.split(np.asarray(x, dtype=float), splits)
                 out = fn(*[p.reshape(s).astype(dt) for p, s, dt in
                            zip(parts, shapes, dtypes, strict=True)])
-                grad = np.concatenate([np.ravel(g) for g in out[1:]]).astype(float)
+                grad = np.concatenate([np.ravel(g) for g in out[1:-1]]).astype(float)
                 return float(out[0]), grad
 
             return f, names, shapes
         return self._get("map_loss", "map_loss", make)
+
+
+def ravel_point(point: Mapping, names) -> np.ndarray:
+    """Return the values of ``names`` in ``point``, raveled and concatenated (float64)."""
+    return np.concatenate([np.ravel(point[n]) for n in names]).astype(float)
 
 
 def precompile(mm, sampler: str = "pymc", target_accept: float = 0.9) -> dict[str, float]:
@@ -202,7 +237,7 @@ def precompile(mm, sampler: str = "pymc", target_accept: float = 0.9) -> dict[st
     t0 = time.perf_counter()
     start = cache.default_start(model)
     point = cache.to_unconstrained(model)(start)
-    cache.logp(model)(point)
+    cache.objective(model, point)
     times["starts"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     if sampler == "pymc":

@@ -22,6 +22,7 @@ from mixcompare import em
 from scipy import optimize
 
 from .build import check_prior
+from .compiled import ravel_point
 from .points import (
     check_model,
     check_positive_int,
@@ -42,10 +43,6 @@ JITTER_MAX_RETRIES = 10
 
 class MAPError(RuntimeError):
     """No start of the optimiser converged to a point that moved from its start."""
-
-
-def _ravel(point: dict, names: list[str]) -> np.ndarray:
-    return np.concatenate([np.ravel(point[n]) for n in names]).astype(float)
 
 
 def _unravel(x: np.ndarray, names: list[str], shapes: list[tuple]) -> dict:
@@ -72,10 +69,8 @@ def jittered_start(mm, values, jitter: bool, rng: np.random.Generator,
     cache, model = mm.cache, mm.model
     point = cache.to_unconstrained(model)(values)
     if finite is None:
-        logp = cache.logp(model)
-
         def finite(p):
-            return np.isfinite(logp(p))
+            return np.isfinite(cache.objective(model, p))
 
     if not jitter:
         candidate = point
@@ -128,8 +123,8 @@ def _map_tree(mm, point: dict, res, method: str, labels: list[str]) -> xr.DataTr
 
 
 def _optimise(mm, start: dict, method: str, gtol: float, maxiter: int):
-    f, names, shapes = mm.cache.map_loss(mm.model)
-    x0 = _ravel(start, names)
+    f, names, shapes = mm.cache.map_loss(mm.model, start)
+    x0 = ravel_point(start, names)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=RuntimeWarning)
         res = optimize.minimize(f, x0, jac=True, method=method,
@@ -224,17 +219,12 @@ def fit_map(mm, *, rng=None, n_starts: int = 4, method: str = "BFGS",
     starts, children = starts + extra, children + [None] * len(extra)
     n_given = len(extra)
     n_starts += n_given
-    f, value_names, _ = mm.cache.map_loss(mm.model)
-
-    def finite(point):
-        return np.isfinite(f(_ravel(point, value_names))[0])
-
     records, best_fit = [], (-np.inf, None)
     for i, (values, child, jit) in enumerate(zip(starts, children, jitters, strict=True)):
         if on_progress is not None and i:
             on_progress(i, n_starts)
         try:
-            start = jittered_start(mm, complete_start(mm, values), jit, child, finite)
+            start = jittered_start(mm, complete_start(mm, values), jit, child)
             res, moved, point, labels = _optimise(mm, start, method, gtol, maxiter)
         except (ValueError, KeyError, np.linalg.LinAlgError, FloatingPointError,
                 pm.exceptions.SamplingError) as err:

@@ -39,10 +39,18 @@ def free_names(mm: MixtureModel) -> list[str]:
 
 
 def complete_start(mm: MixtureModel, values) -> dict:
-    """Natural-scale start of every free variable: ``values``, else PyMC's default start."""
+    """Natural-scale start of every free variable: ``values``, else PyMC's default start.
+
+    PyMC's default start is computed (and its functions compiled) only when
+    ``values`` lacks a free variable.
+    """
+    names = free_names(mm)
+    values = values or {}
+    if all(name in values for name in names):
+        return {name: np.asarray(values[name], dtype=float) for name in names}
     out = dict(mm.cache.default_start(mm.model))
     for name in out:
-        if values and name in values:
+        if name in values:
             out[name] = np.asarray(values[name], dtype=float)
     return out
 
@@ -66,9 +74,10 @@ def to_point(mm: MixtureModel, values: dict) -> dict:
 def log_density(mm: MixtureModel, values: dict, *, jacobian: bool = False) -> float:
     """Model log density at natural-scale values (default: without Jacobian terms)."""
     mm = check_model(mm)
-    fn = mm.cache._get(("log_density", bool(jacobian)), "log_density",
-                       lambda: mm.model.compile_logp(jacobian=jacobian))
-    return float(fn(to_point(mm, values)))
+    point = to_point(mm, values)
+    if jacobian:
+        return float(mm.cache.logp(mm.model, point)(point))
+    return float(mm.cache.objective(mm.model, point))  # find_MAP's compiled objective
 
 
 def params_to_values(mm: MixtureModel, weights, means, variances=None, *,

@@ -67,6 +67,14 @@ def test_log_density_is_em_loglik_plus_shared_prior(structure, fixed, ordered, d
         params = em.Params(w, mu, var[:, :, None] * np.eye(d))
         expected = _loglik(X, w, mu, var) + prior.log_density(params, spec)
         assert got == pytest.approx(expected, rel=1e-10, abs=1e-10)
+        if ordered or fixed:  # with Jacobian terms (an output of find_MAP's compiled
+            # objective) against PyMC's own compile_logp
+            point = models.to_point(model, values)
+            pymc_jac = float(model.model.compile_logp(jacobian=True)(point))
+            assert models.log_density(model, values, jacobian=True) == pytest.approx(
+                pymc_jac, rel=1e-10, abs=1e-10)
+            if any(v.name.endswith("__") for v in model.model.value_vars):  # transformed
+                assert pymc_jac != pytest.approx(got, rel=1e-6)  # the Jacobian terms count
 
 
 @pytest.mark.parametrize(("structure", "data"), [("unequal", "1d"), ("equal", "1d"),
