@@ -208,42 +208,60 @@ class Prior:
         spec : Spec
             Says which blocks are fixed and the structure.
         """
-        K, d = p.means.shape
+        return float(self.log_density_draws(p.weights[None], p.means[None],
+                                            p.covariances[None], spec)[0])
+
+    def log_density_draws(self, weights, means, covariances, spec: Spec) -> np.ndarray:
+        """:meth:`log_density` of many parameter sets at once (e.g. posterior draws).
+
+        Parameters
+        ----------
+        weights : ndarray of shape (S, K)
+        means : ndarray of shape (S, K, d)
+        covariances : ndarray of shape (S, K, d, d)
+        spec : Spec
+
+        Returns
+        -------
+        ndarray of shape (S,)
+        """
+        w, mu, cov = (np.asarray(a, dtype=float) for a in (weights, means, covariances))
+        S, K, d = mu.shape
         free = spec.free
-        total = 0.0
+        total = np.zeros(S)
         if "weights" in free:
             alpha = np.broadcast_to(np.asarray(self.alpha, dtype=float), (K,))
             total += gammaln(alpha.sum()) - gammaln(alpha).sum()
             with np.errstate(divide="ignore", invalid="ignore"):
-                total += float(np.where(alpha == 1, 0.0, (alpha - 1) * np.log(p.weights)).sum())
+                total += np.where(alpha == 1, 0.0, (alpha - 1) * np.log(w)).sum(axis=1)
         m0 = np.broadcast_to(np.asarray(self.m0, dtype=float), (d,))
         if _wishart(spec):
-            cov = p.covariances
             if "covariances" in free:
                 nu, psi = self.nu, self.psi
                 # 'tied': one Inverse-Wishart term for the one shared matrix
-                shared = cov[:1] if spec.kind == "tied" else cov
+                shared = cov[:, :1] if spec.kind == "tied" else cov
                 _, logdet_psi = np.linalg.slogdet(psi)
                 _, logdet = np.linalg.slogdet(shared)
-                tr = np.einsum("ij,kji->k", psi, np.linalg.inv(shared))
-                total += float(np.sum(
+                tr = np.einsum("ij,skji->sk", psi, np.linalg.inv(shared))
+                total += np.sum(
                     0.5 * nu * logdet_psi - 0.5 * nu * d * np.log(2) - multigammaln(nu / 2, d)
-                    - 0.5 * (nu + d + 1) * logdet - 0.5 * tr))
+                    - 0.5 * (nu + d + 1) * logdet - 0.5 * tr, axis=1)
             if "means" in free:
-                diff = p.means - m0
+                diff = mu - m0
                 _, logdet = np.linalg.slogdet(cov / self.kappa)
-                maha = np.einsum("ki,kij,kj->k", diff, np.linalg.inv(cov / self.kappa), diff)
-                total += float(np.sum(-0.5 * (d * _LOG_2PI + logdet + maha)))
+                maha = np.einsum("ski,skij,skj->sk", diff, np.linalg.inv(cov / self.kappa), diff)
+                total += np.sum(-0.5 * (d * _LOG_2PI + logdet + maha), axis=1)
             return total
-        var = np.einsum("kii->ki", p.covariances)  # (K, d)
+        var = np.einsum("skii->ski", cov)  # (S, K, d)
         b = np.broadcast_to(np.asarray(self.b, dtype=float), (d,))
         if "covariances" in free:
             # one shared variance for 1-D 'equal'; for 'spherical' every column of
             # var is the component's one variance, so each feature's IG(a, b_j) enters
-            v = var[:1] if spec.kind == "tied" else var
-            total += float(np.sum(self.a * np.log(b) - gammaln(self.a)
-                                  - (self.a + 1) * np.log(v) - b / v))
+            v = var[:, :1] if spec.kind == "tied" else var
+            total += np.sum(self.a * np.log(b) - gammaln(self.a)
+                            - (self.a + 1) * np.log(v) - b / v, axis=(1, 2))
         if "means" in free:
             s2 = var / self.kappa
-            total += float(np.sum(-0.5 * (_LOG_2PI + np.log(s2)) - (p.means - m0) ** 2 / (2 * s2)))
+            total += np.sum(-0.5 * (_LOG_2PI + np.log(s2)) - (mu - m0) ** 2 / (2 * s2),
+                            axis=(1, 2))
         return total

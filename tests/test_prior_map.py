@@ -331,3 +331,33 @@ def test_single_column_tied_is_the_inverse_wishart_of_dimension_one():
     np.testing.assert_allclose(col.variances[:, 0], one.variances, rtol=1e-8)
     np.testing.assert_allclose(col.weights, one.weights, rtol=1e-8)
     assert col.log_posterior == pytest.approx(one.log_posterior, rel=1e-10)
+
+
+@pytest.mark.parametrize(("structure", "d", "fixed"), [
+    ("unequal", 1, None), ("equal", 1, None), ("unequal", 1, {"weights": [0.3, 0.7]}),
+    ("diag", 2, None), ("spherical", 2, None), ("tied", 2, None), ("full", 2, None),
+    ("full", 2, {"means": [[0.0, 0.0], [3.0, 1.5]]})])
+def test_prior_density_of_many_draws_is_the_density_of_each(structure, d, fixed):
+    # log_density_draws (posterior draws at once) against log_density draw by draw, on
+    # draws that differ in every block, so a mixed-up axis would show
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, d)) * [1.0, 2.0][:d] + [0.0, 5.0][:d]
+    X = X[:, 0] if d == 1 else X
+    prior = em.Prior.default(X)
+    _, spec = em.model_spec(X, 2, structure=structure, fixed=fixed)
+    S = 6
+    w = rng.dirichlet([2.0, 3.0], size=S)
+    mu = rng.normal(size=(S, 2, d))
+    A = rng.normal(size=(S, 2, d, d))
+    cov = A @ np.swapaxes(A, -1, -2) + 0.5 * np.eye(d)
+    if structure in ("diag", "unequal"):
+        cov = cov * np.eye(d)
+    if structure in ("spherical",):
+        cov = rng.uniform(0.5, 2.0, size=(S, 2, 1, 1)) * np.eye(d)
+    if structure in ("tied", "equal"):
+        cov = np.repeat(cov[:, :1], 2, axis=1) * (np.eye(d) if structure == "equal" else 1)
+    got = prior.log_density_draws(w, mu, cov, spec)
+    each = [prior.log_density(em.Params(w[s], mu[s], cov[s]), spec) for s in range(S)]
+    assert got.shape == (S,) and np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, each, rtol=1e-12)
+    assert np.ptp(got) > 1e-3  # the draws' densities differ

@@ -86,9 +86,7 @@ def log_prior_draws(post: xr.Dataset, prior: em.Prior, spec: em.Spec) -> np.ndar
     w = post["weights"].transpose("chain", "draw", "component").values.reshape(-1, K)
     m = post["means"].transpose("chain", "draw", "component", ...).values.reshape(-1, K, d)
     cov = _covariances(post, K, d)
-    out = np.array([prior.log_density(em.Params(w[i], m[i], cov[i]), spec)
-                    for i in range(w.shape[0])])
-    return out.reshape(C, D)
+    return prior.log_density_draws(w, m, cov, spec).reshape(C, D)
 
 
 def k_threshold(n_draws: int) -> float:
