@@ -79,6 +79,10 @@ class LectureSettings:
     extras : bool
         The comparisons' prior sensitivity and ArviZ predictive groups (off
         in ``QUICK``: the lecture's pages do not need them).
+    nuts : bool
+        NUTS where the lecture samples: the nine-point posterior (else it is
+        computed exactly on a grid, :mod:`.grid_posterior`) and galaxies'
+        posterior (else EM's and MAP-EM's side only); CpG's by ``cpg_methods``.
     k_parts, k_boot, k_draws
         Slides 28-29's K-choice panel (:func:`comparisons.choose_k`, K = 1..2
         on the CpG data): its parts (EM's criteria and SMC's P(K | y); the
@@ -107,6 +111,7 @@ class LectureSettings:
     n_boot: int = 100
     cpg_methods: tuple = METHODS
     extras: bool = True
+    nuts: bool = True
     k_parts: tuple = ("em", "smc")
     k_boot: int = 39
     k_draws: int = 200
@@ -122,7 +127,7 @@ QUICK = replace(FULL, n_grid=121, n_basin=61, draws=100, tune=100, chains=2, gal
                 bump_draws=100,
                 separations=(0.5, 1.5, 2.5, 4.0), n_sim=100, replicates=4,
                 posterior_separations=(), posterior_replicates=0, n_init=20, n_boot=0,
-                cpg_methods=("em", "map_em", "nuts"), extras=False, k_parts=("em",), k_boot=0)
+                cpg_methods=("em", "map_em"), extras=False, nuts=False, k_parts=("em",), k_boot=0)
 
 
 def bumps_data() -> tuple[np.ndarray, dict]:
@@ -240,9 +245,19 @@ def bumps_posterior(*, draws: int = 200, tune: int = 200, rng=None, cores=None) 
             mtree = models.fit_map(model, rng=seeds[2], n_starts=2)
             out["find_map"] = np.asarray(mtree["posterior"]["means"].values[0, 0], float)
             out["find_map_log_density"] = float(mtree.attrs["log_density"])
-    out["map_path"] = em_paths_mod.em_paths(x, [MAP_PATH_START], fixed=fixed, prior=prior,
-                                       max_iter=12)
+    out["map_path"] = map_em_path()
     return out
+
+
+def map_em_path(max_iter: int = 12) -> xr.Dataset:
+    """Return MAP-EM's path on the nine-point posterior from :data:`MAP_PATH_START`.
+
+    :func:`.paths.em_paths` with the default prior (:meth:`em.Prior.default`
+    of the nine points) and the lecture's fixed weights and variances.
+    """
+    x, fixed = bumps_data()
+    return em_paths_mod.em_paths(x, [MAP_PATH_START], fixed=fixed, prior=em.Prior.default(x),
+                                 max_iter=max_iter)
 
 
 def iteration_table(x=TWO_ITER_X, start=TWO_ITER_START, n_iter: int = 6) -> pd.DataFrame:
@@ -379,10 +394,12 @@ def galaxies_atlas(settings: LectureSettings = QUICK, rng=None,
     """Fit galaxies with K = 3: EM's atlas of optima and an unordered posterior started on it.
 
     Chains start over the atlas (``init="atlas"``, four chains), so the
-    posterior's census can show several modes where EM found several optima.
+    posterior's census can show several modes where EM found several optima;
+    without ``settings.nuts``, EM's and MAP-EM's side only.
     """
     ds = datasets.load("galaxies")
-    return compare(ds.X, 3, methods=("em", "map_em", "nuts"), draws=settings.gal_draws,
+    methods = ("em", "map_em", "nuts") if settings.nuts else ("em", "map_em")
+    return compare(ds.X, 3, methods=methods, draws=settings.gal_draws,
                    tune=settings.tune, chains=4, init="atlas", n_init=settings.n_init,
                    n_boot=0, rng=rng, progress=progress, **settings.compare_options(),
                    **ds.metadata())
