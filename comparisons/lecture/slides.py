@@ -54,7 +54,9 @@ class LectureSettings:
     path_iter : int
         Iterations drawn per EM/CEM path.
     draws, tune, chains : int
-        NUTS settings of the CpG comparison.
+        NUTS settings of the CpG comparison (2 x 1000 draws: the table's
+        posterior means, sds and 94 % HDIs, well within their MCSE of what
+        more draws give; 1500 per chain cost seconds the page did not show).
     gal_draws : int
         Draws per chain of galaxies (``tune`` warm-up steps, four chains, one
         per start over the atlas).
@@ -78,7 +80,8 @@ class LectureSettings:
         Methods of the CpG comparison.
     extras : bool
         The comparisons' prior sensitivity and ArviZ predictive groups (off
-        in ``QUICK``: the lecture's pages do not need them).
+        in both settings: no page, table or figure of the lecture shows them;
+        ``mixcompare compare cpg`` does).
     nuts : bool
         NUTS where the lecture samples: the nine-point posterior (else it is
         computed exactly on a grid, :mod:`.grid_posterior`) and galaxies'
@@ -90,13 +93,16 @@ class LectureSettings:
         ``mixcompare choose-k``: at n = 1000 they would add a minute to the
         lecture), bootstrap samples per likelihood-ratio test when ``"lrt"``
         is among the parts (39: the smallest p-value is then 1/40, below 5 %),
-        and SMC particles per chain.
+        and SMC particles per chain (100: log P(y | K) of K = 2 and K = 1 differ
+        by some 80 nats, against a standard error of a few nats at 100
+        particles, so P(K = 1 | y) stays below 1e-30; 200 particles took up to twice
+        as long for the same answer).
     """
 
     n_grid: int = 241
     n_basin: int = 121
     path_iter: int = 8
-    draws: int = 1500
+    draws: int = 1000
     tune: int = 500
     chains: int = 2
     gal_draws: int = 500
@@ -110,11 +116,11 @@ class LectureSettings:
     n_init: int = 50
     n_boot: int = 100
     cpg_methods: tuple = METHODS
-    extras: bool = True
+    extras: bool = False
     nuts: bool = True
     k_parts: tuple = ("em", "smc")
     k_boot: int = 39
-    k_draws: int = 200
+    k_draws: int = 100
 
     def compare_options(self) -> dict:
         """Return the options of ``compare`` that :attr:`extras` switches."""
@@ -127,7 +133,7 @@ QUICK = replace(FULL, n_grid=121, n_basin=61, draws=100, tune=100, chains=2, gal
                 bump_draws=100,
                 separations=(0.5, 1.5, 2.5, 4.0), n_sim=100, replicates=4,
                 posterior_separations=(), posterior_replicates=0, n_init=20, n_boot=0,
-                cpg_methods=("em", "map_em"), extras=False, nuts=False, k_parts=("em",), k_boot=0)
+                cpg_methods=("em", "map_em"), nuts=False, k_parts=("em",), k_boot=0)
 
 
 def bumps_data() -> tuple[np.ndarray, dict]:
