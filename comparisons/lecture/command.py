@@ -131,17 +131,19 @@ def lecture_command(out: Path, seed: int, quick: bool, progress=None) -> list[Pa
     if settings.nuts:
         post = slides.bumps_posterior(draws=settings.bump_draws, tune=settings.bump_draws,
                                       rng=seeds[0], cores=1 if quick else None)
-    else:  # two free means: the exact posterior on a grid (grid_posterior)
-        post = grid_posterior.nine_point_posterior(
-            np.column_stack([b.surface["opt_mu1"].values, b.surface["opt_mu2"].values]),
-            rng=seeds[0])
+    else:  # two free means: the exact posterior on a grid, and MAP-EM's path
+        x9, fixed = slides.bumps_data()
+        post = grid_posterior.grid_posterior(
+            x9, fixed, em.Prior.default(x9), rng=seeds[0],
+            maxima=np.column_stack([b.surface["opt_mu1"].values, b.surface["opt_mu2"].values]))
+        post["map_path"] = slides.map_em_path()
     table = slides.iteration_table()
     step(3)
     bias = slides.cem_bias(settings.separations, n=settings.n_sim,
                            replicates=settings.replicates,
                            posterior_separations=settings.posterior_separations,
                            posterior_replicates=settings.posterior_replicates,
-                           draws=settings.bias_draws, tune=settings.bias_draws, rng=seeds[1])
+                           rng=seeds[1])
     step(4)
     cpg = slides.cpg_comparison(settings, rng=seeds[2], progress=progress)
     step(5)

@@ -11,6 +11,9 @@ quadrature error, and draws are cells drawn with that probability, placed
 uniformly inside the cell. This is exact where NUTS is approximate: it also
 gives each bump's posterior mass, which no chain started at one bump can.
 
+The bias curve's posterior means of the separation are computed the same
+way (:func:`posterior_mean_separation`).
+
 The ordered model (``mu1 < mu2``) has density ``2 p(mu)`` on ``mu1 < mu2``;
 since ``p`` is symmetric under swapping the labels, its draws are the
 unordered draws with their two means sorted.
@@ -24,7 +27,7 @@ from mixcompare import em
 from scipy.special import logsumexp
 
 __all__ = ["GRID_LIMITS", "GRID_STEP", "METHOD", "NEGLIGIBLE", "grid_posterior", "log_normal",
-           "nine_point_posterior"]
+           "posterior_mean_separation"]
 
 #: the grid covers the slide's axes (-20..20) and beyond
 GRID_LIMITS = (-24.0, 24.0)
@@ -128,25 +131,32 @@ def grid_posterior(x, fixed: dict, prior: em.Prior, *, maxima, draws: int = 1000
             "mode": cells[int(np.argmax(p))], "mean": mean, "cov": cov}
 
 
-def nine_point_posterior(maxima, *, draws: int = 1000, rng=None) -> dict:
-    """Compute the lecture's nine-point posterior on the grid, with MAP-EM's path (quick mode).
+def posterior_mean_separation(x, fixed: dict, prior: em.Prior, *, step: float = 0.05,
+                              pad: float = 2.0) -> float:
+    """Posterior mean of ``|mu2 - mu1|`` with weights and variances fixed, by quadrature.
+
+    The two means' posterior (:func:`grid_posterior`'s density) on a square grid
+    over the data's range widened by ``pad`` on each side, spacing ``step``. The
+    midpoint rule meets the kink of ``|mu2 - mu1|`` on the diagonal: its error is
+    of order ``step^2`` (about 1e-3 relative at 0.05 when the components overlap,
+    against Gauss-Legendre quadrature; tested), well below the Monte Carlo error
+    of a short NUTS run. ``|mu2 - mu1|`` is label-free, so this is also the
+    ordered model's posterior mean of ``mu2 - mu1``.
 
     Parameters
     ----------
-    maxima : array_like of shape (k, 2)
-        The likelihood's local maxima (``opt_mu1``, ``opt_mu2`` of the surface).
-    draws : int
-    rng : int, numpy.random.Generator or None
+    x : array_like of shape (n,)
+    fixed : dict
+        ``weights`` (2,) and ``variances`` (one common value).
+    prior : em.Prior
+    step, pad : float
 
     Returns
     -------
-    dict
-        :func:`grid_posterior`'s, with the default prior of the nine points,
-        and ``map_path`` (:func:`.slides.map_em_path`).
+    float
     """
-    from . import slides
-
-    x, fixed = slides.bumps_data()
-    out = grid_posterior(x, fixed, em.Prior.default(x), maxima=maxima, draws=draws, rng=rng)
-    out["map_path"] = slides.map_em_path()
-    return out
+    x = np.asarray(x, float).ravel()
+    g = np.arange(x.min() - pad, x.max() + pad + step / 2, step)
+    logp = _log_density(x, fixed, prior, g)
+    p = np.exp(logp - logsumexp(logp))
+    return float((p * np.abs(g[None, :] - g[:, None])).sum())

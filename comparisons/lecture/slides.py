@@ -64,15 +64,13 @@ class LectureSettings:
         Draws and tuning steps per chain of the nine-point posterior (four
         chains, one per bump; two on the ordered model): a picture of where
         the draws sit, not an estimate.
-    bias_draws : int
-        Draws and tuning steps per chain (two chains) of each posterior mean
-        on the bias curve.
     separations : tuple of float
         Separations (in sds) of the CEM-versus-EM bias curve.
     n_sim, replicates : int
         Observations per simulated data set and data sets per separation.
     posterior_separations : tuple of float
-        Separations at which a small NUTS run gives the posterior mean (empty: skipped).
+        Separations at which the bias curve also shows the posterior mean (by quadrature
+        on a grid; empty: skipped).
     posterior_replicates : int
     n_init, n_boot : int
         EM restarts (the atlas) and bootstrap refits of the comparisons.
@@ -107,7 +105,6 @@ class LectureSettings:
     chains: int = 2
     gal_draws: int = 500
     bump_draws: int = 400
-    bias_draws: int = 300
     separations: tuple = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
     n_sim: int = 200
     replicates: int = 20
@@ -299,8 +296,8 @@ def _fit_quiet(X, algorithm, start, fixed):
 
 
 def cem_bias(separations=QUICK.separations, *, n: int = 100, replicates: int = 4,
-             posterior_separations=(), posterior_replicates: int = 0, draws: int = 200,
-             tune: int = 200, rng=None) -> xr.Dataset:
+             posterior_separations=(), posterior_replicates: int = 0,
+             rng=None) -> xr.Dataset:
     """Measure the bias of CEM and EM (and the posterior mean) as two components overlap.
 
     Data: ``n`` points from ``0.5 N(0, 1) + 0.5 N(sep, 1)``; model: the
@@ -314,11 +311,11 @@ def cem_bias(separations=QUICK.separations, *, n: int = 100, replicates: int = 4
         Distances between the true means, in sds.
     n, replicates : int
     posterior_separations : sequence of float
-        Where a small NUTS run (ordered model, 2 chains) also gives the
-        posterior mean of the separation; empty to skip.
+        Where the posterior mean of the separation is also given (two free
+        means: by quadrature on a grid,
+        :func:`.grid_posterior.posterior_mean_separation`); empty to skip.
     posterior_replicates : int
         Data sets per posterior separation (the first replicates).
-    draws, tune : int
     rng : int, numpy.random.Generator or None
 
     Returns
@@ -355,33 +352,23 @@ def cem_bias(separations=QUICK.separations, *, n: int = 100, replicates: int = 4
     if not pseps or posterior_replicates < 1:
         ds.attrs["posterior"] = "skipped (quick settings)"
         return ds
-    from mixcompare import models
+    from .grid_posterior import posterior_mean_separation
 
     reps = min(posterior_replicates, replicates)
-    post = np.full((len(pseps), reps), np.nan)
-    # one prior for every data set (the default prior of their pooled values): one model
-    # is compiled and the data sets are swapped in
+    # one prior for every data set (the default prior of their pooled values)
     prior = em.Prior.default(np.concatenate([data[(s, r)] for s in pseps for r in range(reps)]))
-    for i, sep in enumerate(pseps):
-        for r in range(reps):
-            X = data[(sep, r)]
-            model = models.cached_model(X, 2, prior=prior, fixed=fixed, ordered=True).model
-            # one process: for runs this small, starting a second one costs more than it saves
-            tree = models.fit_nuts(model, draws=draws, tune=tune, chains=2,
-                                   init={"means": np.array([0.0, sep])}, rng=rng.spawn(1)[0],
-                                   progressbar=False, cores=1)
-            m = tree["posterior"]["means"].values
-            post[i, r] = float(np.abs(m[..., 1] - m[..., 0]).mean())
+    post = np.array([[posterior_mean_separation(data[(sep, r)], fixed, prior)
+                      for r in range(reps)] for sep in pseps])
     ds["post_estimate"] = (("post_separation", "post_replicate"), post)
     ds = ds.assign_coords(post_separation=pseps, post_replicate=np.arange(reps))
     ds["post_bias"] = ds["post_estimate"].mean("post_replicate") - ds["post_separation"]
     same = ds["estimate"].sel(algorithm="em", separation=pseps).isel(replicate=slice(0, reps))
     ds["post_em_bias"] = ("post_separation", (same.mean("replicate") - same["separation"]).values)
     ds.attrs["posterior"] = (
-        f"posterior mean of |mu2 - mu1| (ordered model, one default prior from the pooled "
-        f"data sets, 2 chains x {draws} "
-        f"draws) on the first {reps} data set(s), drawn with EM's bias on the same data sets "
-        "for a like-for-like comparison")
+        "posterior mean of |mu2 - mu1| (one default prior from the pooled data sets; two "
+        "free means, so computed by quadrature on a grid: no Monte Carlo error) on "
+        f"the first {reps} data set(s), drawn with EM's bias on the same data sets for a "
+        "like-for-like comparison")
     return ds
 
 
