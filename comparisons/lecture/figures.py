@@ -281,7 +281,7 @@ def fig_cem_bias(bias: xr.Dataset) -> Figure:
     if "post_bias" in bias:
         reps = bias.sizes["post_replicate"]
         ax.plot(bias["post_separation"], bias["post_bias"], color="tab:blue", marker="D",
-                ls="--", label=f"posterior mean (NUTS), first {reps} data set(s)")
+                ls="--", label=f"posterior mean (quadrature), first {reps} data set(s)")
         ax.plot(bias["post_separation"], bias["post_em_bias"], color="black", marker="D",
                 mfc="none", ls=":", label=f"EM on the same {reps} data set(s)")
     ax.axhline(0, color="0.5", lw=0.8)
