@@ -183,13 +183,23 @@ def test_lecture_command_quick_writes_every_figure(tmp_path):
     assert said == list(cmd.PARTS)
     parts = [(d, t) for w, d, t in display.counts if w == "lecture parts"]
     assert parts == [(i, len(cmd.PARTS)) for i in range(len(cmd.PARTS) + 1)]
-    assert any(m.startswith("NUTS") for m in display.messages)  # CpG's steps too
+    assert any(m.startswith("EM: ") for m in display.messages)  # CpG's steps too
+    assert "MAP-EM" in display.messages
     assert all(p.exists() for p in files)
     pngs = {p.relative_to(tmp_path).as_posix() for p in files if p.suffix == ".png"}
     captions = (tmp_path / "captions.md").read_text()
     index = (tmp_path / "index.md").read_text()
     assert {f"{n}.png" for n in lecture_figures.CAPTIONS} <= pngs
     assert "cpg/data_density.png" in pngs
+    # quick: no PyMC; the NUTS figures are left to the full run and the pages say so
+    assert not any(p.startswith(("cpg/trace", "cpg/census", "cpg/modes")) for p in pngs)
+    assert index.count("NUTS: run without --quick") == 2  # CpG's and galaxies' sections
+    assert "census: not run (--quick)" in index and "Methods: em, map_em." in index
+    # slides 36-42's posterior: exact on the grid, its masses on the page, the caption says so
+    assert "**Exact grid posterior (quick mode).**" in index
+    assert "0.500 and 0.500 at the two labellings of the best bump" in index
+    assert lecture_figures.GRID_CAPTION in index and "`bumps_posterior.png`: The nine-point "\
+        "posterior (same means, sigma and tau fixed, default prior) computed exactly" in captions
     # slide 29 answered by the K-choice panel (choose-k; quick settings: EM's side only)
     assert "kchoice/bic.png" in pngs and "### The K-choice panel" in index
     assert "| criterion | structure | K |" in index and "| BIC (EM) | unequal | 2 |" in index
@@ -221,3 +231,4 @@ def test_lecture_command_quick_writes_every_figure(tmp_path):
         assert needle in index, needle
     html = (tmp_path / "index.html").read_text()
     assert html.count("<script") == 2 and '"posterior":{"unordered":[[' in html
+    assert "Draws from the exact grid posterior (quick mode) of the posterior" in html

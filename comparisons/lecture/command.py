@@ -15,7 +15,7 @@ import numpy as np
 from mixcompare import em
 from mixcompare.comparisons import datasets
 
-from . import slides, theory
+from . import grid_posterior, slides, theory
 
 __all__ = ["K_PANEL", "PARTS", "lecture_command", "theory_results"]
 
@@ -72,6 +72,17 @@ def theory_results(rng=None, settings=None) -> dict:
             "resp": theory.responsibility_table(slides.TWO_ITER_X, slides.TWO_ITER_START)}
 
 
+def _cpg_note(settings) -> str:
+    """One line on how CpG was compared (and what ``--quick`` leaves to the full run)."""
+    note = f"Methods: {', '.join(settings.cpg_methods)}"
+    if "nuts" in settings.cpg_methods:
+        return note + (f"; NUTS {settings.chains} chains x ({settings.tune} tune + "
+                       f"{settings.draws} draws).")
+    return note + (". NUTS: run without --quick (with `find_MAP`; the posterior's rows of "
+                   "the table, its trace, pair, membership, mode and census figures are left "
+                   "to the full run).")
+
+
 def lecture_command(out: Path, seed: int, quick: bool, progress=None) -> list[Path]:
     """Reproduce the lecture: compute every slide and write figures, tables and pages.
 
@@ -85,9 +96,11 @@ def lecture_command(out: Path, seed: int, quick: bool, progress=None) -> list[Pa
     seed : int
         One seed for everything.
     quick : bool
-        :data:`.slides.QUICK` settings (small grids and NUTS runs, no
-        posterior on the bias curve, no ``find_MAP`` on CpG) instead of
-        :data:`.slides.FULL`.
+        :data:`.slides.QUICK` settings instead of :data:`.slides.FULL`: small
+        grids, no PyMC at all -- the nine-point posterior exactly on a grid
+        (:mod:`.grid_posterior`), CpG and galaxies by EM and MAP-EM (their
+        NUTS sections say what the full run adds), no posterior on the bias
+        curve, the K-choice panel EM's side only.
     progress : callable, optional
         Told which slides are being built (``progress(message)``) and, when it
         has a ``count(what, done, total)`` method, how many of the lecture's
@@ -115,15 +128,22 @@ def lecture_command(out: Path, seed: int, quick: bool, progress=None) -> list[Pa
     step(1)
     b = slides.bumps(settings)
     step(2)
-    post = slides.bumps_posterior(draws=settings.bump_draws, tune=settings.bump_draws,
-                                  rng=seeds[0], cores=1 if quick else None)
+    if settings.nuts:
+        post = slides.bumps_posterior(draws=settings.bump_draws, tune=settings.bump_draws,
+                                      rng=seeds[0], cores=1 if quick else None)
+    else:  # two free means: the exact posterior on a grid, and MAP-EM's path
+        x9, fixed = slides.bumps_data()
+        post = grid_posterior.grid_posterior(
+            x9, fixed, em.Prior.default(x9), rng=seeds[0],
+            maxima=np.column_stack([b.surface["opt_mu1"].values, b.surface["opt_mu2"].values]))
+        post["map_path"] = slides.map_em_path()
     table = slides.iteration_table()
     step(3)
     bias = slides.cem_bias(settings.separations, n=settings.n_sim,
                            replicates=settings.replicates,
                            posterior_separations=settings.posterior_separations,
                            posterior_replicates=settings.posterior_replicates,
-                           draws=settings.bias_draws, tune=settings.bias_draws, rng=seeds[1])
+                           rng=seeds[1])
     step(4)
     cpg = slides.cpg_comparison(settings, rng=seeds[2], progress=progress)
     step(5)
@@ -132,9 +152,7 @@ def lecture_command(out: Path, seed: int, quick: bool, progress=None) -> list[Pa
     out = Path(out)
     files = pages.write_lecture(
         out, b, post, table, bias, cpg, gal, seed=seed, quick=quick, n_init=settings.n_init,
-        theory=th, cpg_note=f"Methods: {', '.join(settings.cpg_methods)}; NUTS "
-                            f"{settings.chains} chains x ({settings.tune} tune + "
-                            f"{settings.draws} draws).")
+        theory=th, cpg_note=_cpg_note(settings))
     x9, fixed = slides.bumps_data()
     files.append(interactive.write_page(out / "index.html", x9, fixed, b.surface, post))
     count("lecture parts", len(PARTS), len(PARTS))

@@ -20,8 +20,8 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from mixcompare.comparisons.io import save_figure_atomic
 
-__all__ = ["CAPTIONS", "DPI", "fig_atlas", "fig_basins", "fig_cem_bias", "fig_iterations",
-           "fig_paths", "fig_posterior", "fig_profile", "save"]
+__all__ = ["CAPTIONS", "DPI", "GRID_CAPTION", "fig_atlas", "fig_basins", "fig_cem_bias",
+           "fig_iterations", "fig_paths", "fig_posterior", "fig_profile", "save"]
 
 DPI = 110
 _OPT = colormaps["Dark2"].colors
@@ -93,6 +93,18 @@ CAPTIONS = {
         "posterior has a matching mode (a chain started at a worse optimum stays there) or "
         "not (it leaves for the best one)."),
 }
+
+
+#: caption of ``bumps_posterior.png`` when the posterior is the exact grid one (``--quick``)
+GRID_CAPTION = (
+    "The nine-point posterior (same means, sigma and tau fixed, default prior) computed "
+    "exactly on a grid (quick mode; the full run shows NUTS chains here), over the same "
+    "axes. Left, unordered model: independent draws from the grid posterior, the MAP-EM "
+    "path (the iterates of EM on the log posterior) and the grid's most probable cell. "
+    "Right, ordered model (mu1 < mu2): the same posterior restricted to mu1 < mu2. "
+    "Supports: the posterior has the same bumps as the likelihood, but all its mass is on "
+    "the best pair (half on each labelling); the regions nearest the worse pair (33 nats "
+    "lower) hold about e^-32 of it and get no draw; ordering removes the label-swapped copy.")
 
 
 def _new(nrows=1, ncols=1, *, size, **kwargs):
@@ -211,10 +223,12 @@ def fig_posterior(surf: xr.Dataset, post: dict) -> Figure:
                    zorder=5, label="likelihood maxima")
         ds = post[key]
         m = ds["means"].transpose("chain", "draw", "component").values
-        starts = np.reshape(ds.attrs["starts"], (-1, 2))
+        grid = "starts" not in ds.attrs  # draws from the exact grid posterior
+        starts = np.reshape(ds.attrs.get("starts", []), (-1, 2))
         for c in range(m.shape[0]):
             ax.scatter(m[c, :, 0], m[c, :, 1], s=5, alpha=0.4, lw=0, color=_CHAIN[c],
-                       label=f"chain {c}, started at ({starts[c, 0]:g}, {starts[c, 1]:g})")
+                       label=f"draws ({m.shape[1]}, independent)" if grid else
+                       f"chain {c}, started at ({starts[c, 0]:g}, {starts[c, 1]:g})")
         if key == "ordered":
             lo, hi = surf["mu1"].values[[0, -1]]
             ax.fill_between([lo, hi], [lo, hi], lo, color="0.9", zorder=0,
@@ -223,13 +237,15 @@ def fig_posterior(surf: xr.Dataset, post: dict) -> Figure:
             path = post["map_path"]["means"].values[0]
             ax.plot(path[:, 0], path[:, 1], color="black", lw=1.4, marker="o", ms=3,
                     label="MAP-EM path (EM on the log posterior)")
-            fm = post["find_map"]
+            fm = post["mode"] if grid else post["find_map"]
             ax.scatter(fm[0], fm[1], marker="*", s=260, facecolor="none", edgecolor="red",
-                       lw=1.5, zorder=6, label=f"find_MAP ({fm[0]:.3g}, {fm[1]:.3g})")
-        ax.set_title(f"NUTS, {key} model ({m.shape[1]} draws per chain)", fontsize=9)
+                       lw=1.5, zorder=6, label=f"{'grid mode' if grid else 'find_MAP'} "
+                                               f"({fm[0]:.3g}, {fm[1]:.3g})")
+        ax.set_title(f"{ds.attrs['method']}, {key} model ({m.shape[1]} draws)" if grid else
+                     f"NUTS, {key} model ({m.shape[1]} draws per chain)", fontsize=9)
         leg = ax.legend(loc="lower left", fontsize=7, framealpha=0.85)
         for h, t in zip(leg.legend_handles, leg.get_texts(), strict=True):
-            if t.get_text().startswith("chain"):  # the draws' dots, readable in the legend
+            if t.get_text().startswith(("chain", "draws")):  # the dots, readable in the legend
                 h.set_sizes([25])
                 h.set_alpha(1)
     return fig
@@ -265,7 +281,7 @@ def fig_cem_bias(bias: xr.Dataset) -> Figure:
     if "post_bias" in bias:
         reps = bias.sizes["post_replicate"]
         ax.plot(bias["post_separation"], bias["post_bias"], color="tab:blue", marker="D",
-                ls="--", label=f"posterior mean (NUTS), first {reps} data set(s)")
+                ls="--", label=f"posterior mean (quadrature), first {reps} data set(s)")
         ax.plot(bias["post_separation"], bias["post_em_bias"], color="black", marker="D",
                 mfc="none", ls=":", label=f"EM on the same {reps} data set(s)")
     ax.axhline(0, color="0.5", lw=0.8)
@@ -303,6 +319,12 @@ def fig_atlas(tree: xr.DataTree) -> Figure:
           xlim=(ll.min() - 1, ll.max() + 0.6 * (ll.max() - ll.min() + 2)),
           title="EM's atlas of optima")
     b.invert_yaxis()
+    if "modes" not in tree["comparison"].children:  # no NUTS (quick mode)
+        c.text(0.5, 0.5, "NUTS: run without --quick\n(posterior draws per chain,\n"
+               "chains started over the atlas)", ha="center", va="center", fontsize=11,
+               transform=c.transAxes)
+        c.set(xticks=[], yticks=[], title="Posterior draws per chain (full run only)")
+        return fig
     modes = tree["comparison/modes"].to_dataset()
     per = modes["share_per_chain"].transpose("chain", "optimum").values
     bottom = np.zeros(per.shape[0])

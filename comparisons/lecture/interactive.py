@@ -65,6 +65,9 @@ def page_data(x, fixed: dict, surf, post: dict | None) -> dict:
         "colormap": np.round(colormaps["viridis"](np.linspace(0, 1, 17))[:, :3], 4).tolist(),
         "posterior": {k: _thin(post[k], MAX_DRAWS) if k in post else []
                       for k in ("unordered", "ordered")},
+        "draws_kind": (f"Draws from the {post['unordered'].attrs['method']}"
+                       if "method" in getattr(post.get("unordered"), "attrs", {})
+                       else "NUTS draws"),
     }
 
 
@@ -85,6 +88,7 @@ def page_html(data: dict) -> str:
                        ("__SURFACE_TEXT__", surface), ("__DEPTH__", f"{data['depth']:g}"),
                        ("__N_UNORDERED__", str(len(data["posterior"]["unordered"]))),
                        ("__N_ORDERED__", str(len(data["posterior"]["ordered"]))),
+                       ("__DRAWS_KIND__", data["draws_kind"]),
                        ("__DATA__", payload), ("__SCRIPT__", script)):
         html = html.replace(key, value)
     return html

@@ -12,6 +12,7 @@ from mixcompare.comparisons.io import write_text_atomic
 from mixcompare.comparisons.lecture.figures import (
     CAPTIONS,
     DEPTH,
+    GRID_CAPTION,
     fig_atlas,
     fig_basins,
     fig_cem_bias,
@@ -149,7 +150,11 @@ def _theory_sections(p: _Page, th: dict, b, post, table):
              CAPTIONS["bumps_paths"])
     p.figure("bumps_basins", fig_basins(b.surface, b.basin_em, b.basin_cem),
              CAPTIONS["bumps_basins"])
-    p.figure("bumps_posterior", fig_posterior(b.surface, post), CAPTIONS["bumps_posterior"])
+    grid = "mode" in post  # quick mode: the exact posterior on a grid instead of NUTS
+    p.figure("bumps_posterior", fig_posterior(b.surface, post),
+             GRID_CAPTION if grid else CAPTIONS["bumps_posterior"])
+    if grid:
+        p.text(pages_slides.grid_posterior_note(post["unordered"].attrs))
     p.text(pages_slides.estep_section(th["worked"]))
     p.text(pages_slides.mstep_section(th["resp"]))
     start = ", ".join(f"{v:g}" for v in table[["mu1", "mu2"]].values[0])
@@ -218,11 +223,18 @@ def write_lecture(out: Path, b, post: dict, table: pd.DataFrame, bias: xr.Datase
         p.caps.append((f"cpg/{name}.png", cap))
         p.text(f"![{name}](cpg/{name}.png)\n\n*{cap}*\n")
     p.text("## 7. EM converges to a local, not global, maximum\n")
-    cen = gal.summary()["nuts"]["census"]
+    nuts = gal.summary().get("nuts")
     p.table("galaxies_atlas", _atlas_table(gal.tree), "Galaxies, K = 3: EM's atlas of optima")
-    p.text(f"Posterior census: **{cen['kind']}** ({cen['reason']}).\n")
+    if nuts:
+        cen = nuts["census"]
+        census = f"{cen['kind']} ({cen['reason']})"
+        p.text(f"Posterior census: **{cen['kind']}** ({cen['reason']}).\n")
+    else:
+        census = "not run (--quick)"
+        p.text("Posterior census: NUTS: run without --quick (the chains started over the "
+               "atlas and the right panel's shares of draws are left to the full run).\n")
     p.figure("galaxies_atlas", fig_atlas(gal.tree), CAPTIONS["galaxies_atlas"].format(
-        n_init=n_init, census=f"{cen['kind']} ({cen['reason']})"))
+        n_init=n_init, census=census))
     p.files.append(write_text_atomic(out / "index.md", "\n".join(p.md)))
     p.files.append(write_text_atomic(out / "captions.md", "# Figures and captions\n\n" + "".join(
         f"- `{name}`: {cap}\n" for name, cap in p.caps)))

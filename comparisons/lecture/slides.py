@@ -54,7 +54,9 @@ class LectureSettings:
     path_iter : int
         Iterations drawn per EM/CEM path.
     draws, tune, chains : int
-        NUTS settings of the CpG comparison.
+        NUTS settings of the CpG comparison (2 x 1000 draws: the table's
+        posterior means, sds and 94 % HDIs, well within their MCSE of what
+        more draws give; 1500 per chain cost seconds the page did not show).
     gal_draws : int
         Draws per chain of galaxies (``tune`` warm-up steps, four chains, one
         per start over the atlas).
@@ -62,15 +64,13 @@ class LectureSettings:
         Draws and tuning steps per chain of the nine-point posterior (four
         chains, one per bump; two on the ordered model): a picture of where
         the draws sit, not an estimate.
-    bias_draws : int
-        Draws and tuning steps per chain (two chains) of each posterior mean
-        on the bias curve.
     separations : tuple of float
         Separations (in sds) of the CEM-versus-EM bias curve.
     n_sim, replicates : int
         Observations per simulated data set and data sets per separation.
     posterior_separations : tuple of float
-        Separations at which a small NUTS run gives the posterior mean (empty: skipped).
+        Separations at which the bias curve also shows the posterior mean (by quadrature
+        on a grid; empty: skipped).
     posterior_replicates : int
     n_init, n_boot : int
         EM restarts (the atlas) and bootstrap refits of the comparisons.
@@ -78,7 +78,12 @@ class LectureSettings:
         Methods of the CpG comparison.
     extras : bool
         The comparisons' prior sensitivity and ArviZ predictive groups (off
-        in ``QUICK``: the lecture's pages do not need them).
+        in both settings: no page, table or figure of the lecture shows them;
+        ``mixcompare compare cpg`` does).
+    nuts : bool
+        NUTS where the lecture samples: the nine-point posterior (else it is
+        computed exactly on a grid, :mod:`.grid_posterior`) and galaxies'
+        posterior (else EM's and MAP-EM's side only); CpG's by ``cpg_methods``.
     k_parts, k_boot, k_draws
         Slides 28-29's K-choice panel (:func:`comparisons.choose_k`, K = 1..2
         on the CpG data): its parts (EM's criteria and SMC's P(K | y); the
@@ -86,18 +91,20 @@ class LectureSettings:
         ``mixcompare choose-k``: at n = 1000 they would add a minute to the
         lecture), bootstrap samples per likelihood-ratio test when ``"lrt"``
         is among the parts (39: the smallest p-value is then 1/40, below 5 %),
-        and SMC particles per chain.
+        and SMC particles per chain (100: log P(y | K) of K = 2 and K = 1 differ
+        by some 80 nats, against a standard error of a few nats at 100
+        particles, so P(K = 1 | y) stays below 1e-30; 200 particles took up to twice
+        as long for the same answer).
     """
 
     n_grid: int = 241
     n_basin: int = 121
     path_iter: int = 8
-    draws: int = 1500
+    draws: int = 1000
     tune: int = 500
     chains: int = 2
     gal_draws: int = 500
     bump_draws: int = 400
-    bias_draws: int = 300
     separations: tuple = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
     n_sim: int = 200
     replicates: int = 20
@@ -106,10 +113,11 @@ class LectureSettings:
     n_init: int = 50
     n_boot: int = 100
     cpg_methods: tuple = METHODS
-    extras: bool = True
+    extras: bool = False
+    nuts: bool = True
     k_parts: tuple = ("em", "smc")
     k_boot: int = 39
-    k_draws: int = 200
+    k_draws: int = 100
 
     def compare_options(self) -> dict:
         """Return the options of ``compare`` that :attr:`extras` switches."""
@@ -122,7 +130,7 @@ QUICK = replace(FULL, n_grid=121, n_basin=61, draws=100, tune=100, chains=2, gal
                 bump_draws=100,
                 separations=(0.5, 1.5, 2.5, 4.0), n_sim=100, replicates=4,
                 posterior_separations=(), posterior_replicates=0, n_init=20, n_boot=0,
-                cpg_methods=("em", "map_em", "nuts"), extras=False, k_parts=("em",), k_boot=0)
+                cpg_methods=("em", "map_em"), nuts=False, k_parts=("em",), k_boot=0)
 
 
 def bumps_data() -> tuple[np.ndarray, dict]:
@@ -240,9 +248,19 @@ def bumps_posterior(*, draws: int = 200, tune: int = 200, rng=None, cores=None) 
             mtree = models.fit_map(model, rng=seeds[2], n_starts=2)
             out["find_map"] = np.asarray(mtree["posterior"]["means"].values[0, 0], float)
             out["find_map_log_density"] = float(mtree.attrs["log_density"])
-    out["map_path"] = em_paths_mod.em_paths(x, [MAP_PATH_START], fixed=fixed, prior=prior,
-                                       max_iter=12)
+    out["map_path"] = map_em_path()
     return out
+
+
+def map_em_path(max_iter: int = 12) -> xr.Dataset:
+    """Return MAP-EM's path on the nine-point posterior from :data:`MAP_PATH_START`.
+
+    :func:`.paths.em_paths` with the default prior (:meth:`em.Prior.default`
+    of the nine points) and the lecture's fixed weights and variances.
+    """
+    x, fixed = bumps_data()
+    return em_paths_mod.em_paths(x, [MAP_PATH_START], fixed=fixed, prior=em.Prior.default(x),
+                                 max_iter=max_iter)
 
 
 def iteration_table(x=TWO_ITER_X, start=TWO_ITER_START, n_iter: int = 6) -> pd.DataFrame:
@@ -278,8 +296,8 @@ def _fit_quiet(X, algorithm, start, fixed):
 
 
 def cem_bias(separations=QUICK.separations, *, n: int = 100, replicates: int = 4,
-             posterior_separations=(), posterior_replicates: int = 0, draws: int = 200,
-             tune: int = 200, rng=None) -> xr.Dataset:
+             posterior_separations=(), posterior_replicates: int = 0,
+             rng=None) -> xr.Dataset:
     """Measure the bias of CEM and EM (and the posterior mean) as two components overlap.
 
     Data: ``n`` points from ``0.5 N(0, 1) + 0.5 N(sep, 1)``; model: the
@@ -293,11 +311,11 @@ def cem_bias(separations=QUICK.separations, *, n: int = 100, replicates: int = 4
         Distances between the true means, in sds.
     n, replicates : int
     posterior_separations : sequence of float
-        Where a small NUTS run (ordered model, 2 chains) also gives the
-        posterior mean of the separation; empty to skip.
+        Where the posterior mean of the separation is also given (two free
+        means: by quadrature on a grid,
+        :func:`.grid_posterior.posterior_mean_separation`); empty to skip.
     posterior_replicates : int
         Data sets per posterior separation (the first replicates).
-    draws, tune : int
     rng : int, numpy.random.Generator or None
 
     Returns
@@ -334,33 +352,23 @@ def cem_bias(separations=QUICK.separations, *, n: int = 100, replicates: int = 4
     if not pseps or posterior_replicates < 1:
         ds.attrs["posterior"] = "skipped (quick settings)"
         return ds
-    from mixcompare import models
+    from .grid_posterior import posterior_mean_separation
 
     reps = min(posterior_replicates, replicates)
-    post = np.full((len(pseps), reps), np.nan)
-    # one prior for every data set (the default prior of their pooled values): one model
-    # is compiled and the data sets are swapped in
+    # one prior for every data set (the default prior of their pooled values)
     prior = em.Prior.default(np.concatenate([data[(s, r)] for s in pseps for r in range(reps)]))
-    for i, sep in enumerate(pseps):
-        for r in range(reps):
-            X = data[(sep, r)]
-            model = models.cached_model(X, 2, prior=prior, fixed=fixed, ordered=True).model
-            # one process: for runs this small, starting a second one costs more than it saves
-            tree = models.fit_nuts(model, draws=draws, tune=tune, chains=2,
-                                   init={"means": np.array([0.0, sep])}, rng=rng.spawn(1)[0],
-                                   progressbar=False, cores=1)
-            m = tree["posterior"]["means"].values
-            post[i, r] = float(np.abs(m[..., 1] - m[..., 0]).mean())
+    post = np.array([[posterior_mean_separation(data[(sep, r)], fixed, prior)
+                      for r in range(reps)] for sep in pseps])
     ds["post_estimate"] = (("post_separation", "post_replicate"), post)
     ds = ds.assign_coords(post_separation=pseps, post_replicate=np.arange(reps))
     ds["post_bias"] = ds["post_estimate"].mean("post_replicate") - ds["post_separation"]
     same = ds["estimate"].sel(algorithm="em", separation=pseps).isel(replicate=slice(0, reps))
     ds["post_em_bias"] = ("post_separation", (same.mean("replicate") - same["separation"]).values)
     ds.attrs["posterior"] = (
-        f"posterior mean of |mu2 - mu1| (ordered model, one default prior from the pooled "
-        f"data sets, 2 chains x {draws} "
-        f"draws) on the first {reps} data set(s), drawn with EM's bias on the same data sets "
-        "for a like-for-like comparison")
+        "posterior mean of |mu2 - mu1| (one default prior from the pooled data sets; two "
+        "free means, so computed by quadrature on a grid: no Monte Carlo error) on "
+        f"the first {reps} data set(s), drawn with EM's bias on the same data sets for a "
+        "like-for-like comparison")
     return ds
 
 
@@ -379,10 +387,12 @@ def galaxies_atlas(settings: LectureSettings = QUICK, rng=None,
     """Fit galaxies with K = 3: EM's atlas of optima and an unordered posterior started on it.
 
     Chains start over the atlas (``init="atlas"``, four chains), so the
-    posterior's census can show several modes where EM found several optima.
+    posterior's census can show several modes where EM found several optima;
+    without ``settings.nuts``, EM's and MAP-EM's side only.
     """
     ds = datasets.load("galaxies")
-    return compare(ds.X, 3, methods=("em", "map_em", "nuts"), draws=settings.gal_draws,
+    methods = ("em", "map_em", "nuts") if settings.nuts else ("em", "map_em")
+    return compare(ds.X, 3, methods=methods, draws=settings.gal_draws,
                    tune=settings.tune, chains=4, init="atlas", n_init=settings.n_init,
                    n_boot=0, rng=rng, progress=progress, **settings.compare_options(),
                    **ds.metadata())
