@@ -30,7 +30,7 @@ PARTS = ("slides 28-29: one Gaussian in closed form, or two? (K = 1 against K = 
          "slides 32-35: the nine-point likelihood surface, EM's paths and basins",
          "slides 36-42: the nine-point posterior, the E- and M-step by hand, two iterations",
          "CEM against EM: the bias curve",
-         "slide 30: CpG (simulated) by EM, MAP-EM, find_MAP and NUTS",
+         "slide 30: CpG (simulated) by EM and MAP-EM (and, without --quick, find_MAP and NUTS)",
          "galaxies: EM's atlas of optima and the posterior's modes",
          "writing the lecture's pages, figures and interactive index.html")
 
