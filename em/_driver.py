@@ -18,7 +18,6 @@ from ._auto import AUTO_MAX_INIT, run_until_stable
 from ._design import Components
 from ._engine import (
     ALGORITHMS,
-    MONOTONE_RTOL,
     EMState,
     Problem,
     StepInfo,
@@ -31,6 +30,8 @@ from ._engine import (
 )
 from ._estep import log_prob
 from ._model import Params
+from ._monotone import MONOTONE_RTOL
+from ._smem import split_and_merge
 from ._validation import check_positive_int, check_rng
 from ._warnings import ConvergenceWarning, DegenerateWarning
 from .result import EMResult, Trace
@@ -193,13 +194,18 @@ def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="km
         runs, capped = run_until_stable(problem, init=init, max_init=max_init,
                                         max_iter=max_iter, tol=tol, atlas_tol=atlas_tol,
                                         rng=rng, keep_resp=keep_resp, polish=bool(polish))
+        origins = ["restart"] * len(runs)
+        origins += split_and_merge(problem, runs, max_iter=max_iter, tol=tol,
+                                   atlas_tol=atlas_tol, keep_resp=keep_resp,
+                                   polish=bool(polish))
     else:
         runs = run_restarts(problem, init=init, n_init=n_init, max_iter=max_iter, tol=tol,
                             rng=rng, keep_resp=keep_resp, polish=bool(polish))
-    return _assemble(problem, runs, algorithm, atlas_tol, keep_resp, tol, capped)
+        origins = ["restart"] * len(runs)
+    return _assemble(problem, runs, origins, algorithm, atlas_tol, keep_resp, tol, capped)
 
 
-def _assemble(problem: Problem, runs, algorithm, atlas_tol, keep_resp, tol,
+def _assemble(problem: Problem, runs, origins, algorithm, atlas_tol, keep_resp, tol,
               capped=False) -> EMResult:
     spec = problem.spec
     shift = problem.loglik_shift  # user-scale objective minus internal-scale objective
@@ -216,6 +222,7 @@ def _assemble(problem: Problem, runs, algorithm, atlas_tol, keep_resp, tol,
             ll = s.loglik
         logliks.append(ll + shift)
     groups = select(problem, runs, atlas_tol)
+    random = np.array([o == "restart" for o in origins])
     restart_opt = np.empty(len(runs), dtype=int)
     optima = []
     for j, g in enumerate(groups):
@@ -227,7 +234,7 @@ def _assemble(problem: Problem, runs, algorithm, atlas_tol, keep_resp, tol,
             weights=user.weights, means=means, variances=var, covariances=user.covariances,
             log_likelihood=float(logliks[g[0]]),
             objective=float(rep.objective + shift),
-            count=len(g), basin_share=len(g) / len(runs),
+            count=int(random[g].sum()), basin_share=float(random[g].sum() / random.sum()),
             n_iter=tuple(len(runs[i][0]) - 1 for i in g),
             converged=all(runs[i][1] for i in g),
             degenerate=bool(degenerate(problem, rep).any()), restarts=tuple(g),
@@ -235,7 +242,8 @@ def _assemble(problem: Problem, runs, algorithm, atlas_tol, keep_resp, tol,
     restarts = tuple(
         Restart(log_likelihood=float(logliks[i]),
                 objective_trace=np.array([s.objective for s in h]) + shift,
-                n_iter=len(h) - 1, converged=conv, optimum=int(restart_opt[i]))
+                n_iter=len(h) - 1, converged=conv, optimum=int(restart_opt[i]),
+                origin=origins[i])
         for i, (h, conv, _) in enumerate(runs))
 
     best = groups[0][0]
@@ -255,6 +263,7 @@ def _assemble(problem: Problem, runs, algorithm, atlas_tol, keep_resp, tol,
         weights=np.stack([p.weights for p in hist_user]),
         means=tr_means, variances=tr_var,
         resp=np.stack(resp) if keep_resp else None,
+        accelerated=np.array([s.accelerated for s in history]),
     )
     log_posterior = None
     if problem.prior is not None:
