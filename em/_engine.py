@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _squarem
 from ._atlas import group_optima
 from ._design import Components, Design
 from ._estep import e_step, tolerance_kappa
@@ -40,7 +41,7 @@ from ._monotone import check_step
 from ._mstep import m_step
 from ._refine import refine
 from ._spurious import order_groups, spurious_components
-from ._squarem import CRAWL, continue_run
+from ._squarem import continue_run
 from ._stopping import param_step, polish_budget, settled
 from ._validation import check_positive_int, check_rng
 from ._warnings import SymmetricStartWarning
@@ -179,7 +180,8 @@ def _run(problem: Problem, p0: Params, a0: np.ndarray, f0: Factors, max_iter: in
     converged, budget, last = False, 0, np.inf
     while len(history) - 1 < max_iter:
         state = history[-1]
-        if not problem.hard and (converged or len(history) - 1 >= CRAWL):
+        if _squarem.ACCELERATE and not problem.hard and (
+                converged or len(history) - 1 >= _squarem.CRAWL):
             converged = continue_run(problem, history, resp, step=step, evaluate=_evaluate,
                                      n=n, keep=keep_resp, converged=converged,
                                      max_iter=max_iter, tol=tol, polish=polish)

@@ -30,6 +30,8 @@ from ._stopping import PARAM_TOL, param_step, settled
 
 #: plain EM iterations after which a restart that has not met ``tol`` is accelerated
 CRAWL = 100
+#: False runs plain EM throughout (the reference the tests compare SQUAREM with)
+ACCELERATE = True
 #: first cap on ``|alpha|`` and the factor by which it grows when reached
 ALPHA_MAX0 = 4.0
 ALPHA_GROWTH = 4.0
