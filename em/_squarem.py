@@ -26,7 +26,7 @@ import numpy as np
 from ._floor import project
 from ._model import Params
 from ._monotone import check_step
-from ._stopping import PARAM_TOL, param_step, settled
+from ._stopping import param_step, settled
 
 #: plain EM iterations after which a restart that has not met ``tol`` is accelerated
 CRAWL = 100
@@ -121,13 +121,13 @@ def continue_run(problem, history: list, resp, *, step, evaluate, n: int, keep: 
     polish has no budget but ``max_iter`` (a SQUAREM cycle costs three passes
     where plain EM's polish needed tens to thousands on flat optima). The
     polish ends when a cycle's two plain steps pass Aitken's test
-    (:func:`em._stopping.settled`) and the previous cycle's extrapolation
-    moved the parameters by less than ``PARAM_TOL``: right after a long
-    extrapolation the fast directions dominate the two steps and their ratio
-    underestimates the slow rate, so Aitken's test alone would stop early.
+    (:func:`em._stopping.settled`) with the rate taken as the largest ratio
+    of two plain steps seen in the cycles so far: right after an
+    extrapolation the fast directions can dominate the two steps, and their
+    ratio alone would underestimate the slow rate and stop early.
     """
     K = problem.spec.n_components
-    alpha_max, jump = ALPHA_MAX0, np.inf
+    alpha_max, rho_max = ALPHA_MAX0, 0.0
 
     def plain(state):
         buf = np.empty((n, K)) if keep else None
@@ -147,12 +147,16 @@ def continue_run(problem, history: list, resp, *, step, evaluate, n: int, keep: 
             new, info = plain(history[-1])
             sizes.append(param_step((s0 if s == 0 else history[-2]).params, new.params))
             converged = converged or abs(info.delta) < tol
-            if converged and (not polish or (s == 1 and jump < PARAM_TOL
-                                             and settled(sizes[1], sizes[0]))):
+            if converged and not polish:
                 return converged
+        ratio = sizes[1] / sizes[0] if sizes[0] > 0 else 0.0
+        rate = max(ratio, rho_max)
+        if converged and settled(sizes[1], sizes[1] / rate if rate > 0 else np.inf):
+            return converged
+        if ratio < 1.0:
+            rho_max = max(rho_max, ratio)
         s1, s2 = history[-2], history[-1]
         ext = extrapolate(problem, s0, s1, s2, alpha_max)
-        jump = 0.0
         if ext is None or len(history) - 1 >= max_iter:
             continue
         params, anchors, factors, alpha = ext
@@ -160,7 +164,6 @@ def continue_run(problem, history: list, resp, *, step, evaluate, n: int, keep: 
         stats, obj, loglik = evaluate(problem, params, anchors, factors, buf)
         if np.isfinite(obj) and obj >= s2.objective:
             history.append(type(s2)(params, anchors, factors, stats, obj, loglik, True))
-            jump = param_step(s2.params, params)
             if keep:
                 resp.append(buf)
             if -alpha >= alpha_max:
