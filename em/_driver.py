@@ -112,9 +112,9 @@ def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="km
         iterations. It is then polished by SQUAREM cycles (Notes) until the
         parameters have settled, i.e. Aitken's estimate of their distance
         to the fixed point (weights, means in data sds, log-sds) from a
-        cycle's two EM steps is below 1e-6 after an extrapolation that moved
-        them by less than that (see :func:`em._stopping.settled`), within
-        ``max_iter`` iterations in all. A restart that has not met ``tol``
+        cycle's two EM steps, at the largest rate seen in the cycles, is
+        below 1e-6 (see :func:`em._stopping.settled`), within ``max_iter``
+        iterations in all. A restart that has not met ``tol``
         after 100 plain iterations is accelerated too. Along flat
         directions the objective stops moving long before the parameters do;
         without the polish, restarts stop at different points of the same
