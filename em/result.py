@@ -68,6 +68,8 @@ class EMResult:
     optima : tuple of Optimum
         Distinct optima, best first; ``optima[0]`` is the returned fit.
     restarts : tuple of Restart
+        Every run: the random restarts, then (``n_init="auto"``) the
+        split-and-merge runs, named by ``Restart.origin``.
     labels : ndarray of shape (n_samples,)
         Most probable component of each observation, from a final E-step at
         the returned parameters (computed the first time it is read, as are
