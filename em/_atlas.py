@@ -24,6 +24,10 @@ class Restart:
     converged : bool
     optimum : int
         Index of the optimum in ``EMResult.optima`` this restart reached.
+    origin : str
+        ``"restart"`` for a random start; for a run of the split-and-merge
+        stage of ``n_init="auto"``, which components of the best optimum it
+        merged and split (e.g. ``"split-and-merge: merge 0+2, split 1"``).
     """
 
     log_likelihood: float
@@ -31,6 +35,7 @@ class Restart:
     n_iter: int
     converged: bool
     optimum: int
+    origin: str = "restart"
 
 
 @dataclass(frozen=True)
@@ -45,9 +50,10 @@ class Optimum:
     objective : float
         The maximised objective (equals ``log_likelihood`` for MLE EM).
     count : int
-        Number of restarts that reached it.
+        Number of random restarts that reached it (split-and-merge runs,
+        which start from another optimum, are not counted).
     basin_share : float
-        ``count / n_init``.
+        ``count`` over the number of random restarts.
     n_iter : tuple of int
         Iterations of each restart that reached it.
     converged : bool
@@ -55,7 +61,7 @@ class Optimum:
     degenerate : bool
         A component at the variance floor or with effective size below d + 1.
     restarts : tuple of int
-        Indices of the restarts.
+        Indices of the restarts (random and split-and-merge) that reached it.
     spurious : bool
         A component fitted to a few close points with a tiny variance (see
         :func:`em._spurious.spurious_components`); such an optimum is kept

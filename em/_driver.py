@@ -18,7 +18,6 @@ from ._auto import AUTO_MAX_INIT, run_until_stable
 from ._design import Components
 from ._engine import (
     ALGORITHMS,
-    MONOTONE_RTOL,
     EMState,
     Problem,
     StepInfo,
@@ -31,6 +30,8 @@ from ._engine import (
 )
 from ._estep import log_prob
 from ._model import Params
+from ._monotone import MONOTONE_RTOL
+from ._smem import split_and_merge
 from ._validation import check_positive_int, check_rng
 from ._warnings import ConvergenceWarning, DegenerateWarning
 from .result import EMResult, Trace
@@ -99,18 +100,22 @@ def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="km
         ``"auto"``: restart in batches of 10 until the returned optimum has
         been reached by two restarts, at most ``max_init``
         (``EMResult.init_cap_reached`` says whether the cap stopped it; the
-        restarts made are ``EMResult.restarts``). The same seed gives the
-        same restarts, whatever the batches.
+        restarts made are ``EMResult.restarts``), then search around the
+        best proper optimum by split-and-merge (Notes; K >= 3, soft EM, no
+        fixed block). The same seed gives the same restarts, whatever the
+        batches.
     max_iter : int, default 1000
         Maximum number of iterations (M-steps) per restart; 0 evaluates the start.
     tol : float, default 1e-6
         A restart has converged when the objective (total log-likelihood,
         summed over the data) changes by less than ``tol`` between
-        iterations. It is then polished: it iterates on until the parameters
-        have settled, i.e. Aitken's estimate of their distance to the fixed
-        point (weights, means in data sds, log-sds) is below 1e-6 (see
-        :func:`em._stopping.settled`), for at most as many iterations again
-        (at least 200) and ``max_iter`` in all. Along flat
+        iterations. It is then polished by SQUAREM cycles (Notes) until the
+        parameters have settled, i.e. Aitken's estimate of their distance
+        to the fixed point (weights, means in data sds, log-sds) from a
+        cycle's two EM steps, at the largest rate seen in the cycles, is
+        below 1e-6 (see :func:`em._stopping.settled`), within ``max_iter``
+        iterations in all. A restart that has not met ``tol``
+        after 100 plain iterations is accelerated too. Along flat
         directions the objective stops moving long before the parameters do;
         without the polish, restarts stop at different points of the same
         optimum. ``tol=0`` runs exactly ``max_iter`` iterations.
@@ -168,6 +173,35 @@ def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="km
     scale and separation of the clusters.
     CEM (Celeux & Govaert 1992) increases the classification likelihood.
 
+    SQUAREM (Varadhan & Roland 2008, scheme S3, with a monotone safeguard;
+    :mod:`em._squarem`): with ``F`` one EM iteration and ``theta`` the
+    parameters as log-weights, means in data sds and log-variances (diagonal
+    structures) or covariance matrices (full, tied), a cycle from ``theta_0``
+    computes ``theta_1 = F(theta_0)``, ``theta_2 = F(theta_1)``,
+    ``r = theta_1 - theta_0``, ``v = theta_2 - 2 theta_1 + theta_0``,
+    ``alpha = -max(1, min(|r| / |v|, alpha_max))`` and
+    ``theta' = theta_0 - 2 alpha r + alpha^2 v`` (weights renormalised,
+    covariances projected on the floor, fixed blocks kept). ``theta'`` is
+    kept only when its objective is at least ``theta_2``'s, so the objective
+    trace stays monotone; ``alpha_max`` starts at 4, grows 4-fold when
+    reached and shrinks 4-fold after a rejection. Extrapolated iterates
+    are marked in ``Trace.accelerated``; MAP-EM is accelerated on its log
+    posterior; CEM is not accelerated.
+
+    Split-and-merge (Ueda, Nakano, Ghahramani & Hinton 2000;
+    :mod:`em._smem`), after the restarts of ``n_init="auto"``: from the best
+    proper optimum, a candidate merges components ``i, j`` (matching their
+    first two moments) and splits ``k`` in two along its principal axis
+    (keeping its moments); pairs are ranked by ``J_merge = P_i . P_j`` (the
+    responsibility vectors), splits by the local Kullback-Leibler divergence
+    ``J_split(k) = sum_n f_nk log(f_nk / q_nk)`` with ``f_nk = r_nk / N_k``
+    and ``q_nk`` component ``k``'s density at the data renormalised over
+    them. EM runs from the 5 best-ranked candidates in turn; the first to
+    reach a proper optimum of higher objective becomes the best and the
+    ranking restarts from it (at most 10 rounds). Every candidate's run is
+    in the atlas, ``Restart.origin`` naming it; ``Optimum.count`` and
+    ``basin_share`` count random restarts only.
+
     Spurious optima (McLachlan & Peel 2000, section 3.10; Hathaway 1985): a
     component is spurious when its generalised sd ``|Sigma_k|^(1/(2d))`` is
     below 0.05 times the median of the other components' and it holds fewer
@@ -179,6 +213,8 @@ def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="km
     Celeux & Govaert (1992), Comput. Stat. Data Anal. 14, 315-332.
     McLachlan & Peel (2000), Finite Mixture Models, Wiley.
     Hathaway (1985), Ann. Statist. 13, 795-800.
+    Varadhan & Roland (2008), Scand. J. Statist. 35, 335-353.
+    Ueda, Nakano, Ghahramani & Hinton (2000), Neural Comput. 12, 2109-2128.
     """
     problem, max_iter, n_init = prepare(
         X, n_components, algorithm=algorithm, structure=structure, fixed=fixed,
@@ -193,13 +229,18 @@ def fit(X, n_components, *, algorithm="em", structure=None, fixed=None, init="km
         runs, capped = run_until_stable(problem, init=init, max_init=max_init,
                                         max_iter=max_iter, tol=tol, atlas_tol=atlas_tol,
                                         rng=rng, keep_resp=keep_resp, polish=bool(polish))
+        origins = ["restart"] * len(runs)
+        origins += split_and_merge(problem, runs, max_iter=max_iter, tol=tol,
+                                   atlas_tol=atlas_tol, keep_resp=keep_resp,
+                                   polish=bool(polish))
     else:
         runs = run_restarts(problem, init=init, n_init=n_init, max_iter=max_iter, tol=tol,
                             rng=rng, keep_resp=keep_resp, polish=bool(polish))
-    return _assemble(problem, runs, algorithm, atlas_tol, keep_resp, tol, capped)
+        origins = ["restart"] * len(runs)
+    return _assemble(problem, runs, origins, algorithm, atlas_tol, keep_resp, tol, capped)
 
 
-def _assemble(problem: Problem, runs, algorithm, atlas_tol, keep_resp, tol,
+def _assemble(problem: Problem, runs, origins, algorithm, atlas_tol, keep_resp, tol,
               capped=False) -> EMResult:
     spec = problem.spec
     shift = problem.loglik_shift  # user-scale objective minus internal-scale objective
@@ -216,6 +257,7 @@ def _assemble(problem: Problem, runs, algorithm, atlas_tol, keep_resp, tol,
             ll = s.loglik
         logliks.append(ll + shift)
     groups = select(problem, runs, atlas_tol)
+    random = np.array([o == "restart" for o in origins])
     restart_opt = np.empty(len(runs), dtype=int)
     optima = []
     for j, g in enumerate(groups):
@@ -227,7 +269,7 @@ def _assemble(problem: Problem, runs, algorithm, atlas_tol, keep_resp, tol,
             weights=user.weights, means=means, variances=var, covariances=user.covariances,
             log_likelihood=float(logliks[g[0]]),
             objective=float(rep.objective + shift),
-            count=len(g), basin_share=len(g) / len(runs),
+            count=int(random[g].sum()), basin_share=float(random[g].sum() / random.sum()),
             n_iter=tuple(len(runs[i][0]) - 1 for i in g),
             converged=all(runs[i][1] for i in g),
             degenerate=bool(degenerate(problem, rep).any()), restarts=tuple(g),
@@ -235,7 +277,8 @@ def _assemble(problem: Problem, runs, algorithm, atlas_tol, keep_resp, tol,
     restarts = tuple(
         Restart(log_likelihood=float(logliks[i]),
                 objective_trace=np.array([s.objective for s in h]) + shift,
-                n_iter=len(h) - 1, converged=conv, optimum=int(restart_opt[i]))
+                n_iter=len(h) - 1, converged=conv, optimum=int(restart_opt[i]),
+                origin=origins[i])
         for i, (h, conv, _) in enumerate(runs))
 
     best = groups[0][0]
@@ -255,6 +298,7 @@ def _assemble(problem: Problem, runs, algorithm, atlas_tol, keep_resp, tol,
         weights=np.stack([p.weights for p in hist_user]),
         means=tr_means, variances=tr_var,
         resp=np.stack(resp) if keep_resp else None,
+        accelerated=np.array([s.accelerated for s in history]),
     )
     log_posterior = None
     if problem.prior is not None:

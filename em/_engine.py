@@ -21,9 +21,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _squarem
 from ._atlas import group_optima
 from ._design import Components, Design
-from ._estep import e_step, kappa, log_prob, tolerance_kappa, use_fast_path
+from ._estep import e_step, tolerance_kappa
 from ._floor import (
     Factors,
     at_floor,
@@ -36,17 +37,16 @@ from ._floor import (
 from ._init import INITIALISERS, symmetric
 from ._map import map_m_step
 from ._model import Params, Scaling, Spec, model_spec, user_params_to_full
+from ._monotone import check_step
 from ._mstep import m_step
 from ._refine import refine
 from ._spurious import order_groups, spurious_components
+from ._squarem import continue_run
 from ._stopping import param_step, polish_budget, settled
 from ._validation import check_positive_int, check_rng
-from ._warnings import MonotonicityError, SymmetricStartWarning
+from ._warnings import SymmetricStartWarning
 
 ALGORITHMS = frozenset({"em", "cem"})
-#: relative size of a decrease of the objective still attributed to round-off
-MONOTONE_RTOL = 1e-10
-_EPS = float(np.finfo(float).eps)
 
 
 class EMState(NamedTuple):
@@ -66,6 +66,8 @@ class EMState(NamedTuple):
         Objective at ``params`` (internal scale).
     loglik : float
         Observed-data log-likelihood at ``params`` (NaN for CEM).
+    accelerated : bool
+        Reached by a SQUAREM extrapolation, not an EM step (:mod:`em._squarem`).
     """
 
     params: Params
@@ -74,6 +76,7 @@ class EMState(NamedTuple):
     stats: np.ndarray
     objective: float
     loglik: float
+    accelerated: bool = False
 
 
 class StepInfo(NamedTuple):
@@ -162,64 +165,32 @@ def step(problem: Problem, state: EMState, resp_out=None) -> tuple[EMState, Step
             StepInfo(obj, obj - state.objective))
 
 
-def _roundoff(problem: Problem, state: EMState) -> float:
-    """Bound on the round-off of one objective evaluation (computed only after a decrease).
-
-    Centred, each point's log-density is ``const_k - maha / 2`` formed from
-    exact differences, so the error of ``log f(x_i)`` is a few ulps of
-    ``|log f(x_i)| + |const| + d`` (the dominant component's terms); the fast
-    uncentred path adds about ``2 kappa`` ulps per point.
-    """
-    p = state.params
-    comp = Components(p.weights, state.anchors, p.covariances, state.factors)
-    means_int = problem.design.internal_means(state.anchors)
-    if use_fast_path(problem.design, comp, means_int, problem.kappa_limit):
-        fast = 2.0 * problem.design.n * (float(kappa(problem.design, comp, means_int).max()) + 1)
-    else:
-        fast = 0.0
-    total = 0.0
-    for _, _, lp in log_prob(problem.design, comp):
-        total += float(np.abs(lp.max(axis=1)).sum())
-    d = problem.design.d
-    with np.errstate(divide="ignore"):
-        const = np.log(p.weights) - 0.5 * state.factors.logdet
-    const = np.abs(const[np.isfinite(const)])
-    total += problem.design.n * (float(const.max(initial=0.0)) + 2.0 * d + 1.0)
-    if problem.prior is not None:
-        total += abs(state.objective - state.loglik) if not problem.hard else 0.0
-    return 16.0 * _EPS * total + 4.0 * _EPS * fast
-
-
 def _run(problem: Problem, p0: Params, a0: np.ndarray, f0: Factors, max_iter: int,
          tol: float, keep_resp: bool, polish: bool = True):
-    """Run one restart: to ``tol`` on the objective, then polished (see :mod:`em._stopping`)."""
+    """Run one restart: to ``tol`` on the objective, then polished (see :mod:`em._stopping`).
+
+    Plain EM until ``tol`` is met or for ``CRAWL`` iterations; the rest by
+    SQUAREM (:mod:`em._squarem`; not for CEM).
+    """
     n = problem.design.n
     K = problem.spec.n_components
     resp = [np.empty((n, K))] if keep_resp else None
     stats, obj, loglik = _evaluate(problem, p0, a0, f0, resp[0] if keep_resp else None)
-    state = EMState(p0, a0, f0, stats, obj, loglik)
-    history = [state]
-    converged = False
-    last = np.inf
-    for _ in range(max_iter):
+    history = [EMState(p0, a0, f0, stats, obj, loglik)]
+    converged, budget, last = False, 0, np.inf
+    while len(history) - 1 < max_iter:
+        state = history[-1]
+        if _squarem.ACCELERATE and not problem.hard and (
+                converged or len(history) - 1 >= _squarem.CRAWL):
+            converged = continue_run(problem, history, resp, step=step, evaluate=_evaluate,
+                                     n=n, keep=keep_resp, converged=converged,
+                                     max_iter=max_iter, tol=tol, polish=polish)
+            break
         buf = np.empty((n, K)) if keep_resp else None
         new, info = step(problem, state, buf)
-        if not np.isfinite(info.objective):
-            raise FloatingPointError(
-                "the objective became non-finite during EM; increase var_floor or reduce "
-                "n_components."
-            )
-        allowed = MONOTONE_RTOL * max(1.0, abs(state.objective))
-        # the round-off bound costs a pass over the data: only when the objective fell
-        if info.delta < -allowed and info.delta < -(allowed + _roundoff(problem, state)
-                                                    + _roundoff(problem, new)):
-            raise MonotonicityError(
-                f"EM decreased its objective from {state.objective!r} to {info.objective!r}; "
-                "this is a bug in mixcompare, please report it with the data."
-            )
+        check_step(problem, state, new)
         size = param_step(state.params, new.params)
-        state = new
-        history.append(state)
+        history.append(new)
         if keep_resp:
             resp.append(buf)
         if not converged and abs(info.delta) < tol:

@@ -2,9 +2,12 @@
 
 A restart has *converged* when the objective changes by less than ``tol``;
 it is then *polished*: it iterates on until :func:`settled` (Aitken's
-estimate of the distance to the fixed point below ``PARAM_TOL``), for at
-most :func:`polish_budget` more iterations and ``max_iter`` in all. The
-bootstrap's refits are not polished (their spread is what counts).
+estimate of the distance to the fixed point below ``PARAM_TOL``), within
+``max_iter`` in all. The polish is accelerated by SQUAREM (see
+:mod:`em._squarem` for how the test is applied to its cycles); plain EM's
+polish (CEM, or with acceleration switched off) also stops after
+:func:`polish_budget` more iterations. The bootstrap's refits are not
+polished (their spread is what counts).
 """
 
 from __future__ import annotations

@@ -32,6 +32,9 @@ class Trace:
     variances : ndarray of shape (n_iter + 1, n_components[, n_features])
     resp : ndarray of shape (n_iter + 1, n_samples, n_components) or None
         Responsibilities at each iterate, with ``keep_resp=True``.
+    accelerated : ndarray of bool, shape (n_iter + 1,) or None
+        True where the iterate is a SQUAREM extrapolation (see ``em.fit``'s
+        Notes) rather than an EM step; the objective still never decreases.
     """
 
     log_likelihood: np.ndarray
@@ -40,6 +43,7 @@ class Trace:
     means: np.ndarray
     variances: np.ndarray
     resp: np.ndarray | None = None
+    accelerated: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,8 @@ class EMResult:
     optima : tuple of Optimum
         Distinct optima, best first; ``optima[0]`` is the returned fit.
     restarts : tuple of Restart
+        Every run: the random restarts, then (``n_init="auto"``) the
+        split-and-merge runs, named by ``Restart.origin``.
     labels : ndarray of shape (n_samples,)
         Most probable component of each observation, from a final E-step at
         the returned parameters (computed the first time it is read, as are

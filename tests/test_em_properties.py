@@ -171,11 +171,16 @@ def test_tol_zero_runs_exactly_max_iter(max_iter):
     assert len(res.trace.log_likelihood) == max_iter + 1
 
 
-def test_stops_early_when_converged():
-    """Converged at the first step below tol, then polished until the parameters settle."""
-    from mixcompare.em._stopping import settled
+def test_stops_early_when_converged(monkeypatch):
+    """Converged at the first step below tol, then polished by SQUAREM cycles until the
+    parameters settle: the run ends on two plain EM steps that pass Aitken's test, and
+    the end is within PARAM_TOL of the fixed point that 1000 more plain (unaccelerated)
+    EM iterations reach."""
+    from mixcompare.em import _squarem
+    from mixcompare.em._stopping import PARAM_TOL, settled
 
-    res = em.fit(_data_1d(), 2, init=INIT_1D, tol=1e-3, max_iter=1000)
+    x = _data_1d()
+    res = em.fit(x, 2, init=INIT_1D, tol=1e-3, max_iter=1000)
     assert res.converged and 0 < res.n_iter < 1000
     tr, scale = res.trace, res.scaling.scale
     steps = np.maximum.reduce([
@@ -185,8 +190,18 @@ def test_stops_early_when_converged():
     below = np.abs(np.diff(tr.objective)) < 1e-3
     first = int(np.argmax(below))
     assert below.any() and first < res.n_iter - 1  # the polish went on after tol was met
-    done = [settled(steps[i], steps[i - 1] if i else np.inf) for i in range(len(steps))]
-    assert done[-1] and not any(done[first:-1])
+    acc = tr.accelerated
+    assert acc.shape == (res.n_iter + 1,) and not acc[: first + 2].any()
+    assert not acc[-2:].any() and settled(steps[-1], steps[-2])
+    assert np.all(np.diff(tr.objective) >= -1e-12 * np.abs(tr.objective[1:]))
+    monkeypatch.setattr(_squarem, "ACCELERATE", False)
+    on = em.fit(x, 2, init={"weights": res.weights, "means": res.means,
+                            "variances": res.variances}, tol=0, max_iter=1000)
+    assert not on.trace.accelerated.any()
+    far = np.max([np.abs(on.weights - res.weights).max(),
+                  np.abs(on.means - res.means).max() / scale,
+                  0.5 * np.abs(np.log(on.variances / res.variances)).max()])
+    assert far < PARAM_TOL
 
 
 @pytest.mark.parametrize("dim", (1, 2))
