@@ -157,6 +157,11 @@ class EMResult:
 
     # ------------------------------------------------------------------ shapes
     @property
+    def n_restarts(self) -> int:
+        """Random restarts made (``restarts`` without the split-and-merge runs)."""
+        return sum(r.origin == "restart" for r in self.restarts)
+
+    @property
     def n_components(self) -> int:
         """Number of components."""
         return self.weights.shape[0]

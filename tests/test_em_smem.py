@@ -55,7 +55,7 @@ def test_faithful_k4_reaches_the_best_optimum_from_one_batch(faithful_k4):
         assert origins[:10] == ["restart"] * 10
         assert all(o.startswith("split-and-merge: merge ") for o in origins[10:])
         # counts and basin shares are over the random restarts only
-        assert sum(o.count for o in res.optima) == 10
+        assert sum(o.count for o in res.optima) == 10 == res.n_restarts < len(res.restarts)
         assert sum(o.basin_share for o in res.optima) == pytest.approx(1.0)
 
 

@@ -74,7 +74,7 @@ def _settings(kw: dict, res, n_init, max_init, **settings) -> dict:
     init = kw["init"]
     return {**{k: v for k, v in kw.items() if k != "target_accept"}, **settings,
             "init": init if isinstance(init, str) else "explicit",
-            "n_init": len(res.restarts), "n_init_rule": str(n_init), "max_init": int(max_init),
+            "n_init": res.n_restarts, "n_init_rule": str(n_init), "max_init": int(max_init),
             "init_cap_reached": int(res.init_cap_reached)}
 
 

@@ -248,7 +248,7 @@ def fit_map_em(s: Setup, fit: EMFit, *, n_init, rng, log: RunLog) -> MapEMFit | 
     with log.step("map_em", "MAP-EM"):
         try:
             res = em.fit(s.X, s.spec.n_components, structure=s.structure, fixed=s.fixed,
-                         n_init=len(fit.result.restarts) if n_init == "auto" else n_init,
+                         n_init=fit.result.n_restarts if n_init == "auto" else n_init,
                          rng=rng, prior=s.prior, tol=map_em_tol(s.X.shape[0]),
                          max_iter=MAP_EM_MAX_ITER)
         except ValueError as err:

@@ -32,7 +32,7 @@ def em_summary(res: em.EMResult) -> dict:
         "means": res.means,
         "converged": bool(res.converged),
         "n_iter": int(res.n_iter),
-        "n_restarts": len(res.restarts),
+        "n_restarts": res.n_restarts,
         "init_cap_reached": bool(res.init_cap_reached),
         **res.criteria(),
         "degenerate": res.degenerate,
