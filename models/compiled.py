@@ -10,9 +10,9 @@ Simulation studies fit one model to many data sets of the same shape::
 following is compiled once per :class:`models.MixtureModel` and kept in its
 :class:`ModelCache`: PyMC's NUTS step (one per ``target_accept``), the trace
 that records free variables and deterministics, nutpie's compiled model,
-``find_MAP``'s objective and gradient (one function that also returns the
-log density with Jacobian terms, and checks that jittered starts are
-finite), and the maps between natural-scale values and the unconstrained
+``find_MAP``'s objective and gradient (which also checks that jittered
+starts are finite), the log density with Jacobian terms (mode masses), and
+the maps between natural-scale values and the unconstrained
 point. The data enter at run time (``pm.set_data`` for PyMC,
 ``CompiledPyMCModel.with_data`` for nutpie), so a later fit sees the data
 set the model currently holds.
@@ -124,19 +124,13 @@ class ModelCache:
         """``f(point) -> values``: unconstrained point -> free variables and deterministics."""
         return self._get("values", "values", lambda: adapter.values_function(model))
 
-    def logp(self, model: pm.Model, template: Mapping | None = None):
-        """``f(point)``: log density with Jacobian terms at an unconstrained point.
+    def logp(self, model: pm.Model):
+        """Log density with Jacobian terms at a point (mode masses, ``log_density(jacobian=True)``).
 
-        The third output of :meth:`map_loss`'s compiled function (nothing more
-        is compiled); ``template`` as there.
+        Compiled apart from :meth:`map_loss`: the mode masses call it draw by
+        draw, where a gradient computed alongside would cost more than it saves.
         """
-        self.map_loss(model, template)
-        fn, names, dtypes = self._store["map_loss_fn"]
-
-        def logp(point):
-            return fn(*[np.asarray(point[n]).astype(dt) for n, dt in
-                        zip(names, dtypes, strict=True)])[-1]
-        return logp
+        return self._get("logp", "logp", lambda: model.compile_logp(jacobian=True))
 
     def objective(self, model: pm.Model, point: Mapping) -> float:
         """``model.logp(jacobian=False)`` at an unconstrained ``point``, by :meth:`map_loss`.
@@ -187,16 +181,13 @@ class ModelCache:
         order) of ``shapes``, raveled and concatenated. The shapes are read
         from ``template`` (an unconstrained point of this model) when given,
         else from PyMC's default start (which compiles two more functions).
-        The compiled function also returns ``model.logp(jacobian=True)`` (for
-        :meth:`logp`): one compilation instead of two, and the extra output
-        (prior and Jacobian terms beside the shared likelihood) costs little.
         """
         def make():
             vars_ = list(model.value_vars)
             loss = -model.logp(jacobian=False)
             grads = pytensor.grad(loss, wrt=vars_)
-            fn = model.compile_fn(outs=[loss, *grads, model.logp(jacobian=True)], inputs=vars_,
-                                  point_fn=False, on_unused_input="ignore")
+            fn = model.compile_fn(outs=[loss, *grads], inputs=vars_, point_fn=False,
+                                  on_unused_input="ignore")
             point = template if template is not None else (
                 self.to_unconstrained(model)(self.default_start(model)))
             shapes = [np.shape(point[v.name]) for v in vars_]
@@ -204,13 +195,12 @@ class ModelCache:
             sizes = [int(np.prod(s)) for s in shapes]
             splits = np.cumsum(sizes)[:-1]
             dtypes = [v.dtype for v in vars_]
-            self._store["map_loss_fn"] = (fn, names, dtypes)
 
             def f(x):
                 parts = np.split(np.asarray(x, dtype=float), splits)
                 out = fn(*[p.reshape(s).astype(dt) for p, s, dt in
                            zip(parts, shapes, dtypes, strict=True)])
-                grad = np.concatenate([np.ravel(g) for g in out[1:-1]]).astype(float)
+                grad = np.concatenate([np.ravel(g) for g in out[1:]]).astype(float)
                 return float(out[0]), grad
 
             return f, names, shapes

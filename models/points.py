@@ -76,7 +76,7 @@ def log_density(mm: MixtureModel, values: dict, *, jacobian: bool = False) -> fl
     mm = check_model(mm)
     point = to_point(mm, values)
     if jacobian:
-        return float(mm.cache.logp(mm.model, point)(point))
+        return float(mm.cache.logp(mm.model)(point))
     return float(mm.cache.objective(mm.model, point))  # find_MAP's compiled objective
 
 

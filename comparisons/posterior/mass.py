@@ -77,7 +77,7 @@ class _Space:
         self.to_point = mm.cache.to_unconstrained(mm.model)
         self.values = mm.cache.values(mm.model)
         start = self.to_point(models.points.complete_start(mm, None))
-        self.logp = mm.cache.logp(mm.model, start)
+        self.logp = mm.cache.logp(mm.model)
         self.keys = list(start)
         self.shapes = [np.shape(v) for v in start.values()]
         self.splits = np.cumsum([int(np.prod(s)) for s in self.shapes])[:-1]
