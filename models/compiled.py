@@ -133,16 +133,23 @@ class ModelCache:
         return self._get("logp", "logp", lambda: model.compile_logp(jacobian=True))
 
     def objective(self, model: pm.Model, point: Mapping) -> float:
-        """``model.logp(jacobian=False)`` at an unconstrained ``point``, by :meth:`map_loss`.
+        """``model.logp(jacobian=False)`` at an unconstrained ``point``.
 
-        One compiled function serves ``find_MAP``'s objective, the check that
-        a (jittered) start has a finite density and :func:`models.log_density`:
-        with a finite unconstrained point the Jacobian terms of the transforms
-        (log, simplex, ordered, Cholesky) are finite, so the density is finite
-        with them exactly when it is without them.
+        By :meth:`map_loss`'s function when find_MAP has compiled it (a run
+        that fits the MAP then compiles nothing more for the check that a
+        jittered start has a finite density, or for :func:`models.log_density`);
+        else by its own gradient-free function, compiled once (a gradient,
+        for full covariances above all, costs far more to compile). With a
+        finite unconstrained point the Jacobian terms of the transforms (log,
+        simplex, ordered, Cholesky) are finite, so the density is finite with
+        them exactly when it is without them.
         """
-        f, names, _ = self.map_loss(model, point)
-        return -f(ravel_point(point, names))[0]
+        if "map_loss" in self._store:
+            f, names, _ = self._store["map_loss"]
+            return -f(ravel_point(point, names))[0]
+        fn = self._get("log_density", "log_density",
+                       lambda: model.compile_logp(jacobian=False))
+        return float(fn(point))
 
     def default_start(self, model: pm.Model) -> dict[str, np.ndarray]:
         """Natural-scale values at PyMC's default (support point) start, computed once."""
