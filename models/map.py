@@ -54,12 +54,11 @@ def _unravel(x: np.ndarray, names: list[str], shapes: list[tuple]) -> dict:
     return out
 
 
-def jittered_start(mm, values, jitter: bool, rng: np.random.Generator,
-                   finite=None) -> dict:
+def jittered_start(mm, values, jitter: bool, rng: np.random.Generator) -> dict:
     """Unconstrained start at natural-scale ``values``, plus U(-1, 1) jitter.
 
-    The jitter is redrawn up to :data:`JITTER_MAX_RETRIES` times until
-    ``finite(point)`` (default: the model's log density is finite).
+    The jitter is redrawn up to :data:`JITTER_MAX_RETRIES` times until the
+    model's log density (:meth:`ModelCache.objective`) is finite there.
 
     Raises
     ------
@@ -68,9 +67,9 @@ def jittered_start(mm, values, jitter: bool, rng: np.random.Generator,
     """
     cache, model = mm.cache, mm.model
     point = cache.to_unconstrained(model)(values)
-    if finite is None:
-        def finite(p):
-            return np.isfinite(cache.objective(model, p))
+
+    def finite(p):
+        return np.isfinite(cache.objective(model, p))
 
     if not jitter:
         candidate = point

@@ -145,10 +145,8 @@ def posterior_mean_separation(x, fixed: dict, prior: em.Prior, *, step: float = 
 
     Parameters
     ----------
-    x : array_like of shape (n,)
-    fixed : dict
-        ``weights`` (2,) and ``variances`` (one common value).
-    prior : em.Prior
+    x, fixed, prior
+        As :func:`grid_posterior`.
     step, pad : float
 
     Returns
