@@ -120,11 +120,16 @@ def continue_run(problem, history: list, resp, *, step, evaluate, n: int, keep: 
     trace does not show. ``tol`` is tested on the plain EM steps only. The
     polish has no budget but ``max_iter`` (a SQUAREM cycle costs three passes
     where plain EM's polish needed tens to thousands on flat optima). The
-    polish ends when a cycle's two plain steps pass Aitken's test
+    polish ends when a plain step passes Aitken's test
     (:func:`em._stopping.settled`) with the rate taken as the largest ratio
-    of two plain steps seen in the cycles so far: right after an
-    extrapolation the fast directions can dominate the two steps, and their
-    ratio alone would underestimate the slow rate and stop early.
+    of two plain steps seen in the cycles so far (and the current cycle's):
+    right after an extrapolation the fast directions can dominate the two
+    steps, and their ratio alone would underestimate the slow rate and stop
+    early. Once a rate is known, a cycle's first plain step is tested on its
+    own: for a contraction of rate at most ``r`` the distance left after any
+    step of size ``s`` is at most ``s r / (1 - r)``, whichever state the step
+    started from, so the second step (three passes with the extrapolation)
+    is spent only when the first does not settle.
     """
     K = problem.spec.n_components
     alpha_max, rho_max = ALPHA_MAX0, 0.0
@@ -148,6 +153,9 @@ def continue_run(problem, history: list, resp, *, step, evaluate, n: int, keep: 
             sizes.append(param_step((s0 if s == 0 else history[-2]).params, new.params))
             converged = converged or abs(info.delta) < tol
             if converged and not polish:
+                return converged
+            if s == 0 and converged and 0.0 < rho_max and settled(sizes[0],
+                                                                   sizes[0] / rho_max):
                 return converged
         ratio = sizes[1] / sizes[0] if sizes[0] > 0 else 0.0
         rate = max(ratio, rho_max)
