@@ -15,9 +15,11 @@ __all__ = ["section"]
 _WHY = ("A posterior sd (and HDI) is **tail-sensitive** when its most extreme {frac:.0%} of "
         "draws carry more than {share:.0%} of its square (Normal draws: {normal:.0%}): it then "
         "rests on rare excursions — a small component leaving its cluster — and on how often "
-        "the sampler made them. NUTS's MCSE does not cover that: on galaxies K = 3 (ordered) "
-        "the sd of the small component's mean came out 15–22 % below an exact Gibbs sampler's "
-        "at R-hat 1.00 and bulk ESS > 2000, and above it at target_accept 0.99 (issue #21). "
+        "the sampler made them. NUTS's MCSE does not cover that: on galaxies K = 3 (ordered), "
+        "4 chains of 1000 draws, the sd of the small component's mean ranged from 24 % below "
+        "to 45 % above an exact Gibbs sampler's over 20 seeds, at R-hat 1.00 and bulk ESS > "
+        "2000; runs that missed the excursions reported a small MCSE (issue #21). With 4000 "
+        "draws per chain it was within 16 % in 6 runs of 6. "
         "It is **unreliable** when, in addition, the ESS of its {lo:.0%}/{hi:.0%} quantiles is "
         "below {ess:.0f}. Check such rows with more or longer chains or another sampler.")
 
