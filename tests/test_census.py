@@ -117,8 +117,11 @@ def test_chains_at_every_em_optimum_are_modes_and_em_init_is_one():
     k0 = ds["mode_of_chain"].values == 0
     assert k0.sum() == 2 and ds["rhat_max"].values[0] <= 1.05, ds["rhat_max"].values
     assert float(np.nanmax(azs.rhat(posterior_rows(post)).values)) > 1.5
-    # from EM's optimum, jittered by its standard errors, the chains stay in one mode
-    tree = models.fit_nuts(model, draws=300, tune=300, chains=4, rng=0, init="em",
+    # from EM's optimum, jittered by its standard errors, the chains stay in one mode and
+    # mix: R-hat <= 1.01 needs enough draws to be a property of the chains, not of the seed
+    # (measured: 4 x 300 draws gave 1.017, 1.012, 1.007 at rng 0, 1, 2; 4 x 1000 gave
+    # 1.0009, 1.0022, 1.0024)
+    tree = models.fit_nuts(model, draws=1000, tune=300, chains=4, rng=0, init="em",
                            em_result=mapem, progressbar=False)
     assert tree["init"].attrs["policy"] == "em"
     ds = census.take_census(tree["posterior"].to_dataset(), mapem, model, X)
