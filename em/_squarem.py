@@ -143,6 +143,9 @@ def continue_run(problem, history: list, resp, *, step, evaluate, n: int, keep: 
             resp.append(buf)
         return new, info
 
+    def settles(size, rate):  # Aitken's test of a plain step at a known rate
+        return settled(size, size / rate if rate > 0 else np.inf)
+
     while len(history) - 1 < max_iter:
         s0 = history[-1]
         sizes = []
@@ -154,12 +157,11 @@ def continue_run(problem, history: list, resp, *, step, evaluate, n: int, keep: 
             converged = converged or abs(info.delta) < tol
             if converged and not polish:
                 return converged
-            if s == 0 and converged and 0.0 < rho_max and settled(sizes[0],
-                                                                   sizes[0] / rho_max):
+            if s == 0 and converged and rho_max > 0 and settles(sizes[0], rho_max):
                 return converged
         ratio = sizes[1] / sizes[0] if sizes[0] > 0 else 0.0
         rate = max(ratio, rho_max)
-        if converged and settled(sizes[1], sizes[1] / rate if rate > 0 else np.inf):
+        if converged and settles(sizes[1], rate):
             return converged
         if ratio < 1.0:
             rho_max = max(rho_max, ratio)
