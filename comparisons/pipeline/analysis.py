@@ -11,13 +11,16 @@ mode and near each EM optimum (:mod:`..posterior.mass`). Each is an
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
-from mixcompare.comparisons.posterior import census, switching, tail
+from mixcompare import em
+from mixcompare.comparisons.posterior import census, strata, switching, tail
 from mixcompare.comparisons.posterior.census import chain_medians, optimum_id
 from mixcompare.comparisons.posterior.mass import census_masses, mode_masses
+from mixcompare.comparisons.posterior.missed import missed_optima
 
 from . import metrics
 from .fits import EMFit, MapEMFit, NutsFit, Setup
@@ -142,8 +145,9 @@ def analyse_posterior(s: Setup, fit: EMFit, map_em: MapEMFit | None, nuts: NutsF
                                  structure=s.structure, fixed=s.fixed,
                                  started_at=nuts.started_at)
         optima = [(o.weights, o.means, o.variances) for o in atlas.optima]
-        modes, cen = _masses(s, fit, atlas, post, cen, model, ordered=ordered,
-                             rng=mass_rng)
+        modes, cen, by_mass = _masses(s, fit, atlas, post, cen, model, ordered=ordered,
+                                      rng=mass_rng, kind=kind)
+        diag = _with_by_mass(diag, *by_mass)
         weights = mass_weights(cen)
         if weights is not None:  # several modes: pool the draws by mass, not by chains
             summ = metrics.posterior_summary(relabeled, K, dd, prob=level,
@@ -175,18 +179,49 @@ def _diagonal(v, mean_ndim: int):
     return v[..., None] * np.eye(v.shape[-1]) if mean_ndim == 2 else v
 
 
-def _masses(s: Setup, fit: EMFit, atlas, post, cen, model, *, ordered: bool, rng):
+def _with_by_mass(diag: xr.Dataset, rows: dict | None, regions: list) -> xr.Dataset:
+    """Diagnostics plus the mass-weighted mean and sd per row and the regions' visits."""
+    out = diag.copy()
+    n = out.sizes["row"]
+    for key in ("mean_by_mass", "sd_by_mass", "sd_by_mass_mcse"):
+        out[key] = ("row", np.full(n, np.nan) if rows is None else rows[key])
+    out.attrs["regions"] = json.dumps(regions)
+    return out
+
+
+def _region_list(masses: xr.Dataset, centres: list, names: list) -> list:
+    """One record per region: its centre, estimated mass, draw share and visit verdict."""
+    verdict = strata.visits(masses["mass"].values, masses["draw_share"].values)
+    def means(m):  # 1-D: in increasing order, as an ordered model lists them
+        m = np.asarray(m, float)
+        return np.sort(m.ravel()) if m.ndim == 1 or m.shape[-1] == 1 else m.ravel()
+
+    return [{"region": names[j], "means": means(centres[j][1]).round(4).tolist(),
+             "mass": float(masses["mass"].values[j]),
+             "mass_sd": float(masses["mass_sd"].values[j]),
+             "method": str(masses["method"].values[j]),
+             "draw_share": float(masses["draw_share"].values[j]), "visits": str(verdict[j])}
+            for j in range(len(centres))]
+
+
+def _masses(s: Setup, fit: EMFit, atlas, post, cen, model, *, ordered: bool, rng, kind: str):
     """Estimated masses of the posterior's modes: the regions of the census's atlas and modes.
 
     The regions are centred on the optima of the atlas the census matched
-    against (MAP-EM's when it ran: the posterior's modes, not the likelihood's)
-    and on the chain medians of each census mode that sits at none of them.
+    against (MAP-EM's when it ran: the posterior's modes, not the likelihood's),
+    on the chain medians of each census mode that sits at none of them, and on
+    the optima the atlas missed that more restarts or climbs from the draws
+    farthest from all of those reach (:mod:`..posterior.missed`; X0, X1...).
     Returns the ``comparison/modes`` dataset (the mass of the region holding
-    each EM optimum) and the census with each mode's mass
-    (:func:`..posterior.mass.census_masses`).
+    each EM optimum), the census with each mode's mass
+    (:func:`..posterior.mass.census_masses`), and the mass-weighted rows
+    (:func:`..posterior.strata.mass_weighted_rows`, None when not computed)
+    with the list of regions (:func:`_region_list`).
     """
+    rng = em.check_rng(rng)
     n_atlas = len(atlas.optima)
     centres = [(o.weights, o.means, o.covariances) for o in atlas.optima]
+    names = [optimum_id(kind, j) for j in range(n_atlas)]
     regions = []
     for k, j in enumerate(cen["optimum_of_mode"].values):
         if not 0 <= j < n_atlas:  # a region of its own, centred on its chain medians
@@ -195,8 +230,14 @@ def _masses(s: Setup, fit: EMFit, atlas, post, cen, model, *, ordered: bool, rng
             cov = (post["covariances"].isel(chain=c).median("draw").values
                    if "covariances" in post else _diagonal(v, np.ndim(m)))
             centres.append((w, m, cov))
+            names.append(f"census mode {k}")
             j = len(centres) - 1
         regions.append(int(j))
+    for i, c in enumerate(missed_optima(post, centres, s.X, s.scale, rng, prior=atlas.prior,
+                                        structure=s.structure, fixed=s.fixed)):
+        centres.append(c)  # optima the atlas missed
+        names.append(f"X{i}")
     masses = mode_masses(model, post, centres, s.scale, rng, ordered=ordered)
     modes = metrics.posterior_mass_near_optima(fit.result, masses, centres, s.scale)
-    return modes, census_masses(cen, masses, regions)
+    by_mass = (strata.mass_weighted_rows(masses, rng), _region_list(masses, centres, names))
+    return modes, census_masses(cen, masses, regions), by_mass

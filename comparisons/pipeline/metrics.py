@@ -246,7 +246,9 @@ def posterior_mass_near_optima(mle: em.EMResult, masses: xr.Dataset, centres: li
     xarray.Dataset
         Over ``optimum``: ``region`` (the region holding the optimum),
         ``mass``, ``mass_sd``, ``method``, ``log_evidence`` and
-        ``log_evidence_sd`` (estimated: where the posterior mass is), ``share`` and, over ``(chain,
+        ``log_evidence_sd`` (estimated: where the posterior mass is),
+        ``log_evidence_laplace`` (a Laplace approximation, where one was
+        made), ``share`` and, over ``(chain,
         optimum)``, ``share_per_chain`` (the region's share of draws: where
         the chains were, which depends on their starts), ``log_likelihood``.
         Attribute ``em_best_is_minor_mode``: 1 when another region holds more
@@ -274,6 +276,7 @@ def posterior_mass_near_optima(mle: em.EMResult, masses: xr.Dataset, centres: li
                      "method": ("optimum", mine["method"].values),
                      "log_evidence": ("optimum", mine["log_evidence"].values),
                      "log_evidence_sd": ("optimum", mine["log_evidence_sd"].values),
+                     "log_evidence_laplace": ("optimum", mine["log_evidence_laplace"].values),
                      "share": ("optimum", mine["draw_share"].values),
                      "share_per_chain": (("chain", "optimum"), per_chain),
                      "log_likelihood": ("optimum", [o.log_likelihood for o in mle.optima])},
@@ -285,8 +288,8 @@ def posterior_mass_near_optima(mle: em.EMResult, masses: xr.Dataset, centres: li
                                             and not mass[0] >= top)
     ds.attrs["share"] = "draws in the optimum's region: where the chains were, not a mass"
     ds.attrs["mass"] = ("estimated posterior mass of the mode region holding each optimum, "
-                        "relative to the regions found (bridge sampling, or Laplace where few "
-                        "draws)")
+                        "relative to the regions found (bridge sampling from the draws, or "
+                        "from chains confined to the region where few draws, else Laplace)")
     return ds
 
 

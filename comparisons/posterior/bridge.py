@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
-__all__ = ["Evidence", "bridge_log_evidence", "laplace_log_evidence", "masses_from_log_evidence"]
+__all__ = ["Evidence", "bridge_log_evidence", "fd_hessian", "integrated_time",
+           "laplace_log_evidence", "masses_from_log_evidence"]
 
 #: bridge sampling's fixed-point iteration stops when log r moves less than this
 _TOL = 1e-10
@@ -67,7 +68,7 @@ def gaussian_logpdf(x: np.ndarray, mean: np.ndarray, chol: np.ndarray) -> np.nda
             - 0.5 * p * np.log(2 * np.pi))
 
 
-def _integrated_time(f: np.ndarray, chain: np.ndarray) -> float:
+def integrated_time(f: np.ndarray, chain: np.ndarray) -> float:
     """Integrated autocorrelation time of ``f`` by batch means within chains (>= 1).
 
     ``tau = b * Var(batch means) / Var(f)`` with batches of ``b ≈ sqrt(n)``
@@ -163,13 +164,13 @@ def bridge_log_evidence(log_target, draws: np.ndarray, rng, *, chain=None,
     # relative mean-squared error (Frühwirth-Schnatter 2004)
     f1 = np.exp(l2 - log_r - np.logaddexp(ls1 + l2 - log_r, ls2))
     f2 = np.exp(-np.logaddexp(ls1 + l1 - log_r, ls2))
-    tau = _integrated_time(f2, chain_est)
+    tau = integrated_time(f2, chain_est)
     re2 = (np.var(f1) / (n2 * np.mean(f1) ** 2)
            + tau * np.var(f2) / (n1 * np.mean(f2) ** 2))
     return Evidence(float(log_r + shift), float(np.sqrt(re2)), "bridge", int(len(draws)))
 
 
-def _fd_hessian(f, x: np.ndarray, h: float = 1e-3) -> np.ndarray:
+def fd_hessian(f, x: np.ndarray, h: float = 1e-3) -> np.ndarray:
     """Hessian of a scalar function by central second differences."""
     p = x.size
     H = np.empty((p, p))
@@ -218,7 +219,7 @@ def laplace_log_evidence(log_target, start: np.ndarray) -> tuple[Evidence, np.nd
         return Evidence(np.nan, np.nan, "none: no finite density at the start"), x0
     res = minimize(neg, x0, method="L-BFGS-B", options={"maxiter": 2000})
     x = res.x
-    H = _fd_hessian(lambda y: -neg(y), x)
+    H = fd_hessian(lambda y: -neg(y), x)
     sign, logdet = np.linalg.slogdet(-H)
     if sign <= 0 or not np.isfinite(logdet):
         return Evidence(np.nan, np.nan, "none: the Hessian at the mode is not definite"), x

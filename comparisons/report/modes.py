@@ -67,8 +67,9 @@ def mass_items(tree: xr.DataTree, ll) -> list[str]:
     out = []
     if parts:
         out.append("Estimated posterior mass of the region of each EM optimum (bridge sampling "
-                   "from the draws in the region, or a Laplace approximation where few draws "
-                   "fall there; relative to the regions listed): " + "; ".join(parts)
+                   "from the draws in the region, or from chains confined to it where few "
+                   "draws fall there, else a Laplace approximation; relative to the regions "
+                   "listed): " + "; ".join(parts)
                    + f". EM's best optimum ({best}) "
                    + ("has no estimated mass (see above)" if "mass" in modes
                       and not np.isfinite(modes["mass"].values[0])
@@ -222,8 +223,9 @@ def section(tree: xr.DataTree, fmt, table) -> list:
     if "mass" in cen:
         out.append(("p", "A mode's posterior mass is estimated from the density, not from the "
                          "chains: bridge sampling (Meng & Wong 1996) with the draws of the "
-                         "mode's region, or a Laplace approximation at its mode where few "
-                         "draws fall there; masses are relative to the regions found, compare "
+                         "mode's region, or with chains confined to the region where few "
+                         "draws fall there (else a Laplace approximation at its mode); "
+                         "masses are relative to the regions found, compare "
                          "modes up to relabelling, and do not depend on where the chains "
                          "started. The chain share does."
                          + (" Two modes sit in one region and share its mass."
