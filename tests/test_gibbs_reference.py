@@ -219,6 +219,10 @@ def test_mass_weighted_sds_match_gibbs_at_compare_defaults_on_galaxies():
         z = (float(diag["sd_by_mass"][i]) - ref_sd) / np.hypot(float(diag["sd_by_mass_mcse"][i]),
                                                                ref_mcse)
         assert abs(z) <= Z_MAX, (name, z)
+    # the report's summaries pool the draws by region mass: the same sds, up to resampling
+    summ = res.tree["comparison/agreement"].to_dataset()
+    assert summ.attrs["pooled_by"] == "region masses"
+    np.testing.assert_allclose(summ["post_sd"].values, diag["sd_by_mass"].values, rtol=0.05)
     # the tail's region: its mass from confined chains, against the exact draws' share
     regions = json.loads(diag.attrs["regions"])
     conf = [g for g in regions if g["method"] == "bridge (confined chains)"]

@@ -160,3 +160,21 @@ def test_missed_optima_finds_the_tail_optimum_by_restarts_and_from_draws():
     again = missed_optima(post, both, X, scale, 0, prior=prior, n_restarts=0)
     assert all(np.abs(np.sort(np.ravel(c[1])) - np.sort(tail.means.ravel())).max() > 1e-2
                for c in again)
+
+
+def test_resample_by_mass_gives_each_region_its_mass():
+    log_z = np.log([0.9, 0.1, 1e-7])  # the third: a negligible region with no draws (Laplace)
+    ds = _masses(log_z, [[0.0], [10.0], [np.nan]], [[1.0], [1.0], [np.nan]],
+                 n_draws=(300, 3, 0))
+    rows = [np.zeros((300, 1)), np.full((50, 1), 10.0), None]  # region 1: confined chains
+    pooled = strata.resample_by_mass(ds, rows, 1000)
+    assert pooled.shape == (1000, 1)
+    assert np.sum(pooled[:, 0] == 10.0) == 100  # systematic resampling: exact shares
+    np.testing.assert_array_equal(pooled, strata.resample_by_mass(ds, rows, 1000))
+    # one region: nothing to stratify
+    one = _masses([0.0], [[0.0]], [[1.0]], n_draws=(300,))
+    assert strata.resample_by_mass(one, [np.zeros((300, 1))], 1000) is None
+    # a region with a real mass but no draws to represent it: no pooled draws
+    big = _masses(np.log([0.9, 0.1]), [[0.0], [np.nan]], [[1.0], [np.nan]], n_draws=(300, 0))
+    assert strata.resample_by_mass(big, [np.zeros((300, 1)), None], 1000) is None
+    assert strata.mass_weighted_rows(big, 0) is None

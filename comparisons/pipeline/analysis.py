@@ -145,11 +145,13 @@ def analyse_posterior(s: Setup, fit: EMFit, map_em: MapEMFit | None, nuts: NutsF
                                  structure=s.structure, fixed=s.fixed,
                                  started_at=nuts.started_at)
         optima = [(o.weights, o.means, o.variances) for o in atlas.optima]
-        modes, cen, by_mass = _masses(s, fit, atlas, post, cen, model, ordered=ordered,
-                                      rng=mass_rng, kind=kind)
-        diag = _with_by_mass(diag, *by_mass)
+        modes, cen, by_mass, pooled = _masses(s, fit, atlas, post, cen, model,
+                                              ordered=ordered, rng=mass_rng, kind=kind)
+        diag = _with_by_mass(diag, summ, *by_mass)
         weights = mass_weights(cen)
-        if weights is not None:  # several modes: pool the draws by mass, not by chains
+        if pooled is not None:  # regions of the posterior, each carrying its estimated mass
+            summ = metrics.posterior_summary(relabeled, K, dd, prob=level, region_draws=pooled)
+        elif weights is not None:  # several modes: pool the draws by mass, not by chains
             summ = metrics.posterior_summary(relabeled, K, dd, prob=level,
                                              chain_weights=weights)
         per_mode = per_mode_agreement(post, cen, optima, fit.reference, s.scale, prob=level)
@@ -179,9 +181,11 @@ def _diagonal(v, mean_ndim: int):
     return v[..., None] * np.eye(v.shape[-1]) if mean_ndim == 2 else v
 
 
-def _with_by_mass(diag: xr.Dataset, rows: dict | None, regions: list) -> xr.Dataset:
-    """Diagnostics plus the mass-weighted mean and sd per row and the regions' visits."""
+def _with_by_mass(diag: xr.Dataset, summ: xr.Dataset, rows: dict | None,
+                  regions: list) -> xr.Dataset:
+    """Diagnostics plus the draws' sd, the mass-weighted mean and sd, the regions' visits."""
     out = diag.copy()
+    out["sd_draws"] = ("row", summ["post_sd"].values)
     n = out.sizes["row"]
     for key in ("mean_by_mass", "sd_by_mass", "sd_by_mass_mcse"):
         out[key] = ("row", np.full(n, np.nan) if rows is None else rows[key])
@@ -216,7 +220,8 @@ def _masses(s: Setup, fit: EMFit, atlas, post, cen, model, *, ordered: bool, rng
     each EM optimum), the census with each mode's mass
     (:func:`..posterior.mass.census_masses`), and the mass-weighted rows
     (:func:`..posterior.strata.mass_weighted_rows`, None when not computed)
-    with the list of regions (:func:`_region_list`).
+    with the list of regions (:func:`_region_list`), and the draws pooled by
+    region masses (:func:`..posterior.strata.resample_by_mass`) or None.
     """
     rng = em.check_rng(rng)
     n_atlas = len(atlas.optima)
@@ -240,4 +245,5 @@ def _masses(s: Setup, fit: EMFit, atlas, post, cen, model, *, ordered: bool, rng
     masses = mode_masses(model, post, centres, s.scale, rng, ordered=ordered)
     modes = metrics.posterior_mass_near_optima(fit.result, masses, centres, s.scale)
     by_mass = (strata.mass_weighted_rows(masses, rng), _region_list(masses, centres, names))
-    return modes, census_masses(cen, masses, regions), by_mass
+    pooled = masses["pooled_rows"].values if "pooled_rows" in masses else None
+    return modes, census_masses(cen, masses, regions), by_mass, pooled

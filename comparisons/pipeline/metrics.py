@@ -46,19 +46,28 @@ def mass_resampled(draws: xr.DataArray, chain_weights: np.ndarray) -> xr.DataArr
 
 
 def posterior_summary(post: xr.Dataset, K: int, d, *, prob: float = HDI_PROB,
-                      chain_weights: np.ndarray | None = None) -> xr.Dataset:
+                      chain_weights: np.ndarray | None = None,
+                      region_draws: np.ndarray | None = None) -> xr.Dataset:
     """Posterior mean, median, sd and the HDI at ``prob`` (default 94 %) of every row.
 
     With ``chain_weights`` (one per chain, e.g. each census mode's estimated
     mass shared among its chains) the pooled draws are first resampled to
     carry them (:func:`mass_resampled`); attribute ``pooled_by`` says
-    ``"mass"``, else ``"chains"`` (every draw counts once).
+    ``"mass"``. With ``region_draws`` (shape (n, n_rows): draws in which each
+    region of the posterior carries its estimated mass,
+    :func:`..posterior.strata.resample_by_mass`) those are summarised instead:
+    ``"region masses"``. Else ``"chains"`` (every draw counts once).
     """
     import arviz_stats as azs
 
     draws = posterior_rows(post)
-    if chain_weights is not None:
+    pooled_by = "chains"
+    if region_draws is not None:
+        draws = xr.DataArray(np.asarray(region_draws, float)[None], dims=("chain", "draw", "row"))
+        pooled_by = "region masses"
+    elif chain_weights is not None:
         draws = mass_resampled(draws, chain_weights)
+        pooled_by = "mass"
     hdi = azs.hdi(draws, prob=prob)
     flat = draws.values.reshape(-1, draws.shape[-1])
     return table(K, d, {
@@ -67,7 +76,7 @@ def posterior_summary(post: xr.Dataset, K: int, d, *, prob: float = HDI_PROB,
         "post_sd": flat.std(axis=0, ddof=1),
         "hdi_low": hdi.sel(ci_bound="lower").values,
         "hdi_high": hdi.sel(ci_bound="upper").values,
-    }, {"hdi_prob": float(prob), "pooled_by": "chains" if chain_weights is None else "mass"})
+    }, {"hdi_prob": float(prob), "pooled_by": pooled_by})
 
 
 def diagnostics(raw: xr.Dataset, relabeled: xr.Dataset, K: int, d,

@@ -252,7 +252,10 @@ def mode_masses(mm, post: xr.Dataset, centres: list, scale: float, rng, *,
         ``row_mean_mcse`` and ``row_var_mcse`` over ``(region, row)``: the
         moments of each parameter row in the draws each region's estimate
         used (:func:`.strata.region_moments`; NaN for a Laplace estimate),
-        for :func:`.strata.mass_weighted_rows`.
+        for :func:`.strata.mass_weighted_rows`, and, when two regions or more
+        are covered, ``pooled_rows`` over ``(pooled_draw, row)``: as many
+        draws as the chains', each region carrying its estimated mass
+        (:func:`.strata.resample_by_mass`).
     """
     from mixcompare import models
 
@@ -286,8 +289,9 @@ def mode_masses(mm, post: xr.Dataset, centres: list, scale: float, rng, *,
             out[j] = Evidence(np.nan, np.nan, f"none: the estimate failed ({exc})")
         if n[j] >= min_draws and np.isfinite(out[j].log_z):
             floor = max(floor, out[j].log_z + np.log(CONFINED_MIN_MASS))
-    moments = [None if u is None else strata.region_moments(_rows(space, u[0]), u[1])
-               for u in used] if stratify else []
+    rows = [None if u is None else _rows(space, u[0]) for u in used] if stratify else []
+    moments = [None if u is None else strata.region_moments(r, u[1])
+               for u, r in zip(used, rows, strict=False)]
     log_z = np.array([e.log_z for e in out])
     sd = np.array([e.sd for e in out])
     mass, mass_sd = masses_from_log_evidence(log_z, sd)
@@ -306,6 +310,9 @@ def mode_masses(mm, post: xr.Dataset, centres: list, scale: float, rng, *,
         for key in ("mean", "var", "mean_mcse", "var_mcse"):
             ds[f"row_{key}"] = (("region", "row"), np.array(
                 [mo[key] if mo is not None else np.full(n_rows, np.nan) for mo in moments]))
+        pooled = strata.resample_by_mass(ds, rows, post.sizes["chain"] * post.sizes["draw"])
+        if pooled is not None:
+            ds["pooled_rows"] = (("pooled_draw", "row"), pooled)
     ds.attrs.update({"min_draws_bridge": min_draws, "n_unconstrained": p,
                      "draws_used": len(region)})
     return ds

@@ -21,9 +21,10 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 from mixcompare import em
-from mixcompare.comparisons.posterior.bridge import integrated_time
+from mixcompare.comparisons.posterior.bridge import integrated_time, masses_from_log_evidence
 
-__all__ = ["UNCOVERED_MAX", "VISIT_RATIO", "mass_weighted_rows", "region_moments", "visits"]
+__all__ = ["UNCOVERED_MAX", "VISIT_RATIO", "mass_weighted_rows", "region_moments",
+           "resample_by_mass", "visits"]
 
 #: a region's draw share off its estimated mass by more than this factor is misvisited
 VISIT_RATIO = 3.0
@@ -71,6 +72,26 @@ def _combine(mass: np.ndarray, mean: np.ndarray, var: np.ndarray):
     return total, np.sqrt(np.maximum(v, 0.0))
 
 
+def _strata(masses: xr.Dataset) -> np.ndarray | None:
+    """Regions to stratify over (finite integral and moments), or None when the rest matter.
+
+    The other regions (no estimate, or a Laplace estimate without draws) may
+    hold at most :data:`UNCOVERED_MAX` of the chains' draws and of the
+    estimated mass; they are left out.
+    """
+    if "row_mean" not in masses:
+        return None
+    log_z = masses["log_evidence"].values
+    has = np.isfinite(log_z) & np.all(np.isfinite(masses["row_mean"].values), axis=1)
+    n = masses["n_draws"].values
+    if not has.any() or n[~has].sum() > UNCOVERED_MAX * n.sum():
+        return None
+    mass = masses_from_log_evidence(log_z, masses["log_evidence_sd"].values)[0]
+    if np.nansum(mass[~has]) > UNCOVERED_MAX:
+        return None
+    return has
+
+
 def mass_weighted_rows(masses: xr.Dataset, rng) -> dict | None:
     """Posterior mean and sd of each row with every region weighted by its estimated mass.
 
@@ -86,10 +107,11 @@ def mass_weighted_rows(masses: xr.Dataset, rng) -> dict | None:
     -------
     dict of ndarray of shape (n_rows,) or None
         ``mean_by_mass``, ``sd_by_mass`` and ``sd_by_mass_mcse``; None when
-        the moments are missing, or when regions without a mass estimate
-        (centres that are no posterior mode) hold more than
-        :data:`UNCOVERED_MAX` of the chains' draws: the strata would not cover
-        the posterior. Below that share those draws are left out.
+        the moments are missing, or when regions without an estimate and
+        draws (centres that are no posterior mode, or Laplace estimates)
+        hold more than :data:`UNCOVERED_MAX` of the chains' draws or of the
+        mass: the strata would not cover the posterior. Below that they are
+        left out.
 
     Notes
     -----
@@ -98,18 +120,12 @@ def mass_weighted_rows(masses: xr.Dataset, rng) -> dict | None:
     Normals with their estimated standard errors (independent errors: the
     regions' draws and integrals come from separate samples).
     """
-    if "row_mean" not in masses:
+    used = _strata(masses)
+    if used is None:
         return None
-    log_z, log_z_sd = masses["log_evidence"].values, masses["log_evidence_sd"].values
-    mean, var = masses["row_mean"].values, masses["row_var"].values
-    used = np.isfinite(log_z)
-    if not used.any() or not np.all(np.isfinite(mean[used])):
-        return None
-    n = masses["n_draws"].values
-    if n[~used].sum() > UNCOVERED_MAX * n.sum():
-        return None
-    lz, lz_sd = log_z[used], np.nan_to_num(log_z_sd[used])
-    mu, v = mean[used], var[used]
+    lz = masses["log_evidence"].values[used]
+    lz_sd = np.nan_to_num(masses["log_evidence_sd"].values[used])
+    mu, v = masses["row_mean"].values[used], masses["row_var"].values[used]
     mu_sd = masses["row_mean_mcse"].values[used]
     v_sd = masses["row_var_mcse"].values[used]
     m = np.exp(lz - lz.max())
@@ -123,6 +139,39 @@ def mass_weighted_rows(masses: xr.Dataset, rng) -> dict | None:
     vr = np.maximum(v + v_sd * g.standard_normal((R,) + v.shape), 0.0)
     _, sdr = _combine(mr, mur, vr)
     return {"mean_by_mass": total, "sd_by_mass": sd, "sd_by_mass_mcse": sdr.std(axis=0)}
+
+
+def resample_by_mass(masses: xr.Dataset, rows: list, n: int) -> np.ndarray | None:
+    """``n`` draws in which each region carries its estimated mass (systematic resampling).
+
+    Parameters
+    ----------
+    masses : xarray.Dataset
+        As :func:`mass_weighted_rows`.
+    rows : list of (ndarray of shape (S_j, n_rows) or None)
+        Each region's draws (natural parameters in row order), as used for
+        its moments.
+    n : int
+
+    Returns
+    -------
+    ndarray of shape (n, n_rows) or None
+        None under the conditions of :func:`mass_weighted_rows`, or with
+        fewer than two regions. A draw of region ``j`` weighs ``m_j / S_j``;
+        draw ``i`` of the result is the one whose cumulative weight first
+        exceeds ``(i + 1/2) / n`` (no randomness).
+    """
+    used = _strata(masses)
+    if used is None or used.sum() < 2:
+        return None
+    lz = masses["log_evidence"].values
+    m = np.where(used, np.exp(lz - np.nanmax(np.where(used, lz, -np.inf))), 0.0)
+    m /= m.sum()
+    pool = np.concatenate([rows[j] for j in np.flatnonzero(used)])
+    w = np.concatenate([np.full(len(rows[j]), m[j] / len(rows[j]))
+                        for j in np.flatnonzero(used)])
+    idx = np.searchsorted(np.cumsum(w), (np.arange(n) + 0.5) / n)
+    return pool[np.minimum(idx, len(pool) - 1)]
 
 
 def visits(mass: np.ndarray, share: np.ndarray) -> np.ndarray:

@@ -134,6 +134,12 @@ def _agreement(tree) -> list:
                   f"EM's Wald interval (MLE ± {norm.ppf(0.5 + level / 2):.2f} SE) and the "
                   "bootstrap percentile interval. ArviZ 1.x defaults to an 89% equal-tailed "
                   f"interval (ETI); this report uses the {prob:.0%} HDI throughout.")]
+    if has_post and agr.attrs.get("pooled_by") == "region masses":
+        out.append(("p", "The posterior summaries pool the draws by region: each region of "
+                         "the posterior (around MAP-EM's optima) carries its estimated mass, "
+                         "with draws from chains confined to a region the chains rarely "
+                         "entered, not the share of draws the chains spent there (see "
+                         "*Tail-sensitive summaries*)."))
     if has_post and pooled and agr.attrs.get("pooled_by") == "mass":
         out.append(("p", "The chains sit in several modes: the pooled draws are weighted by "
                          "each mode's estimated mass, not by its share of chains."))

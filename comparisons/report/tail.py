@@ -33,7 +33,8 @@ _BY_MASS = ("The column *sd weighted by region masses* does not depend on how of
             "errors. On galaxies K = 3 (ordered), 4 chains of 1000 draws, 16 seeds, the "
             "small component's mean had a mass-weighted sd of 0.99-1.09 against an exact Gibbs "
             "sampler's 1.03 (every row within 3.2 MCSE), where the draws' sd ranged 0.83-1.41 "
-            "(issue #21). Quote it for tail-sensitive rows.")
+            "(issue #21). Where it is computed from two regions or more, the report's "
+            "posterior summaries (mean, sd, HDI) pool the draws the same way.")
 
 
 def _visits(regions: list) -> list:
@@ -72,7 +73,6 @@ def section(tree: xr.DataTree, fmt, table) -> list:
     flagged = np.flatnonzero(diag["tail_sensitive"].values)
     if flagged.size == 0:
         return out + [("p", "No parameter is tail-sensitive here.")]
-    agr = group_or_none(tree, "comparison/agreement")
     rows = []
     for i in flagged:
         row = [str(diag["name"].values[i]), fmt(diag["tail_share"].values[i]),
@@ -80,7 +80,7 @@ def section(tree: xr.DataTree, fmt, table) -> list:
                fmt(diag["ess_tail_quantile"].values[i]),
                "**unreliable**" if diag["tail_unreliable"].values[i] else "tail-sensitive"]
         if by_mass:
-            row += ["—" if agr is None else fmt(agr["post_sd"].values[i]),
+            row += [fmt(diag["sd_draws"].values[i]) if "sd_draws" in diag else "—",
                     f"{fmt(diag['sd_by_mass'].values[i])} ± "
                     f"{fmt(diag['sd_by_mass_mcse'].values[i])}"]
         rows.append(row)
