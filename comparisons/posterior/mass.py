@@ -253,9 +253,9 @@ def mode_masses(mm, post: xr.Dataset, centres: list, scale: float, rng, *,
         moments of each parameter row in the draws each region's estimate
         used (:func:`.strata.region_moments`; NaN for a Laplace estimate),
         for :func:`.strata.mass_weighted_rows`, and, when two regions or more
-        are covered, ``pooled_rows`` over ``(pooled_draw, row)``: as many
-        draws as the chains', each region carrying its estimated mass
-        (:func:`.strata.resample_by_mass`).
+        are covered, ``pooled_rows`` over ``(pooled_draw, row)``:
+        :data:`.strata.POOLED_DRAWS` draws, each region carrying its estimated
+        mass (:func:`.strata.resample_by_mass`).
     """
     from mixcompare import models
 
@@ -310,7 +310,7 @@ def mode_masses(mm, post: xr.Dataset, centres: list, scale: float, rng, *,
         for key in ("mean", "var", "mean_mcse", "var_mcse"):
             ds[f"row_{key}"] = (("region", "row"), np.array(
                 [mo[key] if mo is not None else np.full(n_rows, np.nan) for mo in moments]))
-        pooled = strata.resample_by_mass(ds, rows, post.sizes["chain"] * post.sizes["draw"])
+        pooled = strata.resample_by_mass(ds, rows, strata.POOLED_DRAWS)
         if pooled is not None:
             ds["pooled_rows"] = (("pooled_draw", "row"), pooled)
     ds.attrs.update({"min_draws_bridge": min_draws, "n_unconstrained": p,

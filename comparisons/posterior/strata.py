@@ -23,7 +23,7 @@ import xarray as xr
 from mixcompare import em
 from mixcompare.comparisons.posterior.bridge import integrated_time, masses_from_log_evidence
 
-__all__ = ["UNCOVERED_MAX", "VISIT_RATIO", "mass_weighted_rows", "region_moments",
+__all__ = ["POOLED_DRAWS", "UNCOVERED_MAX", "VISIT_RATIO", "mass_weighted_rows", "region_moments",
            "resample_by_mass", "visits"]
 
 #: a region's draw share off its estimated mass by more than this factor is misvisited
@@ -32,6 +32,9 @@ VISIT_RATIO = 3.0
 VISIT_MIN = 2e-3
 #: largest share of draws in regions without a mass estimate that stratifying leaves out
 UNCOVERED_MAX = 0.01
+#: draws the regions are resampled to: enough that a region of 0.5 % of the mass keeps
+#: hundreds of its draws (each region's draws are otherwise used in full)
+POOLED_DRAWS = 100_000
 #: replicates of the parametric bootstrap behind the stratified MCSE
 N_REPLICATES = 400
 
