@@ -196,15 +196,19 @@ def _with_by_mass(diag: xr.Dataset, summ: xr.Dataset, rows: dict | None,
 def _region_list(masses: xr.Dataset, centres: list, names: list) -> list:
     """One record per region: its centre, estimated mass, draw share and visit verdict."""
     verdict = strata.visits(masses["mass"].values, masses["draw_share"].values)
+
     def means(m):  # 1-D: in increasing order, as an ordered model lists them
         m = np.asarray(m, float)
         return np.sort(m.ravel()) if m.ndim == 1 or m.shape[-1] == 1 else m.ravel()
 
+    def num(x):  # JSON has no NaN: no estimate is null
+        return float(x) if np.isfinite(x) else None
+
     return [{"region": names[j], "means": means(centres[j][1]).round(4).tolist(),
-             "mass": float(masses["mass"].values[j]),
-             "mass_sd": float(masses["mass_sd"].values[j]),
+             "mass": num(masses["mass"].values[j]),
+             "mass_sd": num(masses["mass_sd"].values[j]),
              "method": str(masses["method"].values[j]),
-             "draw_share": float(masses["draw_share"].values[j]), "visits": str(verdict[j])}
+             "draw_share": num(masses["draw_share"].values[j]), "visits": str(verdict[j])}
             for j in range(len(centres))]
 
 
