@@ -82,6 +82,7 @@ def test_mass_weighted_rows_is_the_law_of_total_variance():
     np.testing.assert_allclose(out["mean_by_mass"], [mean, 1.0])
     np.testing.assert_allclose(out["sd_by_mass"], [np.sqrt(var), np.sqrt(0.1)])
     np.testing.assert_allclose(out["sd_by_mass_mcse"], 0.0, atol=1e-12)  # no errors given
+    np.testing.assert_allclose(out["mean_by_mass_mcse"], 0.0, atol=1e-12)
     # with errors on the log integrals the sd of the first row is uncertain, the second not
     noisy = strata.mass_weighted_rows(_masses(log_z, [[33.0, 1.0], [25.0, 1.0]],
                                               [[0.64, 0.1], [4.0, 0.1]], sd=0.05), rng=0)

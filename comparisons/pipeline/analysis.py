@@ -187,7 +187,7 @@ def _with_by_mass(diag: xr.Dataset, summ: xr.Dataset, rows: dict | None,
     out = diag.copy()
     out["sd_draws"] = ("row", summ["post_sd"].values)
     n = out.sizes["row"]
-    for key in ("mean_by_mass", "sd_by_mass", "sd_by_mass_mcse"):
+    for key in ("mean_by_mass", "mean_by_mass_mcse", "sd_by_mass", "sd_by_mass_mcse"):
         out[key] = ("row", np.full(n, np.nan) if rows is None else rows[key])
     out.attrs["regions"] = json.dumps(regions)
     return out

@@ -109,7 +109,8 @@ def mass_weighted_rows(masses: xr.Dataset, rng) -> dict | None:
     Returns
     -------
     dict of ndarray of shape (n_rows,) or None
-        ``mean_by_mass``, ``sd_by_mass`` and ``sd_by_mass_mcse``; None when
+        ``mean_by_mass``, ``mean_by_mass_mcse``, ``sd_by_mass`` and
+        ``sd_by_mass_mcse``; None when
         the moments are missing, or when regions without an estimate and
         draws (centres that are no posterior mode, or Laplace estimates)
         hold more than :data:`UNCOVERED_MAX` of the chains' draws or of the
@@ -140,8 +141,9 @@ def mass_weighted_rows(masses: xr.Dataset, rng) -> dict | None:
     mr /= mr.sum(axis=1, keepdims=True)
     mur = mu + mu_sd * g.standard_normal((R,) + mu.shape)
     vr = np.maximum(v + v_sd * g.standard_normal((R,) + v.shape), 0.0)
-    _, sdr = _combine(mr, mur, vr)
-    return {"mean_by_mass": total, "sd_by_mass": sd, "sd_by_mass_mcse": sdr.std(axis=0)}
+    totr, sdr = _combine(mr, mur, vr)
+    return {"mean_by_mass": total, "mean_by_mass_mcse": totr.std(axis=0), "sd_by_mass": sd,
+            "sd_by_mass_mcse": sdr.std(axis=0)}
 
 
 def resample_by_mass(masses: xr.Dataset, rows: list, n: int) -> np.ndarray | None:
