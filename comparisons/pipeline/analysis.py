@@ -146,7 +146,8 @@ def analyse_posterior(s: Setup, fit: EMFit, map_em: MapEMFit | None, nuts: NutsF
                                  started_at=nuts.started_at)
         optima = [(o.weights, o.means, o.variances) for o in atlas.optima]
         modes, cen, by_mass, pooled = _masses(s, fit, atlas, post, cen, model,
-                                              ordered=ordered, rng=mass_rng, kind=kind)
+                                              ordered=ordered, rng=mass_rng, kind=kind,
+                                              pivot=pivot_of(fit, map_em))
         diag = _with_by_mass(diag, summ, *by_mass)
         weights = mass_weights(cen)
         if pooled is not None:  # regions of the posterior, each carrying its estimated mass
@@ -212,7 +213,8 @@ def _region_list(masses: xr.Dataset, centres: list, names: list) -> list:
             for j in range(len(centres))]
 
 
-def _masses(s: Setup, fit: EMFit, atlas, post, cen, model, *, ordered: bool, rng, kind: str):
+def _masses(s: Setup, fit: EMFit, atlas, post, cen, model, *, ordered: bool, rng, kind: str,
+            pivot):
     """Estimated masses of the posterior's modes: the regions of the census's atlas and modes.
 
     The regions are centred on the optima of the atlas the census matched
@@ -246,7 +248,7 @@ def _masses(s: Setup, fit: EMFit, atlas, post, cen, model, *, ordered: bool, rng
                                         structure=s.structure, fixed=s.fixed)):
         centres.append(c)  # optima the atlas missed
         names.append(f"X{i}")
-    masses = mode_masses(model, post, centres, s.scale, rng, ordered=ordered)
+    masses = mode_masses(model, post, centres, s.scale, rng, ordered=ordered, pivot=pivot)
     modes = metrics.posterior_mass_near_optima(fit.result, masses, centres, s.scale)
     by_mass = (strata.mass_weighted_rows(masses, rng), _region_list(masses, centres, names))
     pooled = masses["pooled_rows"].values if "pooled_rows" in masses else None

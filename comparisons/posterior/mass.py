@@ -56,7 +56,7 @@ from mixcompare.comparisons.posterior.bridge import (
     masses_from_log_evidence,
 )
 from mixcompare.comparisons.posterior.confined import CONFINED_MAX_DIM, confined_draws
-from mixcompare.comparisons.posterior.relabel import draw_arrays
+from mixcompare.comparisons.posterior.relabel import draw_arrays, pivot_permutations
 from mixcompare.comparisons.posterior.units import standardised
 from mixcompare.comparisons.tables import flatten
 
@@ -158,10 +158,12 @@ def _assign(post: xr.Dataset, space: _Space, max_draws: int):
         for t in range(0, D, step):
             p = standardised(w[c, t], m[c, t], v[c, t], space.scale)
             j, perm = nearest_centre(space.centres, p)
+            if space.ordered:  # the model's order (draws relabelled to a pivot may not be)
+                perm = np.argsort(np.reshape(m[c, t], (len(w[c, t]), -1))[:, 0], kind="stable")
             vals = {}
             for name, arr in arrays.items():
                 a = arr[c, t]
-                if axes[name] is not None and not space.ordered:
+                if axes[name] is not None:
                     a = np.take(a, perm, axis=axes[name])
                 vals[name] = a
             region.append(j)
@@ -206,17 +208,23 @@ def _estimate(space: _Space, j: int, x: np.ndarray, ch: np.ndarray, start: dict,
             cd.draws, cd.chain, ev.log_z)
 
 
-def _rows(space: _Space, x: np.ndarray) -> np.ndarray:
-    """Natural parameters in row order (weights, means, sds) of unconstrained draws (1-D)."""
-    out = []
-    for v in x:
-        nat = space.values(space.point(v))
-        out.append(flatten(nat["weights"], nat["means"], np.sqrt(nat["variances"])))
-    return np.asarray(out)
+def _rows(space: _Space, x: np.ndarray, pivot=None) -> np.ndarray:
+    """Natural parameters in row order (weights, means, sds) of unconstrained draws (1-D).
+
+    With ``pivot``, each draw's components are first permuted to match it
+    (:func:`.relabel.pivot_permutations`, the rule of the relabelled summaries).
+    """
+    nat = [space.values(space.point(v)) for v in x]
+    w, m, v = (np.array([np.ravel(n[k]) for n in nat]) for k in ("weights", "means", "variances"))
+    if pivot is not None:
+        perms = pivot_permutations(w, m, v, pivot)
+        w, m, v = (np.take_along_axis(a, perms, axis=-1) for a in (w, m, v))
+    return flatten(w, m, np.sqrt(v))
 
 
 def mode_masses(mm, post: xr.Dataset, centres: list, scale: float, rng, *,
-                ordered: bool = False, max_draws: int = MAX_DRAWS) -> xr.Dataset:
+                ordered: bool = False, max_draws: int = MAX_DRAWS,
+                pivot=None) -> xr.Dataset:
     """Estimate the posterior mass of the region of each centre (see the module docstring).
 
     Parameters
@@ -237,6 +245,9 @@ def mode_masses(mm, post: xr.Dataset, centres: list, scale: float, rng, *,
         Whether the model orders its components (no relabelling then).
     max_draws : int, default 2000
         Posterior draws used at most.
+    pivot : tuple, optional
+        ``(weights, means, variances)`` the summaries' draws are relabelled to
+        (ordered 1-D models): the regions' row moments are taken in its labelling.
 
     Returns
     -------
@@ -289,7 +300,7 @@ def mode_masses(mm, post: xr.Dataset, centres: list, scale: float, rng, *,
             out[j] = Evidence(np.nan, np.nan, f"none: the estimate failed ({exc})")
         if n[j] >= min_draws and np.isfinite(out[j].log_z):
             floor = max(floor, out[j].log_z + np.log(CONFINED_MIN_MASS))
-    rows = [None if u is None else _rows(space, u[0]) for u in used] if stratify else []
+    rows = [None if u is None else _rows(space, u[0], pivot) for u in used] if stratify else []
     moments = [None if u is None else strata.region_moments(r, u[1])
                for u, r in zip(used, rows, strict=False)]
     log_z = np.array([e.log_z for e in out])
