@@ -55,7 +55,10 @@ def test_an_interrupt_while_drawing_is_raised_with_the_draws_made(monkeypatch, t
     with pytest.raises(models.SamplingInterrupted,
                        match=r"NUTS was interrupted after \d+ of 30 draws per chain") as info:
         models.fit_nuts(tiny_model, cores=cores, **NUTS_KW)
-    assert isinstance(info.value, KeyboardInterrupt) and info.value.obtained < 30
+    assert isinstance(info.value, KeyboardInterrupt)
+    # the run is incomplete: fewer draws per chain, or (two processes) the interrupted chain
+    # dropped while the other finished all 30 first, a race seen on a fast machine
+    assert info.value.obtained < 30 or "1 of 2 chains dropped" in str(info.value)
     if cores == 1:  # the next chain is stopped at its first step, not sampled in full
         assert seen[1] == 0
     assert multiprocessing.active_children() == []
