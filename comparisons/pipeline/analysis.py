@@ -197,6 +197,8 @@ def _with_by_mass(diag: xr.Dataset, summ: xr.Dataset, rows: dict | None,
 def _region_list(masses: xr.Dataset, centres: list, names: list) -> list:
     """One record per region: its centre, estimated mass, draw share and visit verdict."""
     verdict = strata.visits(masses["mass"].values, masses["draw_share"].values)
+    laplace = masses["method"].values == "laplace"  # an approximation, no error: not judged
+    verdict = np.where(laplace, "not judged", verdict)
 
     def means(m):  # 1-D: in increasing order, as an ordered model lists them
         m = np.asarray(m, float)

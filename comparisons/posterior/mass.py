@@ -23,8 +23,8 @@ integrated over the region, estimated
   (:func:`.confined.confined_draws`, a random walk started at the mode of
   ``p̃`` climbed to from the centre), when that mode lies in the region and
   the model has at most :data:`.confined.CONFINED_MAX_DIM` unconstrained
-  dimensions, unless the Laplace approximation there is below
-  :data:`CONFINED_MIN_MASS` of the largest region with draws (negligible): a
+  dimensions, unless no draw fell there and the Laplace approximation is
+  below :data:`CONFINED_MIN_MASS` of the largest region with draws (negligible): a
   rarely visited region is measured without waiting for the chains to come
   by;
 - else by a **Laplace approximation** at that mode
@@ -247,7 +247,7 @@ def mode_masses(mm, post: xr.Dataset, centres: list, scale: float, rng, *,
         Posterior draws used at most.
     pivot : tuple, optional
         ``(weights, means, variances)`` the summaries' draws are relabelled to
-        (ordered 1-D models): the regions' row moments are taken in its labelling.
+        (1-D models): the regions' row moments are taken in its labelling.
 
     Returns
     -------
@@ -259,7 +259,7 @@ def mode_masses(mm, post: xr.Dataset, centres: list, scale: float, rng, *,
         ``n_draws`` (draws in the region) and ``draw_share`` (their share of
         the draws used: where the chains were, not a mass); over ``(chain,
         region)``, ``draw_share_per_chain``.
-        For an ordered 1-D model, also ``row_mean``, ``row_var``,
+        For a 1-D model with ``pivot`` (or ordered), also ``row_mean``, ``row_var``,
         ``row_mean_mcse`` and ``row_var_mcse`` over ``(region, row)``: the
         moments of each parameter row in the draws each region's estimate
         used (:func:`.strata.region_moments`; NaN for a Laplace estimate),
@@ -282,7 +282,7 @@ def mode_masses(mm, post: xr.Dataset, centres: list, scale: float, rng, *,
     region, flat, chain = _assign(post, space, max_draws)
     p = flat.shape[1]
     min_draws = max(100, 10 * p)
-    stratify = ordered and mm.spec.one_d  # unordered draws are summarised relabelled
+    stratify = mm.spec.one_d and (ordered or pivot is not None)  # rows in the pivot labelling
     n = np.array([int(np.sum(region == j)) for j in range(len(centres))])
     # regions with draws first: their integrals set the floor under which a region is negligible
     out, laplace, used = [None] * len(centres), [np.nan] * len(centres), [None] * len(centres)
@@ -292,9 +292,10 @@ def mode_masses(mm, post: xr.Dataset, centres: list, scale: float, rng, *,
         w, m, cov = centres[j]
         start = models.params_to_values(mm, w, m, covariances=cov)
         try:
+            # a region some chain entered is not negligible, whatever Laplace says
             out[j], x, c, laplace[j] = _estimate(space, j, flat[sel], chain[sel], start,
                                                  np.random.default_rng(seeds[j]), min_draws,
-                                                 floor)
+                                                 floor if n[j] == 0 else -np.inf)
             used[j] = None if x is None or not np.isfinite(out[j].log_z) else (x, c)
         except (ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
             out[j] = Evidence(np.nan, np.nan, f"none: the estimate failed ({exc})")

@@ -67,8 +67,8 @@ def section(tree: xr.DataTree, fmt, table) -> list:
     by_mass = "sd_by_mass" in diag and np.any(np.isfinite(diag["sd_by_mass"].values))
     if visits and not by_mass:
         visits.append("A sd weighted by the regions' estimated masses, which does not depend "
-                      "on the visits, is computed for ordered 1-D models (`--ordered`); here, "
-                      "check with longer chains.")
+                      "on the visits, is computed for 1-D data when the regions with an "
+                      "estimate cover the posterior; here it is not: check with longer chains.")
     out += [("p", t) for t in visits]
     flagged = np.flatnonzero(diag["tail_sensitive"].values)
     if flagged.size == 0:
