@@ -182,6 +182,16 @@ def test_nuts_galaxies_matches_gibbs_and_tail_is_flagged():
         assert not bool(tail["tail_sensitive"].sel(row="means[1]"))
 
 
+def _assert_by_mass_matches(diag, rows):
+    """Every row's mass-weighted mean and sd within Z_MAX MCSE of the exact draws' (rows)."""
+    for i, name in enumerate(diag["name"].values):
+        for stat, f in (("mean", np.mean), ("sd", np.std)):
+            exact, exact_mcse = f(rows[:, :, i]), _mcse(rows[:, :, i], stat)
+            z = ((float(diag[f"{stat}_by_mass"][i]) - exact)
+                 / np.hypot(float(diag[f"{stat}_by_mass_mcse"][i]), exact_mcse))
+            assert abs(z) <= Z_MAX, (stat, name, z)
+
+
 @pytest.mark.slow
 def test_mass_weighted_sds_match_gibbs_at_compare_defaults_on_galaxies():
     """Galaxies K = 3 ordered through ``compare`` at its defaults (4 x 1000 draws).
@@ -215,12 +225,7 @@ def test_mass_weighted_sds_match_gibbs_at_compare_defaults_on_galaxies():
         res = compare(X, 3, ordered=True, n_boot=0, rng=0, progressbar=False)
     diag = res.tree["comparison/diagnostics"].to_dataset()
     rows = flatten(ref["weights"], ref["means"], ref["sds"])
-    for i, name in enumerate(diag["name"].values):
-        for stat, f in (("mean", np.mean), ("sd", np.std)):
-            exact, exact_mcse = f(rows[:, :, i]), _mcse(rows[:, :, i], stat)
-            z = ((float(diag[f"{stat}_by_mass"][i]) - exact)
-                 / np.hypot(float(diag[f"{stat}_by_mass_mcse"][i]), exact_mcse))
-            assert abs(z) <= Z_MAX, (stat, name, z)
+    _assert_by_mass_matches(diag, rows)
     # the report's summaries pool the draws by region mass: the same sds, up to resampling
     summ = res.tree["comparison/agreement"].to_dataset()
     assert summ.attrs["pooled_by"] == "region masses"
@@ -271,9 +276,4 @@ def test_mass_weighted_summaries_match_gibbs_unordered_on_galaxies():
                      for k in ("weights", "means", "sds")))
     diag = res.tree["comparison/diagnostics"].to_dataset()
     assert res.tree["comparison/agreement"].attrs["pooled_by"] == "region masses"
-    for i, name in enumerate(diag["name"].values):
-        for stat, f in (("mean", np.mean), ("sd", np.std)):
-            exact, exact_mcse = f(rows[:, :, i]), _mcse(rows[:, :, i], stat)
-            z = ((float(diag[f"{stat}_by_mass"][i]) - exact)
-                 / np.hypot(float(diag[f"{stat}_by_mass_mcse"][i]), exact_mcse))
-            assert abs(z) <= Z_MAX, (stat, name, z)
+    _assert_by_mass_matches(diag, rows)
