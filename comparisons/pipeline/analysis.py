@@ -56,6 +56,10 @@ class PosteriorAnalysis:
         Each mode's posterior against the optimum it matches (:mod:`.verdict`).
     raw : xarray.Dataset
         The draws analysed: the sampler's, or with randomly permuted labels.
+    pooled : xarray.Dataset or None
+        The draws pooled by region mass that :attr:`summary` summarises
+        (one chain; ``weights``, ``means``, ``variances``, ``sds``), or None
+        when the summary is of the relabelled draws.
     """
 
     switching: switching.SwitchingAnalysis
@@ -67,6 +71,7 @@ class PosteriorAnalysis:
     census: xr.Dataset
     modes_agreement: xr.Dataset
     raw: xr.Dataset
+    pooled: xr.Dataset | None = None
 
     @property
     def relabeled(self) -> xr.Dataset:
@@ -156,7 +161,8 @@ def analyse_posterior(s: Setup, fit: EMFit, map_em: MapEMFit | None, nuts: NutsF
             summ = metrics.posterior_summary(relabeled, K, dd, prob=level,
                                              chain_weights=weights)
         per_mode = per_mode_agreement(post, cen, optima, fit.reference, s.scale, prob=level)
-    return PosteriorAnalysis(ls, summ, diag, memb, dens, modes, cen, per_mode, raw)
+    return PosteriorAnalysis(ls, summ, diag, memb, dens, modes, cen, per_mode, raw,
+                             None if pooled is None else _pooled_dataset(pooled, K))
 
 
 def mass_weights(cen: xr.Dataset) -> np.ndarray | None:
@@ -180,6 +186,14 @@ def _diagonal(v, mean_ndim: int):
     """Variances as covariances: (K, d) diagonals -> (K, d, d); 1-D (K,) kept as they are."""
     v = np.asarray(v, float)
     return v[..., None] * np.eye(v.shape[-1]) if mean_ndim == 2 else v
+
+
+def _pooled_dataset(rows: np.ndarray, K: int) -> xr.Dataset:
+    """1-D pooled rows (weights, means, sds per draw) as a one-chain posterior dataset."""
+    dims = ("chain", "draw", "component")
+    w, m, sd = (rows[None, :, i * K:(i + 1) * K] for i in range(3))
+    return xr.Dataset({"weights": (dims, w), "means": (dims, m), "sds": (dims, sd),
+                       "variances": (dims, sd**2)})
 
 
 def _with_by_mass(diag: xr.Dataset, summ: xr.Dataset, rows: dict | None,

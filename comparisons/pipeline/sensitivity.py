@@ -111,16 +111,18 @@ def prior_sensitivity(s: Setup, fit: EMFit, map_em: MapEMFit | None, post: Poste
         return xr.Dataset(attrs={"mode": mode, "skipped": "the variances are fixed, so the "
                                  "variance prior's scale does not enter the posterior"})
     with log.step("sensitivity", f"prior sensitivity ({mode})"):
-        relabeled = post.relabeled
+        # the draws the report's summary is of: pooled by region mass, or the relabelled ones
+        relabeled = post.pooled if post.pooled is not None else post.relabeled
         rows = posterior_rows(relabeled)
         flat = rows.values.reshape(-1, rows.shape[-1])
         lp0 = ps.log_prior_draws(relabeled, s.prior, spec)
         diag = post.diagnostics
+        n_drawn = post.relabeled.sizes["chain"] * post.relabeled.sizes["draw"]
         cols = [{**ps.weighted_summary(flat), "method": "sampled", "k": np.nan,
-                 "ess": float(flat.shape[0]), "reliable": True,
+                 "ess": float(n_drawn), "reliable": True,
                  "rhat": float(np.nanmax(diag["rhat_relabeled"].values)),
                  "ess_bulk": float(np.nanmin(diag["ess_bulk_relabeled"].values))}]
-        thr = ps.k_threshold(flat.shape[0])
+        thr = ps.k_threshold(n_drawn)
         for factor, child in zip(FACTORS, _streams(rng, len(FACTORS)), strict=True):
             weak = ps.weaker_prior(s.prior, factor)
             w, k = ps.psis_weights(ps.log_prior_draws(relabeled, weak, spec) - lp0)
