@@ -156,13 +156,13 @@ def analyse_posterior(s: Setup, fit: EMFit, map_em: MapEMFit | None, nuts: NutsF
         diag = _with_by_mass(diag, summ, *by_mass)
         weights = mass_weights(cen)
         if pooled is not None:  # regions of the posterior, each carrying its estimated mass
-            summ = metrics.posterior_summary(relabeled, K, dd, prob=level, region_draws=pooled)
+            pooled = _pooled_dataset(pooled, K)
+            summ = metrics.posterior_summary(pooled, K, dd, prob=level, pooled_by="region masses")
         elif weights is not None:  # several modes: pool the draws by mass, not by chains
             summ = metrics.posterior_summary(relabeled, K, dd, prob=level,
                                              chain_weights=weights)
         per_mode = per_mode_agreement(post, cen, optima, fit.reference, s.scale, prob=level)
-    return PosteriorAnalysis(ls, summ, diag, memb, dens, modes, cen, per_mode, raw,
-                             None if pooled is None else _pooled_dataset(pooled, K))
+    return PosteriorAnalysis(ls, summ, diag, memb, dens, modes, cen, per_mode, raw, pooled)
 
 
 def mass_weights(cen: xr.Dataset) -> np.ndarray | None:

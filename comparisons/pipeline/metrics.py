@@ -47,25 +47,20 @@ def mass_resampled(draws: xr.DataArray, chain_weights: np.ndarray) -> xr.DataArr
 
 def posterior_summary(post: xr.Dataset, K: int, d, *, prob: float = HDI_PROB,
                       chain_weights: np.ndarray | None = None,
-                      region_draws: np.ndarray | None = None) -> xr.Dataset:
+                      pooled_by: str = "chains") -> xr.Dataset:
     """Posterior mean, median, sd and the HDI at ``prob`` (default 94 %) of every row.
 
     With ``chain_weights`` (one per chain, e.g. each census mode's estimated
     mass shared among its chains) the pooled draws are first resampled to
-    carry them (:func:`mass_resampled`); attribute ``pooled_by`` says
-    ``"mass"``. With ``region_draws`` (shape (n, n_rows): draws in which each
-    region of the posterior carries its estimated mass,
-    :func:`..posterior.strata.resample_by_mass`) those are summarised instead:
-    ``"region masses"``. Else ``"chains"`` (every draw counts once).
+    carry them (:func:`mass_resampled`); attribute ``pooled_by`` then says
+    ``"mass"``, else ``pooled_by`` (``"chains"``: every draw counts once;
+    ``"region masses"`` for draws pooled by region,
+    :func:`..posterior.strata.resample_by_mass`).
     """
     import arviz_stats as azs
 
     draws = posterior_rows(post)
-    pooled_by = "chains"
-    if region_draws is not None:
-        draws = xr.DataArray(np.asarray(region_draws, float)[None], dims=("chain", "draw", "row"))
-        pooled_by = "region masses"
-    elif chain_weights is not None:
+    if chain_weights is not None:
         draws = mass_resampled(draws, chain_weights)
         pooled_by = "mass"
     hdi = azs.hdi(draws, prob=prob)

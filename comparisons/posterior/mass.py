@@ -138,6 +138,11 @@ def _full_cov(cov, K: int) -> np.ndarray:
     return np.broadcast_to(cov, (K,) + cov.shape[1:]).copy()
 
 
+def _model_order(weights, means) -> np.ndarray:
+    """Return the order an ordered model lists components in: by mean (first feature)."""
+    return np.argsort(np.reshape(means, (len(weights), -1))[:, 0], kind="stable")
+
+
 def standardised_centres(centres: list, scale: float) -> list:
     """Centres ``(weights, means, covariances)`` on standardised units (for matching)."""
     return [standardised(w, m, _full_cov(c, len(w)), scale) for w, m, c in centres]
@@ -159,7 +164,7 @@ def _assign(post: xr.Dataset, space: _Space, max_draws: int):
             p = standardised(w[c, t], m[c, t], v[c, t], space.scale)
             j, perm = nearest_centre(space.centres, p)
             if space.ordered:  # the model's order (draws relabelled to a pivot may not be)
-                perm = np.argsort(np.reshape(m[c, t], (len(w[c, t]), -1))[:, 0], kind="stable")
+                perm = _model_order(w[c, t], m[c, t])
             vals = {}
             for name, arr in arrays.items():
                 a = arr[c, t]
@@ -274,9 +279,8 @@ def mode_masses(mm, post: xr.Dataset, centres: list, scale: float, rng, *,
     centres = [(np.asarray(w, float), np.asarray(m, float), _full_cov(cov, len(w)))
                for w, m, cov in centres]
     if ordered:  # the model's order (means, or their first feature) for the starts
-        order = [np.argsort(np.reshape(m, (len(w), -1))[:, 0], kind="stable")
-                 for w, m, _ in centres]
-        centres = [(w[o], m[o], cov[o]) for (w, m, cov), o in zip(centres, order, strict=True)]
+        centres = [(w[o], m[o], cov[o]) for w, m, cov in centres
+                   for o in [_model_order(w, m)]]
     std = standardised_centres(centres, scale)
     space = _Space(mm, std, scale, ordered)
     region, flat, chain = _assign(post, space, max_draws)

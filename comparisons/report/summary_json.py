@@ -222,6 +222,7 @@ def summarise(tree: xr.DataTree) -> dict:
     agr = _group(tree, "comparison/agreement")
     diag = _group(tree, "comparison/diagnostics")
     if diag is not None:
+        by_mass = "sd_by_mass" in diag and bool(np.isfinite(diag["sd_by_mass"]).any())
         ls = _group(tree, "comparison/label_switching")
         modes = _group(tree, "comparison/modes")
         post_attrs = tree["posterior"].attrs
@@ -236,12 +237,8 @@ def summarise(tree: xr.DataTree) -> dict:
             "rhat_max_relabeled": _py(np.nanmax(diag["rhat_relabeled"].values)),
             "ess_bulk_min": _py(np.nanmin(diag["ess_bulk_relabeled"].values)),
             "divergences": int(diag.attrs.get("divergences", 0)),
-            "sd_by_mass": (_by_param(diag, "sd_by_mass")
-                           if "sd_by_mass" in diag and np.isfinite(diag["sd_by_mass"]).any()
-                           else None),
-            "sd_by_mass_mcse": (_by_param(diag, "sd_by_mass_mcse")
-                                if "sd_by_mass" in diag
-                                and np.isfinite(diag["sd_by_mass"]).any() else None),
+            "sd_by_mass": _by_param(diag, "sd_by_mass") if by_mass else None,
+            "sd_by_mass_mcse": _by_param(diag, "sd_by_mass_mcse") if by_mass else None,
             "regions": json.loads(diag.attrs.get("regions", "[]")),
             "sampler": str(tree.attrs.get("sampler")),
             "sampler_version": str(post_attrs.get("inference_library_version", "")),
